@@ -1,0 +1,118 @@
+"""The webhook channel: an HTTP POST of the notification as JSON, signed per Standard Webhooks.
+
+The notification id travels as ``webhook-id`` on every attempt, so a receiver can drop repeats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+
+from notifyctl import __version__
+from notifyctl.channels.base import payload
+from notifyctl.model import Notification
+from notifyctl.retry import DeliveryResult, ResultKind, classify_http_status
+
+MAX_RESPONSE_READ = 64 * 1024
+
+
+def secret_key(secret: str) -> bytes:
+    """Standard Webhooks secrets are ``whsec_`` + base64; anything else is used as raw bytes."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def retry_after_ms(value: str | None, now_s: float) -> int | None:
+    """``Retry-After`` as seconds or an HTTP date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value) * 1000
+    try:
+        return max(int((parsedate_to_datetime(value).timestamp() - now_s) * 1000), 0)
+    except (TypeError, ValueError):
+        return None
+
+
+class WebhookChannel:
+    name = "webhook"
+
+    def __init__(self, timeout_ms: int, secret: str = "", max_connections: int = 100) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
+        self._timeout_ms = timeout_ms
+        self._key = secret_key(secret) if secret else None
+        self._max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Created lazily: a ClientSession must be made inside the running event loop.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60)
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
+            )
+        return self._session
+
+    def headers(self, notification: Notification, body: bytes) -> dict[str, str]:
+        timestamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": f"notifyctl/{__version__}",
+            "webhook-id": notification.id,
+            "webhook-timestamp": str(timestamp),
+        }
+        if self._key is not None:
+            headers["webhook-signature"] = sign(self._key, notification.id, timestamp, body)
+        return headers
+
+    async def deliver(self, notification: Notification) -> DeliveryResult:
+        if not notification.to:
+            return DeliveryResult(ResultKind.PERMANENT, "webhook notification has no 'to' URL")
+        body = json.dumps(payload(notification), separators=(",", ":")).encode()
+        try:
+            async with self._client().post(
+                notification.to,
+                data=body,
+                headers=self.headers(notification, body),
+                allow_redirects=False,
+            ) as response:
+                await response.content.read(MAX_RESPONSE_READ)
+                return self._result(response)
+        except aiohttp.InvalidURL as exc:
+            return DeliveryResult(ResultKind.PERMANENT, f"invalid webhook URL: {exc}")
+        except (TimeoutError, asyncio.TimeoutError):
+            return DeliveryResult(ResultKind.RETRYABLE, f"timed out after {self._timeout_ms} ms")
+        except aiohttp.ClientError as exc:
+            return DeliveryResult(ResultKind.RETRYABLE, f"connection failed: {exc!r}")
+
+    @staticmethod
+    def _result(response: aiohttp.ClientResponse) -> DeliveryResult:
+        kind = classify_http_status(response.status)
+        if kind is ResultKind.OK:
+            return DeliveryResult(kind)
+        if 300 <= response.status < 400:
+            error = f"HTTP {response.status}: redirects are not followed"
+        else:
+            error = f"HTTP {response.status} {response.reason or ''}".rstrip()
+        wait = retry_after_ms(response.headers.get("Retry-After"), time.time())
+        return DeliveryResult(kind, error, wait)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

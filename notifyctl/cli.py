@@ -1,0 +1,147 @@
+"""The command line: thin commands that build the Config once and hand it to a role."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from notifyctl import __version__, config
+from notifyctl.errors import NotifyError
+
+app = typer.Typer(
+    help="notifyctl: accept notifications over HTTP, keep them in a store, deliver each once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        print(f"notifyctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of settings (see README).")
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option(help="Store URL (env NOTIFYCTL_STORE_URL); default: SQLite in the data dir.")
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Where the embedded store lives (env NOTIFYCTL_DATA_DIR; default ./notifyctl-data).")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning or error (env NOTIFYCTL_LOG_LEVEL).")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:  # fmt: skip
+    ctx.obj = {
+        "file": config_file,
+        "flags": {"store_url": store, "data_dir": data_dir, "log_level": log_level},
+    }
+
+
+def settings(ctx: typer.Context, **flags: Any) -> config.Config:
+    """Build the one Config: flag > environment > file > default. Bad values exit 2."""
+    try:
+        built = config.load({**ctx.obj["flags"], **flags}, os.environ, ctx.obj["file"])
+    except NotifyError as exc:
+        fail(exc)
+    logging.basicConfig(
+        level=built.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
+        stream=sys.stderr,
+    )
+    return built
+
+
+def fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]notifyctl: error:[/red] {exc}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def open_store_or_exit(built: config.Config, durable_writes: bool = True) -> Any:
+    from notifyctl.store import open_store
+
+    try:
+        return open_store(built, durable_writes=durable_writes)
+    except NotifyError as exc:
+        fail(exc)
+
+
+@app.command()
+def api(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (env NOTIFYCTL_API_HOST; default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env NOTIFYCTL_API_PORT; default 3000).")] = None,
+) -> None:  # fmt: skip
+    """Run the HTTP intake API (POST /v1/notifications, GET /health, ...)."""
+    import anyio
+
+    from notifyctl.roles.api import serve_api
+
+    built = settings(ctx, api_host=host, api_port=port)
+    store = open_store_or_exit(built)
+    anyio.run(serve_api, built, store, built.api_host, built.api_port)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    worker_id: Annotated[int, typer.Option("--id", min=1, max=999, help="Worker number N: monitoring on port 9090+N.")],
+    batch_size: Annotated[int | None, typer.Option(help="Notifications per claim (env WORKER_BATCH_SIZE; default 50).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Deliveries in flight (env NOTIFYCTL_WORKER_CONCURRENCY; default 100).")] = None,
+) -> None:  # fmt: skip
+    """Run one worker: claim due notifications from the store and deliver them."""
+    import anyio
+
+    from notifyctl.roles.worker import serve_worker
+
+    built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
+    store = open_store_or_exit(built, durable_writes=False)
+    try:
+        anyio.run(serve_worker, built, worker_id, store)
+    except NotifyError as exc:
+        fail(exc)
+
+
+@app.command()
+def up(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to run.")] = 2,
+    port: Annotated[int | None, typer.Option(help="API port (default 3000).")] = None,
+    host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1).")] = None,
+) -> None:  # fmt: skip
+    """Run the whole service on this machine: the API plus N supervised workers."""
+    from notifyctl.roles.supervisor import Supervisor
+
+    built = settings(ctx, api_port=port, api_host=host)
+    open_store_or_exit(built).close()  # fail fast, with one line, before starting anything
+    out = Console()
+    out.print(f"[bold]notifyctl up[/bold] {__version__}")
+    out.print(f"  API        http://{built.api_host}:{built.api_port}  (POST /v1/notifications)")
+    first, last = built.monitor_port_base + 1, built.monitor_port_base + workers
+    monitoring = f"monitoring on ports {first}-{last}" if built.monitor_port_base else "no monitoring"
+    out.print(f"  workers    {workers} ({monitoring})")
+    out.print(f"  store      {built.store_url}")
+    out.print("  broker     none (workers poll the store)")
+    out.print("  webhooks   loopback destinations are allowed in this single-host mode")
+    out.print("  Ctrl-C stops everything gracefully.")
+    raise typer.Exit(Supervisor(built, workers).run())
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,182 @@
+"""One frozen Config, built once at start-up: flag > environment > TOML file > default.
+
+Every setting is declared once in ``SETTINGS``: its TOML key (the field name), its environment
+variable (the spec's name where the spec has one, ``NOTIFYCTL_*`` otherwise), its type and bounds.
+Any invalid value or unknown key stops start-up with a ConfigError naming the setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from notifyctl.errors import ConfigError
+
+Parser = Callable[[Any], Any]
+
+
+def integer(low: int, high: int) -> Parser:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError(f"must be an integer, got {raw!r}")
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
+        return value
+
+    return parse
+
+
+def text(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ValueError(f"must be a string, got {raw!r}")
+    return raw
+
+
+def choice(*options: str) -> Parser:
+    def parse(raw: Any) -> str:
+        value = text(raw).lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def path(raw: Any) -> Path:
+    return Path(text(raw)).expanduser()
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    env: str
+    parse: Parser
+    default: Any
+    help: str
+
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    S("data_dir", "NOTIFYCTL_DATA_DIR", path, "./notifyctl-data", "where the embedded store lives"),
+    S("store_url", "NOTIFYCTL_STORE_URL", text, "", "store URL; default sqlite:///<data_dir>/notifyctl.db"),
+    S("api_host", "NOTIFYCTL_API_HOST", text, "127.0.0.1", "address the API binds"),
+    S("api_port", "NOTIFYCTL_API_PORT", integer(1, 65535), 3000, "port the API binds"),
+    S("worker_batch_size", "WORKER_BATCH_SIZE", integer(1, 1000), 50, "notifications per claim"),
+    S("worker_concurrency", "NOTIFYCTL_WORKER_CONCURRENCY", integer(1, 10_000), 100,
+      "deliveries in flight per worker"),
+    S("lock_duration_ms", "LOCK_DURATION_MS", integer(100, 86_400_000), 30_000,
+      "lease length; renewed while a delivery runs"),
+    S("poll_interval_ms", "POLL_INTERVAL_MS", integer(10, 3_600_000), 5_000,
+      "store sweep interval when a broker wakes the workers"),
+    S("idle_poll_ms", "NOTIFYCTL_IDLE_POLL_MS", integer(1, 60_000), 250,
+      "longest idle wait between store polls when there is no broker"),
+    S("heartbeat_interval_ms", "NOTIFYCTL_HEARTBEAT_INTERVAL_MS", integer(100, 3_600_000), 5_000,
+      "how often a worker records that it is alive"),
+    S("shutdown_grace_ms", "NOTIFYCTL_SHUTDOWN_GRACE_MS", integer(0, 3_600_000), 10_000,
+      "how long a stopping worker lets deliveries in flight finish"),
+    S("max_attempts", "NOTIFYCTL_MAX_ATTEMPTS", integer(1, 100), 3,
+      "default attempts per notification"),
+    S("retry_base_ms", "NOTIFYCTL_RETRY_BASE_MS", integer(1, 86_400_000), 1_000,
+      "backoff after the first failed attempt"),
+    S("retry_max_ms", "NOTIFYCTL_RETRY_MAX_MS", integer(1, 86_400_000), 300_000,
+      "longest backoff between attempts"),
+    S("webhook_timeout_ms", "NOTIFYCTL_WEBHOOK_TIMEOUT_MS", integer(1, 600_000), 10_000,
+      "timeout of one webhook delivery"),
+    S("webhook_secret", "NOTIFYCTL_WEBHOOK_SECRET", text, "",
+      "Standard Webhooks signing secret (whsec_... or raw); empty: unsigned"),
+    S("log_channel_path", "NOTIFYCTL_LOG_CHANNEL_PATH", text, "-",
+      "file the log channel appends to; - for stdout"),
+    S("monitor_host", "NOTIFYCTL_MONITOR_HOST", text, "127.0.0.1",
+      "address of the worker monitoring server"),
+    S("monitor_port_base", "NOTIFYCTL_MONITOR_PORT_BASE", integer(0, 65_000), 9090,
+      "worker N serves /health on this port + N; 0 turns it off"),
+    S("sqlite_synchronous", "NOTIFYCTL_SQLITE_SYNCHRONOUS", choice("full", "normal"), "full",
+      "full: an accepted notification survives power loss; normal: faster, survives crashes"),
+    S("log_level", "NOTIFYCTL_LOG_LEVEL", choice("debug", "info", "warning", "error"), "info",
+      "logging level"),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    store_url: str
+    api_host: str
+    api_port: int
+    worker_batch_size: int
+    worker_concurrency: int
+    lock_duration_ms: int
+    poll_interval_ms: int
+    idle_poll_ms: int
+    heartbeat_interval_ms: int
+    shutdown_grace_ms: int
+    max_attempts: int
+    retry_base_ms: int
+    retry_max_ms: int
+    webhook_timeout_ms: int
+    webhook_secret: str
+    log_channel_path: str
+    monitor_host: str
+    monitor_port_base: int
+    sqlite_synchronous: str
+    log_level: str
+
+    def to_environ(self) -> dict[str, str]:
+        """The resolved settings as environment variables, to hand to child processes."""
+        return {s.env: str(getattr(self, s.name)) for s in SETTINGS}
+
+
+assert {f.name for f in fields(Config)} == set(BY_NAME), "Config and SETTINGS must list the same"
+
+
+def read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as handle:
+            values = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"--config {file}: cannot read it ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {file}: not valid TOML ({exc})") from exc
+    unknown = sorted(set(values) - set(BY_NAME))
+    if unknown:
+        raise ConfigError(
+            f"--config {file}: unknown setting {unknown[0]!r}; known: {', '.join(sorted(BY_NAME))}"
+        )
+    return values
+
+
+def load(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Config:
+    """Build the Config. ``flags`` holds only the options given on the command line."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    environ = environ or {}
+    from_file = read_toml(config_file) if config_file else {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in flags:
+            raw, origin = flags[setting.name], f"--{setting.name.replace('_', '-')}"
+        elif setting.env in environ:
+            raw, origin = environ[setting.env], setting.env
+        elif setting.name in from_file:
+            raw, origin = from_file[setting.name], f"{setting.name} in {config_file}"
+        else:
+            raw, origin = setting.default, f"{setting.name} default"
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from None
+    values["data_dir"] = values["data_dir"].resolve()
+    if not values["store_url"]:
+        values["store_url"] = f"sqlite:///{values['data_dir'] / 'notifyctl.db'}"
+    return Config(**values)

@@ -1,0 +1,174 @@
+"""Plain data: notifications, claims and outcomes. No I/O here.
+
+Times are integer milliseconds since the Unix epoch (wall clock): leases are shared between
+processes and hosts, so a monotonic clock would be meaningless across them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Any
+
+
+class Status(str, Enum):
+    #: accepted and due (or overdue); may carry a live lease while a worker delivers it
+    PENDING = "pending"
+    #: accepted but not due yet (a future ``scheduled_for`` or a retry waiting for its backoff)
+    SCHEDULED = "scheduled"
+    #: delivered; terminal
+    SENT = "sent"
+    #: given up after ``max_attempts`` or a permanent error; terminal, can be replayed
+    DEAD = "dead"
+    #: cancelled before delivery; terminal
+    CANCELLED = "cancelled"
+
+
+TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED})
+CLAIMABLE = (Status.PENDING.value, Status.SCHEDULED.value)
+
+
+class Priority(IntEnum):
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+
+    @classmethod
+    def parse(cls, name: str) -> Priority:
+        return cls[name.upper()]
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def now_ms() -> int:
+    """The wall clock in integer milliseconds: the time base of every lease."""
+    return time.time_ns() // 1_000_000
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_id(at_ms: int | None = None) -> str:
+    """A ULID: 26 characters, sortable by creation time, 80 random bits."""
+    ms = now_ms() if at_ms is None else at_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A validated request to send one notification, before the store has it."""
+
+    id: str
+    user_id: str
+    channel: str
+    to: str | None
+    title: str | None
+    body: str | None
+    data: dict[str, Any]
+    priority: Priority
+    scheduled_for: int
+    max_attempts: int
+    idempotency_key: str | None
+    request_hash: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification as the store holds it."""
+
+    id: str
+    user_id: str
+    channel: str
+    to: str | None
+    title: str | None
+    body: str | None
+    data: dict[str, Any]
+    priority: Priority
+    status: Status
+    scheduled_for: int
+    available_at: int
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    idempotency_key: str | None
+    request_hash: str
+    locked_by: str | None
+    locked_at: int | None
+    lock_expiry: int | None
+    lock_version: int
+    created_at: int
+    updated_at: int
+    sent_at: int | None = None
+
+    def is_locked(self, now: int) -> bool:
+        return self.locked_by is not None and self.lock_expiry is not None and self.lock_expiry > now
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A lease won by a worker. ``lock_version`` is the fencing token of every later write."""
+
+    notification: Notification
+    worker_id: str
+    lock_version: int
+    lock_expiry: int
+
+    @property
+    def id(self) -> str:
+        return self.notification.id
+
+
+class Verdict(str, Enum):
+    SENT = "sent"
+    RETRY = "retry"
+    DEAD = "dead"
+    #: given back unstarted (shutdown): due again at once, and the claim's attempt is returned
+    RELEASE = "release"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker decided about one claim; written fenced by (worker_id, lock_version)."""
+
+    claim: Claim
+    verdict: Verdict
+    error: str | None = None
+    retry_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishReport:
+    applied: int = 0
+    #: writes refused because the lease was taken over (the fencing token did not match)
+    stale: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class InsertResult:
+    notification: Notification
+    #: True when this call created it; False on an idempotent replay of the same request
+    created: bool
+    #: True when the idempotency key exists with a different request body
+    conflict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    id: str
+    worker_number: int
+    host: str
+    pid: int
+    started_at: int
+    last_heartbeat: int
+    in_flight: int
+    processed: int

@@ -1,0 +1,111 @@
+"""``notifyctl up``: one API and N worker processes on one machine, restarted when they die.
+
+Children are plain ``notifyctl api`` / ``notifyctl worker --id N`` processes that get the resolved
+configuration through their environment, so they run exactly what the supervisor validated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+from notifyctl.config import Config
+
+log = logging.getLogger("notifyctl.up")
+#: set in each child's environment; a child whose supervisor is gone stops by itself
+SUPERVISOR_ENV = "NOTIFYCTL_SUPERVISOR_PID"
+POLL_S = 0.2
+RESTART_BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    next_start_at: float = 0.0
+    backoff_s: float = field(default=0.5)
+
+
+class Supervisor:
+    def __init__(self, config: Config, workers: int) -> None:
+        self.config = config
+        self.env = {**os.environ, **config.to_environ(), SUPERVISOR_ENV: str(os.getpid())}
+        base = [sys.executable, "-m", "notifyctl"]
+        self.children = [Child("api", [*base, "api"])]
+        self.children += [Child(f"worker-{n}", [*base, "worker", "--id", str(n)]) for n in
+                          range(1, workers + 1)]  # fmt: skip
+        self.stopping = False
+
+    def _start(self, child: Child) -> None:
+        # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which then stops
+        # each child once with SIGTERM (a second signal would make a child stop at once).
+        child.process = subprocess.Popen(child.argv, env=self.env, start_new_session=True)
+        child.started_at = time.monotonic()
+        log.info("started %s (pid %d)", child.name, child.process.pid)
+
+    def _check(self, child: Child, now: float) -> None:
+        process = child.process
+        if process is None:
+            if now >= child.next_start_at:
+                self._start(child)
+            return
+        code = process.poll()
+        if code is None:
+            return
+        if now - child.started_at > STABLE_AFTER_S:
+            child.backoff_s = 0.5
+        child.restarts += 1
+        child.process = None
+        child.next_start_at = now + child.backoff_s
+        log.warning("%s exited with %s; restarting in %.1f s", child.name, code, child.backoff_s)
+        child.backoff_s = min(child.backoff_s * 2, RESTART_BACKOFF_MAX_S)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping:  # a second Ctrl-C: stop at once
+            self._signal_all(signal.SIGKILL)
+            raise SystemExit(130)
+        self.stopping = True
+
+    def _signal_all(self, signum: int) -> None:
+        for child in self.children:
+            if child.process is not None and child.process.poll() is None:
+                child.process.send_signal(signum)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        while not self.stopping:
+            now = time.monotonic()
+            for child in self.children:
+                self._check(child, now)
+            time.sleep(POLL_S)
+        return self._stop()
+
+    def _stop(self) -> int:
+        log.info("stopping: asking every process to finish its work")
+        self._signal_all(signal.SIGTERM)
+        deadline = time.monotonic() + self.config.shutdown_grace_ms / 1000 + 5.0
+        codes = {}
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                codes[child.name] = child.process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", child.name)
+                child.process.kill()
+                codes[child.name] = child.process.wait()
+        failed = {name: code for name, code in codes.items() if code != 0}
+        if failed:
+            log.warning("processes that did not exit cleanly: %s", failed)
+        return 0 if not failed else 1

@@ -1,0 +1,350 @@
+"""The worker role: claim due notifications, deliver many at once, record outcomes fenced.
+
+Loops, all in one event loop:
+- claim: lease up to ``worker_batch_size`` notifications (never more than free delivery slots, so
+  nothing claimed waits unstarted), poll again at once while batches come back full, back off to
+  ``idle_poll_ms`` (or ``POLL_INTERVAL_MS`` with a broker) when idle;
+- deliver: one task per notification, up to ``worker_concurrency`` at a time;
+- flush: outcomes gathered from finished deliveries are written in one store transaction;
+- renew: leases held longer than a third of ``LOCK_DURATION_MS`` are extended;
+- heartbeat: the worker's row in the store says it is alive.
+SIGTERM/SIGINT: stop claiming, let deliveries finish within the grace period, interrupt the rest,
+write every outcome, exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+from anyio.abc import TaskGroup
+
+from notifyctl.channels import Channel
+from notifyctl.config import Config
+from notifyctl.errors import StoreError
+from notifyctl.lease import renew_every_ms, worker_identity
+from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, now_ms
+from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.store import Store
+
+log = logging.getLogger("notifyctl.worker")
+MIN_IDLE_S = 0.01
+STORE_RETRY_S = 0.5
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    stale_writes: int = 0
+    leases_lost: int = 0
+    store_errors: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.retried + self.dead
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        channels: dict[str, Channel],
+        number: int,
+        clock: Callable[[], int] = now_ms,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.number = number
+        self.id = worker_identity()
+        self.stats = WorkerStats()
+        self.started_at = clock()
+        self._clock = clock
+        self._rand = rand
+        self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
+        self._held: dict[str, Claim] = {}
+        self._active = 0
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = anyio.Event()
+        self._slot_freed = anyio.Event()
+        self._all_done = anyio.Event()
+        self.stopping = anyio.Event()
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (
+            f"<Worker {self.number} id={self.id} active={self._active} sent={s.sent}"
+            f" retried={s.retried} dead={s.dead} stale={s.stale_writes}>"
+        )
+
+    @property
+    def in_flight(self) -> int:
+        return self._active
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        await anyio.to_thread.run_sync(self.store.register_worker, self._record())
+        try:
+            async with anyio.create_task_group() as background:
+                background.start_soon(self._flush_loop)
+                background.start_soon(self._renew_loop)
+                background.start_soon(self._heartbeat_loop)
+                await self._deliver_until_stopped()
+                await self._flush_pending()
+                background.cancel_scope.cancel()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._close()
+
+    def _record(self) -> WorkerRecord:
+        now = self._clock()
+        return WorkerRecord(
+            self.id, self.number, socket.gethostname(), os.getpid(), self.started_at, now, 0, 0
+        )
+
+    async def _close(self) -> None:
+        for channel in self.channels.values():
+            await channel.aclose()
+        try:
+            await anyio.to_thread.run_sync(self.store.deregister_worker, self.id)
+        except StoreError as exc:
+            log.warning("could not remove worker row at stop: %s", exc)
+
+    async def _deliver_until_stopped(self) -> None:
+        async with anyio.create_task_group() as deliveries:
+            await self._claim_loop(deliveries)
+            log.info("worker %s stopping: %d deliveries in flight", self.number, self._active)
+            if self._active:
+                with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
+                    await self._all_done.wait()
+            deliveries.cancel_scope.cancel()
+
+    async def _claim_loop(self, deliveries: TaskGroup) -> None:
+        idle_s = MIN_IDLE_S
+        while not self.stopping.is_set():
+            free = self.config.worker_concurrency - self._active
+            if free <= 0:
+                await self._wait_for_slot()
+                continue
+            wanted = min(self.config.worker_batch_size, free)
+            claims = await self._claim(wanted)
+            for claim in claims:
+                self._start(deliveries, claim)
+            if claims and len(claims) == wanted:
+                idle_s = MIN_IDLE_S
+                await anyio.sleep(0)  # let the deliveries just started run
+                continue
+            idle_s = MIN_IDLE_S if claims else min(idle_s * 2, self._max_idle_s())
+            with anyio.move_on_after(idle_s):
+                await self.stopping.wait()
+
+    def _max_idle_s(self) -> float:
+        return self.config.idle_poll_ms / 1000
+
+    async def _wait_for_slot(self) -> None:
+        self._slot_freed = anyio.Event()
+        with anyio.move_on_after(self._max_idle_s()):
+            await self._slot_freed.wait()
+
+    async def _claim(self, wanted: int) -> list[Claim]:
+        try:
+            claims = await anyio.to_thread.run_sync(
+                self.store.claim_batch, self.id, wanted, self._clock(), self.config.lock_duration_ms
+            )
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            log.warning("claim failed, retrying: %s", exc)
+            await anyio.sleep(STORE_RETRY_S)
+            return []
+        self.stats.claimed += len(claims)
+        return claims
+
+    def _start(self, deliveries: TaskGroup, claim: Claim) -> None:
+        self._held[claim.id] = claim
+        self._active += 1
+        self._all_done = anyio.Event() if self._all_done.is_set() else self._all_done
+        deliveries.start_soon(self._deliver, claim)
+
+    async def _deliver(self, claim: Claim) -> None:
+        started = False
+        try:
+            channel = self.channels.get(claim.notification.channel)
+            if channel is None:
+                result = DeliveryResult(
+                    ResultKind.PERMANENT, f"unknown channel {claim.notification.channel!r}"
+                )
+            else:
+                started = True
+                result = await channel.deliver(claim.notification)
+            self._record_outcome(self._outcome(claim, result))
+        except anyio.get_cancelled_exc_class():
+            self._record_outcome(self._interrupted(claim, started))
+            raise
+        except Exception as exc:  # a channel bug must not kill the worker or lose the claim
+            log.exception("delivery of %s raised", claim.id)
+            error = DeliveryResult(ResultKind.RETRYABLE, f"internal error: {exc!r}")
+            self._record_outcome(self._outcome(claim, error))
+        finally:
+            self._active -= 1
+            self._slot_freed.set()
+            if self._active == 0:
+                self._all_done.set()
+
+    def _outcome(self, claim: Claim, result: DeliveryResult) -> Outcome:
+        n = claim.notification
+        decision = decide(
+            result, n.attempts, n.max_attempts, self._clock(), self._policy, self._rand()
+        )
+        return Outcome(claim, decision.verdict, decision.error, decision.retry_at)
+
+    def _interrupted(self, claim: Claim, started: bool) -> Outcome:
+        if not started:
+            return Outcome(claim, Verdict.RELEASE)
+        error = "interrupted: the worker stopped before the delivery finished"
+        return Outcome(claim, Verdict.RETRY, error, self._clock())
+
+    def _record_outcome(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        self._outcomes_ready.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready = anyio.Event()
+            await anyio.sleep(0.002)  # gather the outcomes finishing together into one write
+            await self._flush_pending()
+
+    async def _flush_pending(self) -> None:
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                report = await anyio.to_thread.run_sync(self.store.finish, batch, self._clock())
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
+                self._outcomes = batch + self._outcomes
+                await anyio.sleep(STORE_RETRY_S)
+                continue
+            self._count(batch, set(report.stale))
+
+    def _count(self, batch: list[Outcome], stale: set[str]) -> None:
+        stats = self.stats
+        for outcome in batch:
+            self._held.pop(outcome.claim.id, None)
+            if outcome.claim.id in stale:
+                stats.stale_writes += 1
+                log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
+                continue
+            verdict = outcome.verdict
+            if verdict is Verdict.SENT:
+                stats.sent += 1
+                channel = outcome.claim.notification.channel
+                stats.by_channel[channel] = stats.by_channel.get(channel, 0) + 1
+            elif verdict is Verdict.RETRY:
+                stats.retried += 1
+            elif verdict is Verdict.DEAD:
+                stats.dead += 1
+            else:
+                stats.released += 1
+
+    async def _renew_loop(self) -> None:
+        every_s = renew_every_ms(self.config.lock_duration_ms) / 1000
+        while True:
+            await anyio.sleep(every_s)
+            held = list(self._held.values())
+            if not held:
+                continue
+            try:
+                lost = await anyio.to_thread.run_sync(
+                    self.store.renew, held, self._clock(), self.config.lock_duration_ms
+                )
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                log.warning("lease renewal failed: %s", exc)
+                continue
+            for notification_id in lost:
+                if self._held.pop(notification_id, None) is not None:
+                    self.stats.leases_lost += 1
+                    log.warning("lease on %s was lost before delivery finished", notification_id)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await anyio.to_thread.run_sync(
+                    self.store.heartbeat, self.id, self._clock(), self._active,
+                    self.stats.processed,
+                )  # fmt: skip
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                log.warning("heartbeat failed: %s", exc)
+            await anyio.sleep(self.config.heartbeat_interval_ms / 1000)
+
+
+async def serve_worker(config: Config, number: int, store: Store) -> None:
+    """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
+    from notifyctl.channels import open_channels
+    from notifyctl.roles.monitor import build_monitor_app
+    from notifyctl.roles.serving import serve_until
+
+    worker = Worker(config, store, open_channels(config), number)
+    finished = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(stop_on_signals, worker.stop, tasks.cancel_scope)
+        if config.monitor_port_base:
+            port = config.monitor_port_base + number
+            tasks.start_soon(
+                serve_until, build_monitor_app(worker), config.monitor_host, port, finished
+            )
+        log.info("worker %d (%s) started on %s", number, worker.id, store.url)
+        await worker.run()
+        log.info("worker %d stopped: %r", number, worker)
+        finished.set()
+        tasks.cancel_scope.cancel()
+
+
+async def stop_on_signals(stop: Callable[[], None], scope: anyio.CancelScope) -> None:
+    """The first SIGTERM/SIGINT stops gracefully; a second one stops at once.
+
+    Under ``notifyctl up``, a child whose supervisor died (even by kill -9) stops gracefully too.
+    """
+    supervisor = os.environ.get("NOTIFYCTL_SUPERVISOR_PID")
+    async with anyio.create_task_group() as tasks:
+        if supervisor and supervisor.isdigit():
+            tasks.start_soon(_stop_when_orphaned, int(supervisor), stop)
+        await _signals(stop, scope)
+        tasks.cancel_scope.cancel()
+
+
+async def _stop_when_orphaned(supervisor_pid: int, stop: Callable[[], None]) -> None:
+    while os.getppid() == supervisor_pid:
+        await anyio.sleep(1.0)
+    log.warning("supervisor %d is gone; stopping", supervisor_pid)
+    stop()
+
+
+async def _signals(stop: Callable[[], None], scope: anyio.CancelScope) -> None:
+    import signal
+
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        received = 0
+        async for _ in signals:
+            received += 1
+            if received == 1:
+                stop()
+            else:
+                scope.cancel()
+                return

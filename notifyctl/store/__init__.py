@@ -1,0 +1,28 @@
+"""Store adapters behind one port. ``open_store`` picks one by URL scheme."""
+
+from __future__ import annotations
+
+from notifyctl.config import Config
+from notifyctl.errors import ConfigError
+from notifyctl.store.base import Store
+
+__all__ = ["Store", "open_store"]
+
+
+def open_store(config: Config, *, durable_writes: bool = True) -> Store:
+    """Open the store that ``config.store_url`` names.
+
+    ``durable_writes=False`` lets a role trade fsync-per-commit for speed where a lost write after
+    power loss only causes a redelivery (worker completions), never a lost notification.
+    """
+    url = config.store_url
+    if url.startswith("sqlite:///"):
+        from notifyctl.store.sqlite import SqliteStore
+
+        synchronous = config.sqlite_synchronous if durable_writes else "normal"
+        return SqliteStore(url, synchronous=synchronous)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise ConfigError(
+        f"NOTIFYCTL_STORE_URL: unsupported store {scheme!r} in {url!r}; "
+        "use sqlite:///path/to/notifyctl.db"
+    )

@@ -1,0 +1,378 @@
+"""The embedded store: SQLite in WAL mode, safe for many processes on one host.
+
+Writes run in ``BEGIN IMMEDIATE`` transactions, so the write lock is taken up front and two
+processes can never both read-then-claim the same row. The claim walks a partial index on
+(priority, available_at) that holds only claimable rows; ``available_at`` is the due time of a
+free notification and the lease expiry of a leased one, so "due and free, or lease expired" is a
+single range condition and the claim stays an index range scan at a million pending rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from notifyctl.errors import StoreError, StoreUnavailable
+from notifyctl.lease import lease_expiry
+from notifyctl.model import (
+    Claim,
+    FinishReport,
+    InsertResult,
+    NewNotification,
+    Notification,
+    Outcome,
+    Priority,
+    Status,
+    Verdict,
+    WorkerRecord,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    dest TEXT,
+    title TEXT,
+    body TEXT,
+    data TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    scheduled_for INTEGER NOT NULL,
+    available_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    last_error TEXT,
+    idempotency_key TEXT,
+    request_hash TEXT NOT NULL,
+    locked_by TEXT,
+    locked_at INTEGER,
+    lock_expiry INTEGER,
+    lock_version INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    sent_at INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notifications_claim
+    ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_idempotency
+    ON notifications (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
+CREATE INDEX IF NOT EXISTS notifications_leased
+    ON notifications (lock_expiry) WHERE locked_by IS NOT NULL;
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    worker_number INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_heartbeat INTEGER NOT NULL,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    processed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
+"""
+
+COLUMNS = (
+    "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
+    " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at"
+)
+INSERT = (
+    "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
+    " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
+    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+)
+CLAIM_CANDIDATES = (
+    "SELECT id, attempts, max_attempts FROM notifications"
+    " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
+    " ORDER BY available_at LIMIT ?"
+)
+FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
+NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
+RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
+FINISH_SQL = {
+    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {RELEASE_LEASE},"
+    " updated_at = :now" + NAMED_FENCE,
+    Verdict.RETRY: "UPDATE notifications SET status = CASE WHEN :retry_at > :now THEN 'scheduled'"
+    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RELEASE_LEASE},"
+    " updated_at = :now" + NAMED_FENCE,
+    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {RELEASE_LEASE},"
+    " updated_at = :now" + NAMED_FENCE,
+    Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
+    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
+}
+
+
+def path_of(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+def row_to_notification(row: Sequence[Any]) -> Notification:
+    return Notification(
+        id=row[0], user_id=row[1], channel=row[2], to=row[3], title=row[4], body=row[5],
+        data=json.loads(row[6]), priority=Priority(row[7]), status=Status(row[8]),
+        scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
+        last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
+        locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
+        updated_at=row[21], sent_at=row[22],
+    )  # fmt: skip
+
+
+def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
+    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    return (
+        item.id, item.user_id, item.channel, item.to, item.title, item.body,
+        json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
+        item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
+        item.request_hash, item.created_at, now,
+    )  # fmt: skip
+
+
+def stored(item: NewNotification, now: int) -> Notification:
+    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    return Notification(
+        id=item.id, user_id=item.user_id, channel=item.channel, to=item.to, title=item.title,
+        body=item.body, data=item.data, priority=item.priority, status=status,
+        scheduled_for=item.scheduled_for, available_at=item.scheduled_for, attempts=0,
+        max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
+        request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
+        lock_version=0, created_at=item.created_at, updated_at=now,
+    )  # fmt: skip
+
+
+class SqliteStore:
+    """One connection per store object, shared by the threads of one process under a lock."""
+
+    def __init__(self, url: str, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
+        self.url = url
+        self._lock = threading.Lock()
+        self._conn = self._connect(path_of(url), synchronous, busy_timeout_s)
+
+    def _connect(self, file: Path, synchronous: str, timeout: float) -> sqlite3.Connection:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                file, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreUnavailable(
+                f"NOTIFYCTL_STORE_URL: cannot open {self.url} ({exc}); "
+                "check --data-dir / --store and that the directory is writable"
+            ) from exc
+        return conn
+
+    @staticmethod
+    @contextmanager
+    def _write_on(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: the write lock is held from the first read."""
+        with self._lock, self._translated(), self._write_on(self._conn) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._translated():
+            yield self._conn
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store {self.url}: {exc}") from exc
+
+    def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
+        results: list[InsertResult] = []
+        with self._write() as conn:
+            for item in items:
+                if conn.execute(INSERT, new_row(item, now)).rowcount == 1:
+                    results.append(InsertResult(stored(item, now), created=True))
+                    continue
+                row = conn.execute(
+                    f"SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ?",
+                    (item.idempotency_key,),
+                ).fetchone()
+                if row is None:  # the random id collided: astronomically unlikely, never silent
+                    raise StoreError(f"notification id {item.id} already exists")
+                existing = row_to_notification(row)
+                conflict = existing.request_hash != item.request_hash
+                results.append(InsertResult(existing, created=False, conflict=conflict))
+        return results
+
+    def ping(self) -> None:
+        try:
+            with self._read() as conn:
+                conn.execute("SELECT 1").fetchone()
+        except StoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def get(self, notification_id: str) -> Notification | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+        return row_to_notification(row) if row else None
+
+    def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE notifications SET status = 'cancelled', updated_at = ?"
+                " WHERE id = ? AND status IN ('pending', 'scheduled')"
+                " AND (locked_by IS NULL OR lock_expiry <= ?)",
+                (now, notification_id, now),
+            ).rowcount
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
+            ).fetchone()
+        if row is None:
+            return "not_found", None
+        return ("cancelled" if changed else "conflict"), row_to_notification(row)
+
+    def claim_batch(self, worker_id: str, limit: int, now: int, lease_ms: int) -> list[Claim]:
+        expiry = lease_expiry(now, lease_ms)
+        if not self._anything_due(now):
+            return []
+        with self._write() as conn:
+            claimable, exhausted = self._candidates(conn, limit, now)
+            if exhausted:
+                conn.executemany(
+                    "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
+                    " 'lease expired on the final attempt: its worker stopped mid-delivery',"
+                    f" {RELEASE_LEASE} WHERE id = ?",
+                    [(now, i) for i in exhausted],
+                )
+            if not claimable:
+                return []
+            marks = ",".join("?" * len(claimable))
+            rows = conn.execute(
+                "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
+                " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
+                f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})"
+                f" RETURNING {COLUMNS}",
+                (worker_id, now, expiry, expiry, now, *claimable),
+            ).fetchall()
+        claims = [Claim(n, worker_id, n.lock_version, expiry) for n in map(row_to_notification, rows)]
+        claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
+        return claims
+
+    def _anything_due(self, now: int) -> bool:
+        """A read that needs no write lock: idle workers polling must not block the API."""
+        with self._read() as conn:
+            return any(
+                conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
+                for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
+            )
+
+    @staticmethod
+    def _candidates(conn: sqlite3.Connection, limit: int, now: int) -> tuple[list[str], list[str]]:
+        claimable: list[str] = []
+        exhausted: list[str] = []
+        for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
+            wanted = limit - len(claimable)
+            if wanted <= 0:
+                break
+            for nid, attempts, max_attempts in conn.execute(
+                CLAIM_CANDIDATES, (int(priority), now, wanted)
+            ):
+                (claimable if attempts < max_attempts else exhausted).append(nid)
+        return claimable, exhausted
+
+    def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
+        expiry = lease_expiry(now, lease_ms)
+        lost: list[str] = []
+        with self._write() as conn:
+            for claim in claims:
+                changed = conn.execute(
+                    "UPDATE notifications SET lock_expiry = ?, available_at = ?, updated_at = ?"
+                    + FENCE,
+                    (expiry, expiry, now, claim.id, claim.worker_id, claim.lock_version),
+                ).rowcount
+                if not changed:
+                    lost.append(claim.id)
+        return lost
+
+    def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
+        applied = 0
+        stale: list[str] = []
+        with self._write() as conn:
+            for outcome in outcomes:
+                claim = outcome.claim
+                params = {
+                    "now": now, "id": claim.id, "worker": claim.worker_id,
+                    "version": claim.lock_version, "error": outcome.error,
+                    "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
+                }  # fmt: skip
+                if conn.execute(FINISH_SQL[outcome.verdict], params).rowcount:
+                    applied += 1
+                else:
+                    stale.append(claim.id)
+        return FinishReport(applied=applied, stale=tuple(stale))
+
+    def counts(self, now: int) -> dict[str, int]:
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                by_status = dict(
+                    conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
+                )
+                (locked,) = conn.execute(
+                    "SELECT count(*) FROM notifications WHERE locked_by IS NOT NULL"
+                    " AND lock_expiry > ?",
+                    (now,),
+                ).fetchone()
+            finally:
+                conn.execute("COMMIT")
+        result = {status.value: int(by_status.get(status.value, 0)) for status in Status}
+        result["locked"] = int(locked)
+        return result
+
+    def register_worker(self, record: WorkerRecord) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, worker_number, host, pid, started_at,"
+                " last_heartbeat, in_flight, processed) VALUES (?,?,?,?,?,?,?,?)",
+                (record.id, record.worker_number, record.host, record.pid, record.started_at,
+                 record.last_heartbeat, record.in_flight, record.processed),
+            )  # fmt: skip
+
+    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ? WHERE id = ?",
+                (now, in_flight, processed, worker_id),
+            )
+
+    def deregister_worker(self, worker_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def workers(self) -> list[WorkerRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT id, worker_number, host, pid, started_at, last_heartbeat, in_flight,"
+                " processed FROM workers ORDER BY worker_number, started_at"
+            ).fetchall()
+        return [WorkerRecord(*row) for row in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

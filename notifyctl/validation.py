@@ -1,0 +1,202 @@
+"""Turn a request body into a NewNotification, or a list of errors naming each bad field. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from notifyctl.channels import CHANNELS
+from notifyctl.model import NewNotification, Priority, new_id
+
+MAX_ID_LENGTH = 256
+MAX_TITLE_LENGTH = 1_000
+MAX_BODY_LENGTH = 100_000
+MAX_URL_LENGTH = 2_048
+MAX_DATA_BYTES = 64 * 1024
+MAX_DATA_DEPTH = 16
+MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000
+MAX_ATTEMPTS_LIMIT = 100
+FIELDS = frozenset(
+    {"user_id", "channel", "to", "title", "body", "data", "priority", "scheduled_for",
+     "idempotency_key", "max_attempts"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class Invalid(Exception):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def _string(body: dict[str, Any], name: str, limit: int, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise Invalid([FieldError(name, "is required")])
+        return None
+    if not isinstance(value, str):
+        raise Invalid([FieldError(name, f"must be a string, got {type(value).__name__}")])
+    if required and not value.strip():
+        raise Invalid([FieldError(name, "must not be empty")])
+    if len(value) > limit:
+        raise Invalid([FieldError(name, f"must be at most {limit} characters")])
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Iterative, so a hostile nesting depth cannot exhaust the interpreter's stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict):
+            children: Any = current.values()
+        elif isinstance(current, list):
+            children = current
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _data(body: dict[str, Any]) -> dict[str, Any]:
+    value = body.get("data")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Invalid([FieldError("data", "must be a JSON object")])
+    if _too_deep(value, MAX_DATA_DEPTH):
+        raise Invalid([FieldError("data", f"must nest at most {MAX_DATA_DEPTH} levels deep")])
+    if len(json.dumps(value, separators=(",", ":")).encode()) > MAX_DATA_BYTES:
+        raise Invalid([FieldError("data", f"must be at most {MAX_DATA_BYTES} bytes as JSON")])
+    return value
+
+
+def _destination(channel: str | None, to: str | None) -> None:
+    if channel != "webhook":
+        return
+    if to is None:
+        raise Invalid([FieldError("to", "is required for the webhook channel (the URL to POST)")])
+    parts = urlsplit(to)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid([FieldError("to", "must be an http:// or https:// URL with a host")])
+
+
+def _priority(body: dict[str, Any]) -> Priority:
+    value = body.get("priority", "normal")
+    if not isinstance(value, str) or value.lower() not in ("high", "normal", "low"):
+        raise Invalid([FieldError("priority", "must be one of high, normal, low")])
+    return Priority.parse(value)
+
+
+def parse_timestamp(value: str) -> int:
+    """RFC 3339 with an offset (``Z`` or ``+hh:mm``) to epoch milliseconds."""
+    if "T" not in value.upper() and " " not in value:
+        raise ValueError("needs a date and a time")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("needs a UTC offset, such as Z or +02:00")
+    return int(parsed.timestamp() * 1000)
+
+
+def _scheduled_for(body: dict[str, Any], now: int) -> int:
+    value = body.get("scheduled_for")
+    if value is None:
+        return now
+    if not isinstance(value, str):
+        raise Invalid([FieldError("scheduled_for", "must be an RFC 3339 timestamp string")])
+    try:
+        at = parse_timestamp(value)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Invalid([FieldError("scheduled_for", f"not an RFC 3339 timestamp: {exc}")]) from None
+    if at > now + MAX_SCHEDULE_AHEAD_MS:
+        raise Invalid([FieldError("scheduled_for", "must be within a year from now")])
+    return at
+
+
+def _max_attempts(body: dict[str, Any], default: int) -> int:
+    value = body.get("max_attempts", default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid([FieldError("max_attempts", "must be an integer")])
+    if not 1 <= value <= MAX_ATTEMPTS_LIMIT:
+        raise Invalid([FieldError("max_attempts", f"must be between 1 and {MAX_ATTEMPTS_LIMIT}")])
+    return value
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """Fingerprint of a request, to tell an idempotent replay from a conflicting reuse of a key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _collect(body: dict[str, Any], now: int, default_attempts: int) -> dict[str, Any]:
+    """Run every field check, gathering all errors rather than stopping at the first."""
+    errors: list[FieldError] = [FieldError(k, "unknown field") for k in body if k not in FIELDS]
+    checks = {
+        "user_id": lambda: _string(body, "user_id", MAX_ID_LENGTH, required=True),
+        "channel": lambda: _channel(body),
+        "to": lambda: _string(body, "to", MAX_URL_LENGTH),
+        "title": lambda: _string(body, "title", MAX_TITLE_LENGTH),
+        "body": lambda: _string(body, "body", MAX_BODY_LENGTH),
+        "data": lambda: _data(body),
+        "priority": lambda: _priority(body),
+        "scheduled_for": lambda: _scheduled_for(body, now),
+        "idempotency_key": lambda: _string(body, "idempotency_key", MAX_ID_LENGTH),
+        "max_attempts": lambda: _max_attempts(body, default_attempts),
+    }
+    values: dict[str, Any] = {}
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    if "to" in values and "channel" in values:
+        try:
+            _destination(values["channel"], values["to"])
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise Invalid(errors)
+    return values
+
+
+def _channel(body: dict[str, Any]) -> str:
+    value = _string(body, "channel", 64, required=True)
+    if value not in CHANNELS:
+        raise Invalid([FieldError("channel", f"must be one of {', '.join(CHANNELS)}")])
+    return value
+
+
+def parse_notification(
+    body: Any, now: int, default_attempts: int, header_key: str | None = None
+) -> NewNotification:
+    """Validate one notification request body. Raises Invalid naming every bad field."""
+    if not isinstance(body, dict):
+        raise Invalid([FieldError("", "the body must be a JSON object")])
+    values = _collect(body, now, default_attempts)
+    key = values["idempotency_key"]
+    if header_key is not None:
+        if key is not None and key != header_key:
+            raise Invalid([FieldError("idempotency_key", "differs from the Idempotency-Key header")])
+        key = header_key
+    return NewNotification(
+        id=new_id(now), user_id=values["user_id"], channel=values["channel"], to=values["to"],
+        title=values["title"], body=values["body"], data=values["data"],
+        priority=values["priority"], scheduled_for=values["scheduled_for"],
+        max_attempts=values["max_attempts"], idempotency_key=key,
+        request_hash=request_hash(body), created_at=now,
+    )  # fmt: skip

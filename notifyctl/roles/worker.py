@@ -304,15 +304,15 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     finished = anyio.Event()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signals, worker.stop, tasks.cancel_scope)
-        if config.monitor_port_base:
-            port = config.monitor_port_base + number
-            tasks.start_soon(
-                serve_until, build_monitor_app(worker), config.monitor_host, port, finished
-            )
-        log.info("worker %d (%s) started on %s", number, worker.id, store.url)
-        await worker.run()
-        log.info("worker %d stopped: %r", number, worker)
-        finished.set()
+        async with anyio.create_task_group() as monitoring:
+            if config.monitor_port_base:
+                port = config.monitor_port_base + number
+                app = build_monitor_app(worker)
+                monitoring.start_soon(serve_until, app, config.monitor_host, port, finished)
+            log.info("worker %d (%s) started on %s", number, worker.id, store.url)
+            await worker.run()
+            log.info("worker %d stopped: %r", number, worker)
+            finished.set()  # the monitoring server shuts down by itself
         tasks.cancel_scope.cancel()
 
 

@@ -1,0 +1,35 @@
+"""Shared fixtures. The ``store`` fixture is parametrised over every store adapter, so each test
+that takes it is part of the store contract suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from notifyctl import config as config_module
+from notifyctl.config import Config
+from notifyctl.store import Store, open_store
+
+STORE_ADAPTERS = ["sqlite"]
+
+
+def make_config(tmp_path: Path, **overrides: object) -> Config:
+    flags = {"data_dir": str(tmp_path / "data"), "monitor_port_base": 0, **overrides}
+    return config_module.load(flags, environ={})
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path)
+
+
+@pytest.fixture(params=STORE_ADAPTERS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        opened = open_store(make_config(tmp_path))
+    else:  # pragma: no cover - a new adapter must add its fixture here
+        raise AssertionError(request.param)
+    yield opened
+    opened.close()

@@ -29,25 +29,37 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
+ConfigFile = Annotated[
+    Path | None, typer.Option("--config", help="TOML file of settings (see README).")
+]
+StoreUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Store URL (env NOTIFYCTL_STORE_URL); default: SQLite in the data dir."
+    ),
+]
+DataDir = Annotated[
+    str | None,
+    typer.Option(help="Where the embedded store lives (env NOTIFYCTL_DATA_DIR; ./notifyctl-data)."),
+]
+LogLevel = Annotated[
+    str | None, typer.Option(help="debug, info, warning or error (env NOTIFYCTL_LOG_LEVEL).")
+]
+Version = Annotated[
+    bool,
+    typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version."),
+]
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
-    config_file: Annotated[
-        Path | None, typer.Option("--config", help="TOML file of settings (see README).")
-    ] = None,
-    store: Annotated[
-        str | None, typer.Option(help="Store URL (env NOTIFYCTL_STORE_URL); default: SQLite in the data dir.")
-    ] = None,
-    data_dir: Annotated[
-        str | None, typer.Option(help="Where the embedded store lives (env NOTIFYCTL_DATA_DIR; default ./notifyctl-data).")
-    ] = None,
-    log_level: Annotated[
-        str | None, typer.Option(help="debug, info, warning or error (env NOTIFYCTL_LOG_LEVEL).")
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:  # fmt: skip
+    config_file: ConfigFile = None,
+    store: StoreUrl = None,
+    data_dir: DataDir = None,
+    log_level: LogLevel = None,
+    version: Version = False,
+) -> None:
     ctx.obj = {
         "file": config_file,
         "flags": {"store_url": store, "data_dir": data_dir, "log_level": log_level},
@@ -85,9 +97,9 @@ def open_store_or_exit(built: config.Config, durable_writes: bool = True) -> Any
 @app.command()
 def api(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address (env NOTIFYCTL_API_HOST; default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (env NOTIFYCTL_API_PORT; default 3000).")] = None,
-) -> None:  # fmt: skip
+    host: Annotated[str | None, typer.Option(help="Bind address (NOTIFYCTL_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (NOTIFYCTL_API_PORT; 3000).")] = None,
+) -> None:
     """Run the HTTP intake API (POST /v1/notifications, GET /health, ...)."""
     import anyio
 
@@ -98,13 +110,24 @@ def api(
     anyio.run(serve_api, built, store, built.api_host, built.api_port)
 
 
+WorkerNumber = Annotated[
+    int, typer.Option("--id", min=1, max=999, help="Worker number N: monitoring on port 9090+N.")
+]
+BatchSize = Annotated[
+    int | None, typer.Option(help="Notifications per claim (WORKER_BATCH_SIZE; 50).")
+]
+Concurrency = Annotated[
+    int | None, typer.Option(help="Deliveries in flight (NOTIFYCTL_WORKER_CONCURRENCY; 100).")
+]
+
+
 @app.command()
 def worker(
     ctx: typer.Context,
-    worker_id: Annotated[int, typer.Option("--id", min=1, max=999, help="Worker number N: monitoring on port 9090+N.")],
-    batch_size: Annotated[int | None, typer.Option(help="Notifications per claim (env WORKER_BATCH_SIZE; default 50).")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Deliveries in flight (env NOTIFYCTL_WORKER_CONCURRENCY; default 100).")] = None,
-) -> None:  # fmt: skip
+    worker_id: WorkerNumber,
+    batch_size: BatchSize = None,
+    concurrency: Concurrency = None,
+) -> None:
     """Run one worker: claim due notifications from the store and deliver them."""
     import anyio
 
@@ -134,7 +157,9 @@ def up(
     out.print(f"[bold]notifyctl up[/bold] {__version__}")
     out.print(f"  API        http://{built.api_host}:{built.api_port}  (POST /v1/notifications)")
     first, last = built.monitor_port_base + 1, built.monitor_port_base + workers
-    monitoring = f"monitoring on ports {first}-{last}" if built.monitor_port_base else "no monitoring"
+    monitoring = (
+        f"monitoring on ports {first}-{last}" if built.monitor_port_base else "no monitoring"
+    )
     out.print(f"  workers    {workers} ({monitoring})")
     out.print(f"  store      {built.store_url}")
     out.print("  broker     none (workers poll the store)")

@@ -1,10 +1,10 @@
 """One error tree for notifyctl. Driver errors (sqlite3, pymongo, pika) never leave an adapter.
 
-    NotifyError
-    ├── ConfigError          a setting is invalid; start-up stops with exit code 2
-    ├── StoreError           the store failed
-    │   └── StoreUnavailable the store cannot be reached or opened
-    └── ChannelError         a delivery channel is misconfigured
+NotifyError
+├── ConfigError          a setting is invalid; start-up stops with exit code 2
+├── StoreError           the store failed
+│   └── StoreUnavailable the store cannot be reached or opened
+└── ChannelError         a delivery channel is misconfigured
 """
 
 

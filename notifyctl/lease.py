@@ -59,8 +59,6 @@ def is_exhausted(notification: Notification, now: int) -> bool:
     )
 
 
-def write_is_fenced_out(
-    notification: Notification, worker_id: str, lock_version: int
-) -> bool:
+def write_is_fenced_out(notification: Notification, worker_id: str, lock_version: int) -> bool:
     """True when a write by this claim must be refused: someone else holds (or held) it since."""
     return notification.locked_by != worker_id or notification.lock_version != lock_version

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     #: accepted and due (or overdue); may carry a live lease while a worker delivers it
     PENDING = "pending"
     #: accepted but not due yet (a future ``scheduled_for`` or a retry waiting for its backoff)
@@ -111,7 +111,9 @@ class Notification:
     sent_at: int | None = None
 
     def is_locked(self, now: int) -> bool:
-        return self.locked_by is not None and self.lock_expiry is not None and self.lock_expiry > now
+        return (
+            self.locked_by is not None and self.lock_expiry is not None and self.lock_expiry > now
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ class Claim:
         return self.notification.id
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     DEAD = "dead"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from notifyctl.model import Verdict
 
 
-class ResultKind(str, Enum):
+class ResultKind(StrEnum):
     OK = "ok"
     #: may succeed later: timeouts, connection errors, 408, 429, 5xx
     RETRYABLE = "retryable"
@@ -45,11 +45,12 @@ class RetryPolicy:
     def backoff_ms(self, attempt: int, rand: float) -> int:
         """Exponential backoff with "equal jitter": half fixed, half random.
 
-        ``attempt`` is the attempt that just failed (1 for the first); ``rand`` is uniform in [0, 1).
+        ``attempt`` is the attempt that just failed (1 for the first); ``rand`` is uniform
+        in [0, 1).
         Half of the delay stays fixed so a retry never comes back at once; the random half spreads
         a burst of failures so they do not return together.
         """
-        ceiling = min(self.max_ms, self.base_ms * 2 ** max(attempt - 1, 0))
+        ceiling: int = min(self.max_ms, self.base_ms * 2 ** max(attempt - 1, 0))
         return ceiling // 2 + int(rand * (ceiling - ceiling // 2))
 
     def next_attempt_at(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -146,7 +147,7 @@ def request_hash(body: dict[str, Any]) -> str:
 def _collect(body: dict[str, Any], now: int, default_attempts: int) -> dict[str, Any]:
     """Run every field check, gathering all errors rather than stopping at the first."""
     errors: list[FieldError] = [FieldError(k, "unknown field") for k in body if k not in FIELDS]
-    checks = {
+    checks: dict[str, Callable[[], Any]] = {
         "user_id": lambda: _string(body, "user_id", MAX_ID_LENGTH, required=True),
         "channel": lambda: _channel(body),
         "to": lambda: _string(body, "to", MAX_URL_LENGTH),
@@ -191,7 +192,9 @@ def parse_notification(
     key = values["idempotency_key"]
     if header_key is not None:
         if key is not None and key != header_key:
-            raise Invalid([FieldError("idempotency_key", "differs from the Idempotency-Key header")])
+            raise Invalid(
+                [FieldError("idempotency_key", "differs from the Idempotency-Key header")]
+            )
         key = header_key
     return NewNotification(
         id=new_id(now), user_id=values["user_id"], channel=values["channel"], to=values["to"],

@@ -5,7 +5,6 @@ The notification id travels as ``webhook-id`` on every attempt, so a receiver ca
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -95,7 +94,7 @@ class WebhookChannel:
                 return self._result(response)
         except aiohttp.InvalidURL as exc:
             return DeliveryResult(ResultKind.PERMANENT, f"invalid webhook URL: {exc}")
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return DeliveryResult(ResultKind.RETRYABLE, f"timed out after {self._timeout_ms} ms")
         except aiohttp.ClientError as exc:
             return DeliveryResult(ResultKind.RETRYABLE, f"connection failed: {exc!r}")

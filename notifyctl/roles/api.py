@@ -113,7 +113,7 @@ class Api:
         body = await read_json(request)
         items = body.get("notifications") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or set(body) != {"notifications"}:
-            error = FieldError("notifications", "the body must be {\"notifications\": [...]}")
+            error = FieldError("notifications", 'the body must be {"notifications": [...]}')
             raise invalid([error])
         if len(items) > MAX_BATCH:
             raise invalid([FieldError("notifications", f"at most {MAX_BATCH} per batch")])
@@ -188,8 +188,8 @@ def build_app(config: Config, store: Store) -> Starlette:
         Route("/v1/notifications/{id}", api.cancel, methods=["DELETE"]),
         Route("/health", api.health, methods=["GET"]),
     ]
-    handlers = {HTTPProblem: on_problem, HTTPException: on_http_exception}
-    return Starlette(routes=routes, exception_handlers=handlers)  # type: ignore[arg-type]
+    handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
+    return Starlette(routes=routes, exception_handlers=handlers)
 
 
 async def serve_api(config: Config, store: Store, host: str, port: int) -> None:

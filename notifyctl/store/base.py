@@ -20,8 +20,6 @@ from notifyctl.model import (
 )
 
 
-
-
 class Store(Protocol):
     url: str
 

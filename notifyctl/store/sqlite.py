@@ -105,8 +105,7 @@ FINISH_SQL = {
     Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {RELEASE_LEASE},"
     " updated_at = :now" + NAMED_FENCE,
     Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
-    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
-    + NAMED_FENCE,
+    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
 }
 
 
@@ -270,7 +269,9 @@ class SqliteStore:
                 f" RETURNING {COLUMNS}",
                 (worker_id, now, expiry, expiry, now, *claimable),
             ).fetchall()
-        claims = [Claim(n, worker_id, n.lock_version, expiry) for n in map(row_to_notification, rows)]
+        claims = [
+            Claim(n, worker_id, n.lock_version, expiry) for n in map(row_to_notification, rows)
+        ]
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
 

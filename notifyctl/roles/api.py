@@ -64,9 +64,14 @@ async def read_json(request: Request) -> Any:
             raise HTTPProblem(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(b"".join(chunks), parse_constant=reject_constant)
     except (ValueError, RecursionError) as exc:
         raise HTTPProblem(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
+    raise ValueError(f"{name} is not a valid JSON value")
 
 
 def invalid(errors: list[FieldError]) -> HTTPProblem:

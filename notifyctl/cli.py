@@ -147,11 +147,12 @@ def up(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to run.")] = 2,
     port: Annotated[int | None, typer.Option(help="API port (default 3000).")] = None,
     host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1).")] = None,
+    data_dir: DataDir = None,
 ) -> None:  # fmt: skip
     """Run the whole service on this machine: the API plus N supervised workers."""
     from notifyctl.roles.supervisor import Supervisor
 
-    built = settings(ctx, api_port=port, api_host=host)
+    built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
     open_store_or_exit(built).close()  # fail fast, with one line, before starting anything
     out = Console()
     out.print(f"[bold]notifyctl up[/bold] {__version__}")

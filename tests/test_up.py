@@ -1,0 +1,111 @@
+"""``notifyctl up`` end to end: a real supervisor, API and workers on a temporary data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.helpers import Receiver, free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def answers(url: str) -> bool:
+    try:
+        return call("GET", url)[0] == 200
+    except OSError:
+        return False
+
+
+def worker_pid(up: psutil.Process, number: int) -> int | None:
+    for child in up.children():
+        try:
+            argv = child.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if "worker" in argv and argv[-1] == str(number):
+            return child.pid
+    return None
+
+
+def monitor_ports() -> int:
+    """A base port whose next two ports are free."""
+    for _ in range(50):
+        base = free_port()
+        if base < 65_000 and all(answers_free(base + n) for n in (1, 2)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def answers_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_up_accepts_delivers_restarts_a_killed_worker_and_stops_cleanly(tmp_path: Path) -> None:
+    port, base = free_port(), monitor_ports()
+    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": str(base)}
+    argv = [sys.executable, "-m", "notifyctl", "up", "--workers", "2", "--port", str(port),
+            "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    api = f"http://127.0.0.1:{port}"
+    try:
+        with Receiver() as receiver:
+            wait_until(lambda: up.poll() is not None or answers(f"{api}/health"), 30, "the API")
+            assert up.poll() is None, log.read_text()
+            status, created = call("POST", f"{api}/v1/notifications", notification(receiver.url))
+            assert status == 201
+            wait_until(lambda: created["id"] in receiver.counts(), 20, "the first delivery")
+            wait_until(lambda: sent(api, created["id"]), 10, "status sent")
+
+            supervisor = psutil.Process(up.pid)
+            killed = worker_pid(supervisor, 1)
+            assert killed is not None
+            os.kill(killed, signal.SIGKILL)
+            wait_until(lambda: worker_pid(supervisor, 1) not in (None, killed), 20, "a restart")
+            wait_until(lambda: answers(f"http://127.0.0.1:{base + 1}/health"), 20, "worker 1")
+
+            status, second = call("POST", f"{api}/v1/notifications", notification(receiver.url))
+            wait_until(lambda: second["id"] in receiver.counts(), 20, "the second delivery")
+            assert all(n == 1 for n in receiver.counts().values())
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    output = log.read_text()
+    assert "worker-1 exited" in output and f"http://127.0.0.1:{port}" in output
+
+
+def notification(url: str) -> dict[str, Any]:
+    return {"user_id": "u1", "channel": "webhook", "to": url, "title": "hello"}
+
+
+def sent(api: str, notification_id: str) -> bool:
+    return call("GET", f"{api}/v1/notifications/{notification_id}")[1]["status"] == "sent"

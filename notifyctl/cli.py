@@ -66,10 +66,21 @@ def root(
     }
 
 
+#: settings whose command-line flag is not --<setting-name>
+FLAG_NAMES = {
+    "store_url": "--store",
+    "api_host": "--host",
+    "api_port": "--port",
+    "worker_batch_size": "--batch-size",
+    "worker_concurrency": "--concurrency",
+}
+
+
 def settings(ctx: typer.Context, **flags: Any) -> config.Config:
     """Build the one Config: flag > environment > file > default. Bad values exit 2."""
     try:
-        built = config.load({**ctx.obj["flags"], **flags}, os.environ, ctx.obj["file"])
+        given = {**ctx.obj["flags"], **{k: v for k, v in flags.items() if v is not None}}
+        built = config.load(given, os.environ, ctx.obj["file"], FLAG_NAMES)
     except NotifyError as exc:
         fail(exc)
     logging.basicConfig(

@@ -20,7 +20,7 @@ Parser = Callable[[Any], Any]
 
 def integer(low: int, high: int) -> Parser:
     def parse(raw: Any) -> int:
-        if isinstance(raw, bool):
+        if isinstance(raw, bool | float):  # int(2.5) would silently truncate
             raise ValueError(f"must be an integer, got {raw!r}")
         try:
             value = int(raw)
@@ -243,15 +243,18 @@ def load(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     config_file: Path | None = None,
+    flag_names: Mapping[str, str] | None = None,
 ) -> Config:
-    """Build the Config. ``flags`` holds only the options given on the command line."""
+    """Build the Config. ``flags`` holds only the options given on the command line;
+    ``flag_names`` maps a setting to the flag as the user typed it, for error messages."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     environ = environ or {}
     from_file = read_toml(config_file) if config_file else {}
     values: dict[str, Any] = {}
     for setting in SETTINGS:
         if setting.name in flags:
-            raw, origin = flags[setting.name], f"--{setting.name.replace('_', '-')}"
+            default_flag = f"--{setting.name.replace('_', '-')}"
+            raw, origin = flags[setting.name], (flag_names or {}).get(setting.name, default_flag)
         elif setting.env in environ:
             raw, origin = environ[setting.env], setting.env
         elif setting.name in from_file:

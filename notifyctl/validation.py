@@ -92,13 +92,20 @@ def _destination(channel: str | None, to: str | None) -> None:
         return
     if to is None:
         raise Invalid([FieldError("to", "is required for the webhook channel (the URL to POST)")])
-    parts = urlsplit(to)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(to)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        usable = False
+    if not usable:
         raise Invalid([FieldError("to", "must be an http:// or https:// URL with a host")])
 
 
 def _priority(body: dict[str, Any]) -> Priority:
-    value = body.get("priority", "normal")
+    value = body.get("priority")
+    if value is None:
+        return Priority.NORMAL
     if not isinstance(value, str) or value.lower() not in ("high", "normal", "low"):
         raise Invalid([FieldError("priority", "must be one of high, normal, low")])
     return Priority.parse(value)
@@ -130,7 +137,9 @@ def _scheduled_for(body: dict[str, Any], now: int) -> int:
 
 
 def _max_attempts(body: dict[str, Any], default: int) -> int:
-    value = body.get("max_attempts", default)
+    value = body.get("max_attempts")
+    if value is None:
+        return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise Invalid([FieldError("max_attempts", "must be an integer")])
     if not 1 <= value <= MAX_ATTEMPTS_LIMIT:

@@ -155,10 +155,13 @@ def test_max_attempts_bounds_are_inclusive(attempts: int) -> None:
 
 
 def test_null_optional_fields_mean_absent() -> None:
-    parsed = parse({**LOG, "title": None, "body": None, "data": None, "scheduled_for": None})
+    nulls = {"title": None, "body": None, "data": None, "scheduled_for": None}
+    parsed = parse({**LOG, **nulls, "priority": None, "max_attempts": None})
     assert parsed.title is None
     assert parsed.data == {}
     assert parsed.scheduled_for == NOW
+    assert parsed.priority is Priority.NORMAL
+    assert parsed.max_attempts == parse(LOG).max_attempts
 
 
 def test_data_as_deep_as_allowed_is_accepted() -> None:

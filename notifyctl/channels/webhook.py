@@ -92,7 +92,7 @@ class WebhookChannel:
             ) as response:
                 await response.content.read(MAX_RESPONSE_READ)
                 return self._result(response)
-        except aiohttp.InvalidURL as exc:
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError) as exc:
             return DeliveryResult(ResultKind.PERMANENT, f"invalid webhook URL: {exc}")
         except TimeoutError:
             return DeliveryResult(ResultKind.RETRYABLE, f"timed out after {self._timeout_ms} ms")

@@ -234,7 +234,7 @@ class SqliteStore:
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
         with self._write() as conn:
             changed = conn.execute(
-                "UPDATE notifications SET status = 'cancelled', updated_at = ?"
+                f"UPDATE notifications SET status = 'cancelled', {RELEASE_LEASE}, updated_at = ?"
                 " WHERE id = ? AND status IN ('pending', 'scheduled')"
                 " AND (locked_by IS NULL OR lock_expiry <= ?)",
                 (now, notification_id, now),

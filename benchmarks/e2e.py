@@ -1,0 +1,753 @@
+"""End-to-end benchmark: ``notifyctl up`` on a fresh store, N notifications in, all delivered.
+
+For each channel (webhook to a local receiver, and/or the log channel to a file) and each run:
+start ``notifyctl up --workers W`` in a temporary data dir, wait for ``GET /health``, send N
+notifications through ``POST /v1/notifications/batch`` with several concurrent senders, wait
+(bounded) until every accepted notification is delivered, then stop everything it started.
+
+Reported: intake (accepted/s), delivered/s (first POST to last delivery), end-to-end latency
+p50/p99 (delivery time minus the notification's ``created_at``), duplicates, lost, and the peak
+RSS of each worker process (sampled from the children of the ``up`` process). With ``--runs K`` the
+table shows the median of K runs.
+
+    .venv/bin/python benchmarks/e2e.py --count 20000 --workers 2 --channel both --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import psutil
+
+HERE = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+STOP_WAIT_S = 25.0  # the service's shutdown grace (10 s) plus its own margin, plus ours
+
+
+# --------------------------------------------------------------------------- options and helpers
+
+
+@dataclass(frozen=True)
+class Options:
+    count: int
+    workers: int
+    channels: tuple[str, ...]
+    runs: int
+    senders: int
+    batch: int
+    rate: float
+    timeout: float
+    stall: float
+    profile: Path | None
+    py_spy_args: tuple[str, ...]
+    keep: bool
+    env: dict[str, str]
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
+    p = argparse.ArgumentParser(description="notifyctl end-to-end benchmark")
+    p.add_argument("--count", type=int, default=20_000, help="notifications per run")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (notifyctl up)")
+    p.add_argument("--channel", choices=("webhook", "log", "both"), default="both")
+    p.add_argument("--runs", type=int, default=1, help="runs per channel; the median is reported")
+    p.add_argument("--senders", type=int, default=4, help="concurrent batch senders")
+    p.add_argument("--batch", type=int, default=1000, help="notifications per batch (max 1000)")
+    p.add_argument("--rate", type=float, default=0, help="intake rate limit /s; 0 = flat out")
+    p.add_argument("--timeout", type=float, default=600, help="longest wait for delivery, s")
+    p.add_argument("--stall", type=float, default=60, help="give up after this long w/o progress")
+    p.add_argument("--profile", type=Path, help="py-spy each worker into this directory")
+    p.add_argument(
+        "--py-spy-arg",
+        action="append",
+        default=[],
+        help="extra py-spy record flag, e.g. --py-spy-arg=--gil or --py-spy-arg=--idle",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
+    p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the service")
+    a = p.parse_args(argv)
+    if not 1 <= a.batch <= 1000:
+        p.error("--batch must be between 1 and 1000")
+    channels = ("webhook", "log") if a.channel == "both" else (a.channel,)
+    env = dict(item.split("=", 1) for item in a.env)
+    return Options(
+        a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
+        a.profile, tuple(a.py_spy_arg), a.keep, env,
+    )  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port_block(size: int) -> int:
+    """A base B such that B+1 .. B+size are free (the workers' monitoring ports)."""
+    for _ in range(200):
+        base = free_port()
+        if base + size < 65_000 and all(port_is_free(base + i) for i in range(1, size + 1)):
+            return base
+    raise RuntimeError("no free block of ports for the workers' monitoring servers")
+
+
+def notifyctl_argv() -> list[str]:
+    script = Path(sys.executable).parent / "notifyctl"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "notifyctl"]
+
+
+def parse_ms(stamp: str) -> float:
+    """RFC 3339 (``...Z``) to epoch seconds."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def wait_until(check: Any, timeout: float, what: str, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            result = check()
+            if result:
+                return result
+        time.sleep(every)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], wait_s: float) -> None:
+    """SIGTERM by PID, then SIGKILL if it has not exited in ``wait_s``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+# --------------------------------------------------------------------------- the processes
+
+
+@dataclass
+class ProcInfo:
+    role: str
+    pids: set[int] = field(default_factory=set)
+    peak_rss: int = 0
+    cpu_s: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def cpu_total(self) -> float:
+        return sum(self.cpu_s.values())
+
+
+def role_of(cmdline: list[str]) -> str | None:
+    if "worker" in cmdline and "--id" in cmdline:
+        return f"worker-{cmdline[cmdline.index('--id') + 1]}"
+    if "api" in cmdline:
+        return "api"
+    return None
+
+
+class Sampler(threading.Thread):
+    """Samples RSS and CPU time of the ``up`` process's children every ``every`` seconds."""
+
+    def __init__(self, parent_pid: int, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.parent = psutil.Process(parent_pid)
+        self.every = every
+        self.procs: dict[str, ProcInfo] = {}
+        self.extra: dict[int, str] = {}  # processes outside the ``up`` tree, e.g. the receiver
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            self.sample()
+            self.halt.wait(self.every)
+
+    def sample(self) -> None:
+        try:
+            children = self.parent.children(recursive=True)
+        except psutil.Error:
+            children = []
+        for child in children:
+            with contextlib.suppress(psutil.Error):
+                self._record(child, role_of(child.cmdline()))
+        for pid, role in list(self.extra.items()):
+            with contextlib.suppress(psutil.Error):
+                self._record(psutil.Process(pid), role)
+
+    def _record(self, proc: psutil.Process, role: str | None) -> None:
+        if role is None:
+            return
+        with proc.oneshot():
+            rss = proc.memory_info().rss
+            cpu = proc.cpu_times()
+        info = self.procs.setdefault(role, ProcInfo(role))
+        info.pids.add(proc.pid)
+        info.peak_rss = max(info.peak_rss, rss)
+        info.cpu_s[proc.pid] = cpu.user + cpu.system
+
+    def cpu_now(self) -> dict[str, float]:
+        self.sample()
+        own = os.times()
+        cpu = {role: info.cpu_total for role, info in self.procs.items()}
+        return {**cpu, "driver": own.user + own.system}
+
+    def workers(self) -> list[ProcInfo]:
+        return sorted((p for p in self.procs.values() if p.role.startswith("worker")),
+                      key=lambda p: int(p.role.split("-")[1]))  # fmt: skip
+
+
+class Service:
+    """``notifyctl up`` in its own data dir; stopped by PID (SIGTERM, SIGKILL on timeout)."""
+
+    def __init__(self, opts: Options, data_dir: Path, channel: str) -> None:
+        self.opts = opts
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = data_dir / "deliveries.log"
+        self.env = {
+            **os.environ,
+            "NOTIFYCTL_DATA_DIR": str(data_dir),
+            "NOTIFYCTL_MONITOR_PORT_BASE": str(free_port_block(opts.workers)),
+            "NOTIFYCTL_LOG_CHANNEL_PATH": str(self.log_path) if channel == "log" else "-",
+            **opts.env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sampler: Sampler | None = None
+        self.spies: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        argv = [*notifyctl_argv(), "up", "--workers", str(self.opts.workers),
+                "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
+        with (self.data_dir / "service.log").open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir
+            )
+        self.sampler = Sampler(self.proc.pid)
+        self.sampler.start()
+        wait_until(self._healthy, 60, "notifyctl up /health")
+        if not (self.data_dir / "notifyctl.db").exists():
+            raise RuntimeError(f"notifyctl up is not using its store in {self.data_dir}")
+        wait_until(self._workers_up, 30, "worker processes")
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"notifyctl up exited with {self.proc.returncode}; see service.log")
+        return httpx.get(f"{self.url}/health", timeout=2).status_code == 200
+
+    def _workers_up(self) -> bool:
+        assert self.sampler is not None
+        self.sampler.sample()
+        return len(self.sampler.workers()) == self.opts.workers
+
+    def start_profilers(self, directory: Path, label: str) -> None:
+        """py-spy every worker and the API until they exit (raw stacks, by function).
+
+        Files: ``<directory>/<role kind>/<label>-<role>.txt``.
+        """
+        assert self.sampler is not None
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        targets = [*self.sampler.workers(), self.sampler.procs["api"]]
+        for info in targets:
+            kind = info.role.split("-")[0]
+            (directory / kind).mkdir(parents=True, exist_ok=True)
+            out = directory / kind / f"{label}-{info.role}.txt"
+            pid = str(max(info.pids))
+            argv = [spy, "record", "--pid", pid, "--rate", "100", "--function", "--threads",
+                    "--nonblocking", "--format", "raw", "--output", str(out)]  # fmt: skip
+            argv += self.opts.py_spy_args
+            quiet = subprocess.DEVNULL
+            spy_proc = subprocess.Popen(argv, stdout=quiet, stderr=quiet)
+            self.spies.append(spy_proc)
+            self.sampler.extra[spy_proc.pid] = f"py-spy-{info.role}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, STOP_WAIT_S)
+        if self.sampler is not None:
+            self.sampler.halt.set()
+            self.sampler.join(2)
+            self._kill_leftovers()
+        for spy in self.spies:  # py-spy exits by itself when its worker does
+            try:
+                spy.wait(15)
+            except subprocess.TimeoutExpired:
+                stop_process(spy, 5)
+
+    def _kill_leftovers(self) -> None:
+        """Children of ours that outlived a killed ``up`` (normally none)."""
+        assert self.sampler is not None
+        for info in self.sampler.procs.values():
+            for pid in info.pids:
+                with contextlib.suppress(psutil.Error):
+                    proc = psutil.Process(pid)
+                    if role_of(proc.cmdline()) == info.role:
+                        proc.kill()
+
+    def status_counts(self) -> dict[str, int]:
+        db = self.data_dir / "notifyctl.db"
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute("SELECT status, count(*), sum(attempts) FROM notifications"
+                                " GROUP BY status").fetchall()  # fmt: skip
+        counts = {status: n for status, n, _ in rows}
+        counts["attempts"] = sum(a or 0 for *_, a in rows)
+        return counts
+
+
+class Receiver:
+    """benchmarks/receiver.py as a process of its own."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, str(HERE / "receiver.py"), "--port", str(self.port)]
+        self.proc = subprocess.Popen(argv)
+        wait_until(lambda: self.stats() is not None, 20, "receiver")
+
+    def stats(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/stats", timeout=5).json())
+
+    def dump(self) -> dict[str, Any]:
+        return dict(httpx.get(f"{self.url}/dump", timeout=30).json())
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, 10)
+
+
+# --------------------------------------------------------------------------- intake
+
+
+@dataclass
+class Intake:
+    accepted: set[str] = field(default_factory=set)
+    rejected: int = 0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.accepted) / max(self.finished_at - self.started_at, 1e-9)
+
+
+def make_item(seq: int, channel: str, dest: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "user_id": f"user-{seq % 997}",
+        "channel": channel,
+        "title": "benchmark",
+        "body": "notifyctl end-to-end benchmark",
+        "data": {"seq": seq},
+    }
+    if dest:
+        item["to"] = dest
+    return item
+
+
+async def send_batch(
+    session: aiohttp.ClientSession, url: str, items: list[dict[str, Any]], intake: Intake
+) -> None:
+    body = json.dumps({"notifications": items}).encode()
+    for attempt in range(5):
+        async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+            if r.status == 200:
+                results = (await r.json())["results"]
+                break
+            if r.status not in (429, 503) or attempt == 4:
+                raise RuntimeError(f"batch refused: HTTP {r.status} {await r.text()}")
+        await asyncio.sleep(0.2 * (attempt + 1))
+    for result in results:
+        if result["status"] == 201:
+            intake.accepted.add(result["notification"]["id"])
+        else:
+            intake.rejected += 1
+
+
+async def send_all(opts: Options, api_url: str, channel: str, dest: str | None) -> Intake:
+    url = f"{api_url}/v1/notifications/batch"
+    starts = list(range(0, opts.count, opts.batch))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for start in starts:
+        queue.put_nowait(start)
+    intake = Intake()
+    timeout = aiohttp.ClientTimeout(total=120)
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            start = queue.get_nowait()
+            if opts.rate > 0:  # open model: batch k goes out at k * batch / rate
+                await asyncio.sleep(max(0.0, intake.started_at + start / opts.rate - time.time()))
+            stop = min(start + opts.batch, opts.count)
+            items = [make_item(seq, channel, dest) for seq in range(start, stop)]
+            await send_batch(session, url, items, intake)
+
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        intake.started_at = time.time()
+        await asyncio.gather(*(sender(session) for _ in range(opts.senders)))
+        intake.finished_at = time.time()
+    return intake
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass
+class Deliveries:
+    """What reached the destination: id, delivery time and created_at (epoch s) per delivery."""
+
+    ids: list[str]
+    delivered_at: list[float]
+    created_at: list[float]
+
+
+def wait_for(progress: Any, target: int, opts: Options) -> None:
+    """Poll ``progress()`` (delivered so far) until ``target``, a stall, or the timeout."""
+    deadline = time.monotonic() + opts.timeout
+    last, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        done = progress()
+        if done >= target:
+            return
+        if done != last:
+            last, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > opts.stall:
+            print(f"  stalled at {done}/{target} for {opts.stall:.0f} s", file=sys.stderr)
+            return
+        time.sleep(0.1)
+    print(f"  timed out at {progress()}/{target}", file=sys.stderr)
+
+
+def webhook_deliveries(receiver: Receiver) -> Deliveries:
+    dump = receiver.dump()
+    created = [parse_ms(c) if c else float("nan") for c in dump["created_at"]]
+    return Deliveries(dump["ids"], dump["received_at"], created)
+
+
+class LogTail:
+    """Counts the lines of the log channel's file as they are appended."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.lines = 0
+
+    def count(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        complete = chunk.rfind(b"\n") + 1
+        self.offset += complete
+        self.lines += chunk.count(b"\n", 0, complete)
+        return self.lines
+
+
+def log_deliveries(path: Path) -> Deliveries:
+    ids, delivered, created = [], [], []
+    with path.open() as f:
+        for line in f:
+            record = json.loads(line)
+            ids.append(record["id"])
+            delivered.append(parse_ms(record["delivered_at"]))
+            created.append(parse_ms(record["created_at"]))
+    return Deliveries(ids, delivered, created)
+
+
+# --------------------------------------------------------------------------- one run
+
+
+@dataclass
+class RunResult:
+    channel: str
+    count: int
+    accepted: int
+    intake_per_s: float
+    delivered: int
+    delivered_per_s: float
+    drain_per_s: float
+    during_intake: int
+    p50_ms: float
+    p99_ms: float
+    duplicates: int
+    lost: int
+    unknown: int
+    worker_rss_mb: list[float]
+    api_rss_mb: float
+    cpu_s: dict[str, float]
+    machine_busy_pct: float
+    load_before: float
+    window_s: float
+    restarts: int
+    statuses: dict[str, int]
+    wall_s: float
+
+
+def summarize(channel: str, opts: Options, intake: Intake, got: Deliveries) -> dict[str, Any]:
+    first: dict[str, tuple[float, float]] = {}
+    for nid, at, created in zip(got.ids, got.delivered_at, got.created_at, strict=True):
+        if nid not in first:
+            first[nid] = (at, created)
+    known = {nid: v for nid, v in first.items() if nid in intake.accepted}
+    latencies = [(at - created) * 1000 for at, created in known.values()]
+    last = max((at for at, _ in known.values()), default=intake.started_at)
+    after = sum(1 for at, _ in known.values() if at > intake.finished_at)
+    drain_s = last - intake.finished_at
+    return {
+        "channel": channel, "count": opts.count, "accepted": len(intake.accepted),
+        "intake_per_s": intake.rate, "delivered": len(known),
+        "delivered_per_s": len(known) / max(last - intake.started_at, 1e-9),
+        "drain_per_s": after / drain_s if drain_s > 0.2 else float("nan"),
+        "during_intake": len(known) - after,
+        "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
+        "duplicates": len(got.ids) - len(first), "lost": len(intake.accepted - known.keys()),
+        "unknown": len(first) - len(known), "wall_s": last - intake.started_at,
+    }  # fmt: skip
+
+
+def run_once(opts: Options, channel: str, index: int) -> RunResult:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"notifyctl-bench-{channel}-"))
+    service = Service(opts, data_dir, channel)
+    receiver = Receiver() if channel == "webhook" else None
+    try:
+        if receiver is not None:
+            receiver.start()
+        service.start()
+        if opts.profile is not None:
+            service.start_profilers(opts.profile, f"{channel}-run{index}")
+        summary = measure(opts, channel, service, receiver)
+    finally:
+        service.stop()
+        if receiver is not None:
+            receiver.stop()
+    return finish_result(service, summary, data_dir, opts.keep)
+
+
+def measure(
+    opts: Options, channel: str, service: Service, receiver: Receiver | None
+) -> dict[str, Any]:
+    """Send, wait for delivery; CPU seconds per process and machine busy % over that window."""
+    assert service.sampler is not None
+    if receiver is not None and receiver.proc is not None:
+        service.sampler.extra[receiver.proc.pid] = "receiver"
+    dest = f"{receiver.url}/hook" if receiver is not None else None
+    load_before = os.getloadavg()[0]
+    cpu_before, busy_before, t0 = service.sampler.cpu_now(), busy_core_s(), time.monotonic()
+    intake = asyncio.run(send_all(opts, service.url, channel, dest))
+    target = len(intake.accepted)
+    if receiver is not None:
+        wait_for(lambda: int(receiver.stats()["unique"]), target, opts)
+    else:
+        wait_for(LogTail(service.log_path).count, target, opts)
+    cpu_after, busy_after, t1 = service.sampler.cpu_now(), busy_core_s(), time.monotonic()
+    time.sleep(1.0)  # let a late duplicate arrive, if there is one
+    got = webhook_deliveries(receiver) if receiver else log_deliveries(service.log_path)
+    summary = summarize(channel, opts, intake, got)
+    summary["cpu_s"] = {r: cpu_after[r] - cpu_before.get(r, 0.0) for r in sorted(cpu_after)}
+    cores = psutil.cpu_count() or 1
+    busy = busy_after - busy_before
+    summary["machine_busy_pct"] = 100 * busy / (cores * (t1 - t0))
+    summary["cpu_s"]["others"] = busy - sum(summary["cpu_s"].values())  # not ours: noise
+    summary["load_before"] = load_before
+    summary["window_s"] = t1 - t0
+    return summary
+
+
+def busy_core_s() -> float:
+    """CPU seconds the whole machine has spent busy (all processes, all cores)."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0))
+
+
+def finish_result(
+    service: Service, summary: dict[str, Any], data_dir: Path, keep: bool
+) -> RunResult:
+    assert service.sampler is not None
+    procs = service.sampler.procs
+    workers = service.sampler.workers()
+    statuses = service.status_counts()
+    if keep:
+        print(f"  kept {data_dir}", file=sys.stderr)
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return RunResult(
+        **summary,
+        worker_rss_mb=[w.peak_rss / 2**20 for w in workers],
+        api_rss_mb=procs["api"].peak_rss / 2**20 if "api" in procs else float("nan"),
+        restarts=sum(len(info.pids) - 1 for info in procs.values()),
+        statuses=statuses,
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def median_of(results: list[RunResult]) -> RunResult:
+    """The run with the median delivered/s (its other figures belong to that same run)."""
+    ordered = sorted(results, key=lambda r: r.delivered_per_s)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def describe(r: RunResult) -> str:
+    rss = ", ".join(f"{mb:.0f}" for mb in r.worker_rss_mb)
+    cpu = ", ".join(f"{role} {s:.1f}" for role, s in r.cpu_s.items())
+    return (
+        f"  {r.channel}: accepted {r.accepted}/{r.count} at {r.intake_per_s:,.0f}/s; delivered "
+        f"{r.delivered} at {r.delivered_per_s:,.0f}/s in {r.wall_s:.1f} s; p50 {r.p50_ms:,.0f} ms"
+        f" p99 {r.p99_ms:,.0f} ms; dup {r.duplicates} lost {r.lost} unknown {r.unknown};"
+        f" {r.during_intake} delivered during intake, then {r.drain_per_s:,.0f}/s;"
+        f" worker RSS MB [{rss}] api {r.api_rss_mb:.0f};"
+        f" CPU s: {cpu}; machine busy {r.machine_busy_pct:.0f}% (load before"
+        f" {r.load_before:.1f}); restarts {r.restarts};"
+        f" store {r.statuses}"
+    )
+
+
+def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
+    head = (
+        "| channel | runs | accepted/s | delivered/s | e2e p50 ms | e2e p99 ms | duplicates"
+        " | lost | worker peak RSS MB | delivered/s per run | other load, cores |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|"
+    )
+    lines = [head]
+    for channel, results in rows.items():
+        m = median_of(results)
+        rss = " / ".join(f"{mb:.0f}" for mb in m.worker_rss_mb)
+        per_run = ", ".join(f"{r.delivered_per_s:,.0f}" for r in results)
+        intake = statistics.median(r.intake_per_s for r in results)
+        noise = ", ".join(f"{r.cpu_s.get('others', 0) / r.window_s:.1f}" for r in results)
+        lines.append(
+            f"| {channel} | {len(results)} | {intake:,.0f}"
+            f" | {m.delivered_per_s:,.0f} | {m.p50_ms:,.0f} | {m.p99_ms:,.0f}"
+            f" | {max(r.duplicates for r in results)} | {max(r.lost for r in results)}"
+            f" | {rss} | {per_run} | {noise} |"
+        )
+    note = (
+        f"\n{opts.count:,} notifications per run, {opts.workers} workers, {opts.senders} senders,"
+        f" batches of {opts.batch}; rate {'unlimited' if not opts.rate else f'{opts.rate:g}/s'}."
+        " delivered/s, p50, p99 and RSS are those of the median run by delivered/s;"
+        " duplicates and lost are the worst run's. Other load: CPU used by processes that are"
+        " not this benchmark's, in cores, during each run (the machine has"
+        f" {psutil.cpu_count()})."
+    )
+    return "\n".join(lines) + note
+
+
+def thread_kind(thread: str) -> str:
+    """py-spy --threads names the thread first: ``thread (TID): NAME``."""
+    if thread.endswith("MainThread"):
+        return "main thread (the event loop and everything on it)"
+    if "AnyIO worker thread" in thread:
+        return "AnyIO worker threads (store calls: SQLite)"
+    return f"other threads ({thread.partition(': ')[2] or thread})"
+
+
+#: leaf frames that are waits, not work (py-spy's idle detection misses some of them)
+WAITS = ("Condition.wait ", "EpollSelector.select ", "Thread._wait_for_tstate_lock ")
+
+
+def read_samples(directory: Path, pattern: str) -> list[tuple[str, list[str], int]]:
+    """(thread kind, frames without the thread frame, count) from py-spy raw files."""
+    samples = []
+    for file in sorted(directory.glob(pattern)):
+        for line in file.read_text().splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            thread, *frames = stack.split(";")
+            if frames:
+                kind = "waiting" if frames[-1].startswith(WAITS) else thread_kind(thread)
+                samples.append((kind, frames, int(count_text)))
+    return samples
+
+
+def profile_top(directory: Path, pattern: str = "*.txt", limit: int = 15) -> str:
+    """Where the sampled time goes: per thread kind, self time, inclusive time."""
+    samples = read_samples(directory, pattern)
+    total = sum(n for *_, n in samples)
+    if not total:
+        return "no py-spy samples"
+    kinds: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    by_kind: dict[str, Counter[str]] = {}
+    for kind, frames, count in samples:
+        kinds[kind] += count
+        if kind == "waiting":
+            continue
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+            by_kind.setdefault(kind, Counter())[frame] += count
+    # frames under nearly every sample of their thread (entry points, the loop) say nothing
+    common = {f for k, c in by_kind.items() for f, n in c.items() if n >= 0.8 * kinds[k]}
+    out = [f"{total} samples at 100 Hz over {directory.name} processes; % of all samples"]
+    out += [f"{100 * n / total:5.1f}%  {kind}" for kind, n in kinds.most_common()]
+    out += ["self%  function (own time)"]
+    out += [f"{100 * n / total:5.1f}  {f}" for f, n in own.most_common(limit)]
+    out += ["incl%  function (with callees)"]
+    top = [(f, n) for f, n in inclusive.most_common() if f not in common][:limit]
+    out += [f"{100 * n / total:5.1f}  {f}" for f, n in top]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    opts = parse_args(argv)
+    rows: dict[str, list[RunResult]] = {}
+    for channel in opts.channels:
+        for index in range(1, opts.runs + 1):
+            print(f"{channel} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
+            result = run_once(opts, channel, index)
+            print(describe(result), file=sys.stderr, flush=True)
+            rows.setdefault(channel, []).append(result)
+    print(table(rows, opts))
+    if opts.profile is not None:
+        for channel in opts.channels:
+            for kind in ("worker", "api"):
+                print(f"\npy-spy, {channel} run(s), {kind} processes ({opts.profile / kind}):")
+                print(profile_top(opts.profile / kind, f"{channel}-run*.txt"))
+
+
+if __name__ == "__main__":
+    main()

@@ -656,7 +656,7 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
         rss = " / ".join(f"{mb:.0f}" for mb in m.worker_rss_mb)
         per_run = ", ".join(f"{r.delivered_per_s:,.0f}" for r in results)
         intake = statistics.median(r.intake_per_s for r in results)
-        noise = ", ".join(f"{r.cpu_s.get('others', 0) / r.window_s:.1f}" for r in results)
+        noise = ", ".join(f"{max(0.0, r.cpu_s.get('others', 0) / r.window_s):.1f}" for r in results)
         lines.append(
             f"| {channel} | {len(results)} | {intake:,.0f}"
             f" | {m.delivered_per_s:,.0f} | {m.p50_ms:,.0f} | {m.p99_ms:,.0f}"

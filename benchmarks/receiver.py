@@ -104,7 +104,15 @@ def main() -> None:
 
         app.on_shutdown.append(write_dump)
     # run_app turns SIGTERM/SIGINT into a clean shutdown, so on_shutdown runs.
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, backlog=1024)
+    web.run_app(
+        app,
+        host=args.host,
+        port=args.port,
+        access_log=None,
+        print=None,
+        backlog=1024,
+        shutdown_timeout=2.0,
+    )
 
 
 if __name__ == "__main__":

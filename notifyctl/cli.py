@@ -42,6 +42,10 @@ DataDir = Annotated[
     str | None,
     typer.Option(help="Where the embedded store lives (env NOTIFYCTL_DATA_DIR; ./notifyctl-data)."),
 ]
+BrokerUrl = Annotated[
+    str | None,
+    typer.Option("--broker", help="amqp:// URL of RabbitMQ, or none (RABBITMQ_URL; none)."),
+]
 LogLevel = Annotated[
     str | None, typer.Option(help="debug, info, warning or error (env NOTIFYCTL_LOG_LEVEL).")
 ]
@@ -57,18 +61,25 @@ def root(
     config_file: ConfigFile = None,
     store: StoreUrl = None,
     data_dir: DataDir = None,
+    broker: BrokerUrl = None,
     log_level: LogLevel = None,
     version: Version = False,
 ) -> None:
     ctx.obj = {
         "file": config_file,
-        "flags": {"store_url": store, "data_dir": data_dir, "log_level": log_level},
+        "flags": {
+            "store_url": store,
+            "data_dir": data_dir,
+            "rabbitmq_url": broker,
+            "log_level": log_level,
+        },
     }
 
 
 #: settings whose command-line flag is not --<setting-name>
 FLAG_NAMES = {
     "store_url": "--store",
+    "rabbitmq_url": "--broker",
     "api_host": "--host",
     "api_port": "--port",
     "worker_batch_size": "--batch-size",
@@ -114,11 +125,12 @@ def api(
     """Run the HTTP intake API (POST /v1/notifications, GET /health, ...)."""
     import anyio
 
+    from notifyctl.broker import open_broker
     from notifyctl.roles.api import serve_api
 
     built = settings(ctx, api_host=host, api_port=port)
     store = open_store_or_exit(built)
-    anyio.run(serve_api, built, store, built.api_host, built.api_port)
+    anyio.run(serve_api, built, store, built.api_host, built.api_port, open_broker(built))
 
 
 WorkerNumber = Annotated[
@@ -174,10 +186,25 @@ def up(
     )
     out.print(f"  workers    {workers} ({monitoring})")
     out.print(f"  store      {built.store_url}")
-    out.print("  broker     none (workers poll the store)")
+    if built.rabbitmq_url == "none":
+        out.print("  broker     none (workers poll the store)")
+    else:
+        out.print(
+            f"  broker     {redact(built.rabbitmq_url)} queue {built.rabbitmq_consumer_group}"
+        )
     out.print("  webhooks   loopback destinations are allowed in this single-host mode")
     out.print("  Ctrl-C stops everything gracefully.")
     raise typer.Exit(Supervisor(built, workers).run())
+
+
+def redact(url: str) -> str:
+    """A URL without its password, for printing."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def main() -> None:

@@ -49,6 +49,15 @@ def choice(*options: str) -> Parser:
     return parse
 
 
+def broker_url(raw: Any) -> str:
+    value = text(raw).strip()
+    if value.lower() == "none":
+        return "none"
+    if not value.startswith(("amqp://", "amqps://")):
+        raise ValueError(f"must be none or an amqp:// or amqps:// URL, got {raw!r}")
+    return value
+
+
 def path(raw: Any) -> Path:
     return Path(text(raw)).expanduser()
 
@@ -71,6 +80,34 @@ SETTINGS: tuple[Setting, ...] = (
         text,
         "",
         "store URL; default sqlite:///<data_dir>/notifyctl.db",
+    ),
+    S(
+        "rabbitmq_url",
+        "RABBITMQ_URL",
+        broker_url,
+        "none",
+        "broker URL (amqp://user:pass@host:5672/vhost); none: workers poll the store",
+    ),
+    S(
+        "rabbitmq_consumer_group",
+        "RABBITMQ_CONSUMER_GROUP",
+        text,
+        "notification-workers",
+        "the shared queue every worker consumes",
+    ),
+    S(
+        "prefetch_count",
+        "PREFETCH_COUNT",
+        integer(1, 10_000),
+        10,
+        "unacknowledged wake-ups a worker may hold",
+    ),
+    S(
+        "publish_confirm_timeout_ms",
+        "NOTIFYCTL_PUBLISH_CONFIRM_TIMEOUT_MS",
+        integer(100, 600_000),
+        10_000,
+        "how long a publish waits for its confirm before it counts as lost",
     ),
     S("api_host", "NOTIFYCTL_API_HOST", text, "127.0.0.1", "address the API binds"),
     S("api_port", "NOTIFYCTL_API_PORT", integer(1, 65535), 3000, "port the API binds"),
@@ -195,6 +232,10 @@ BY_NAME = {s.name: s for s in SETTINGS}
 class Config:
     data_dir: Path
     store_url: str
+    rabbitmq_url: str
+    rabbitmq_consumer_group: str
+    prefetch_count: int
+    publish_confirm_timeout_ms: int
     api_host: str
     api_port: int
     worker_batch_size: int

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -12,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from notifyctl.broker import Broker, WakeUp
 from notifyctl.channels.base import iso_ms
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
@@ -90,9 +93,22 @@ def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
 
 
 class Api:
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(self, config: Config, store: Store, broker: Broker | None = None) -> None:
         self.config = config
         self.store = store
+        self.broker = broker
+
+    def wake_workers(self, results: list[InsertResult], now: int) -> None:
+        """Publish what is due now; scheduled ones are found by the workers' sweep."""
+        if self.broker is None:
+            return
+        wakeups = [
+            WakeUp(r.notification.id, int(r.notification.priority))
+            for r in results
+            if r.created and r.notification.scheduled_for <= now
+        ]
+        if wakeups:
+            self.broker.publish(wakeups)
 
     async def _store(self, method: Any, *args: Any) -> Any:
         try:
@@ -111,6 +127,7 @@ class Api:
         except Invalid as exc:
             raise invalid(exc.errors) from None
         (result,) = await self._store(self.store.insert_many, [item], now)
+        self.wake_workers([result], now)
         status, payload = insert_response(result)
         return JSONResponse(payload, status_code=status)
 
@@ -130,7 +147,9 @@ class Api:
             except Invalid as exc:
                 parsed.append(exc)
         valid = [p for p in parsed if isinstance(p, NewNotification)]
-        stored = iter(await self._store(self.store.insert_many, valid, now) if valid else [])
+        inserted = await self._store(self.store.insert_many, valid, now) if valid else []
+        self.wake_workers(inserted, now)
+        stored = iter(inserted)
         return JSONResponse({"results": [self._item(p, stored) for p in parsed]})
 
     @staticmethod
@@ -161,12 +180,14 @@ class Api:
         return JSONResponse(notification_json(found))
 
     async def health(self, request: Request) -> Response:
+        queue = broker_state(self.broker)
         try:
             await anyio.to_thread.run_sync(self.store.ping)
         except StoreError:
-            body = {"status": "unhealthy", "database": "disconnected", "messageQueue": "none"}
+            body = {"status": "unhealthy", "database": "disconnected", "messageQueue": queue}
             return JSONResponse(body, status_code=503)
-        return JSONResponse({"status": "healthy", "database": "connected", "messageQueue": "none"})
+        # Without the broker the API still accepts: the workers' sweep delivers, only slower.
+        return JSONResponse({"status": "healthy", "database": "connected", "messageQueue": queue})
 
 
 async def on_problem(request: Request, exc: Exception) -> Response:
@@ -182,10 +203,16 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     )
 
 
-def build_app(config: Config, store: Store) -> Starlette:
+def broker_state(broker: Broker | None) -> str:
+    if broker is None:
+        return "none"
+    return "connected" if broker.connected else "disconnected"
+
+
+def build_app(config: Config, store: Store, broker: Broker | None = None) -> Starlette:
     from starlette.exceptions import HTTPException
 
-    api = Api(config, store)
+    api = Api(config, store, broker)
     routes = [
         Route("/v1/notifications", api.create, methods=["POST"]),
         Route("/v1/notifications/batch", api.create_batch, methods=["POST"]),
@@ -194,10 +221,26 @@ def build_app(config: Config, store: Store) -> Starlette:
         Route("/health", api.health, methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=broker_lifespan(broker))
 
 
-async def serve_api(config: Config, store: Store, host: str, port: int) -> None:
+def broker_lifespan(broker: Broker | None) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if broker is not None:
+            broker.start()
+        try:
+            yield
+        finally:
+            if broker is not None:
+                await anyio.to_thread.run_sync(broker.close)
+
+    return lifespan
+
+
+async def serve_api(
+    config: Config, store: Store, host: str, port: int, broker: Broker | None = None
+) -> None:
     """Serve the API until SIGTERM/SIGINT."""
     from notifyctl.roles.serving import serve_until
     from notifyctl.roles.worker import stop_on_signals
@@ -206,5 +249,5 @@ async def serve_api(config: Config, store: Store, host: str, port: int) -> None:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signals, stop.set, tasks.cancel_scope)
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
-        await serve_until(build_app(config, store), host, port, stop)
+        await serve_until(build_app(config, store, broker), host, port, stop)
         tasks.cancel_scope.cancel()

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from notifyctl.errors import StoreError
 from notifyctl.model import now_ms
+from notifyctl.roles.api import broker_state
 
 if TYPE_CHECKING:
     from notifyctl.roles.worker import Worker
@@ -30,7 +31,7 @@ def build_monitor_app(worker: Worker) -> Starlette:
             "worker": worker.number,
             "workerId": worker.id,
             "database": database,
-            "messageQueue": "none",
+            "messageQueue": broker_state(worker.broker),
             "inFlight": worker.in_flight,
             "processed": worker.stats.processed,
             "uptime": (now_ms() - worker.started_at) // 1000,

@@ -14,17 +14,21 @@ write every outcome, exit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskGroup
 
+from notifyctl.broker import Broker, Receipt
 from notifyctl.channels import Channel
+from notifyctl.channels.base import payload
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import renew_every_ms, worker_identity
@@ -34,6 +38,7 @@ from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01
+MAX_WAKEUP_WAIT_S = 0.25
 STORE_RETRY_S = 0.5
 
 
@@ -47,6 +52,9 @@ class WorkerStats:
     stale_writes: int = 0
     leases_lost: int = 0
     store_errors: int = 0
+    #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
+    wakeups_lost: int = 0
+    watchdog_reconnects: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -63,6 +71,7 @@ class Worker:
         number: int,
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
+        broker: Broker | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -81,6 +90,10 @@ class Worker:
         self._slot_freed = anyio.Event()
         self._all_done = anyio.Event()
         self.stopping = anyio.Event()
+        self.broker = broker
+        self._receipts: list[Receipt] = []
+        self._receipts_ready = anyio.Event()
+        self._last_wakeup = self._last_watchdog = time.monotonic()
 
     def __repr__(self) -> str:
         s = self.stats
@@ -98,6 +111,13 @@ class Worker:
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
+        if self.broker is not None:
+            loop = asyncio.get_running_loop()
+
+            def hand_over(receipt: Receipt) -> None:
+                loop.call_soon_threadsafe(self._accept, receipt)
+
+            self.broker.start(hand_over)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._flush_loop)
@@ -117,6 +137,9 @@ class Worker:
         )
 
     async def _close(self) -> None:
+        if self.broker is not None:
+            # Wake-ups received but not claimed are unacknowledged: RabbitMQ requeues them.
+            await anyio.to_thread.run_sync(self.broker.close)
         for channel in self.channels.values():
             await channel.aclose()
         try:
@@ -126,7 +149,10 @@ class Worker:
 
     async def _deliver_until_stopped(self) -> None:
         async with anyio.create_task_group() as deliveries:
-            await self._claim_loop(deliveries)
+            async with anyio.create_task_group() as intake:
+                intake.start_soon(self._claim_loop, deliveries)
+                if self.broker is not None:
+                    intake.start_soon(self._wakeup_loop, deliveries)
             log.info("worker %s stopping: %d deliveries in flight", self.number, self._active)
             if self._active:
                 with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
@@ -144,6 +170,8 @@ class Worker:
             claims = await self._claim(wanted)
             for claim in claims:
                 self._start(deliveries, claim)
+            if claims:
+                self._watchdog()
             if claims and len(claims) == wanted:
                 idle_s = MIN_IDLE_S
                 await anyio.sleep(0)  # let the deliveries just started run
@@ -153,11 +181,69 @@ class Worker:
                 await self.stopping.wait()
 
     def _max_idle_s(self) -> float:
+        """With a broker waking us, the store sweep only needs POLL_INTERVAL_MS."""
+        if self.broker is not None:
+            return self.config.poll_interval_ms / 1000
         return self.config.idle_poll_ms / 1000
 
+    def _accept(self, receipt: Receipt) -> None:
+        """On the event loop, from the broker's thread."""
+        self._receipts.append(receipt)
+        self._receipts_ready.set()
+        self._last_wakeup = time.monotonic()
+
+    async def _wakeup_loop(self, deliveries: TaskGroup) -> None:
+        """Claim what the broker names, then acknowledge: a lost claim is acked, never delivered."""
+        assert self.broker is not None
+        while not self.stopping.is_set():
+            with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
+                await self._receipts_ready.wait()
+            free = self.config.worker_concurrency - self._active
+            if not self._receipts or free <= 0:
+                if self._receipts:
+                    await self._wait_for_slot()
+                continue
+            batch, self._receipts = self._receipts[:free], self._receipts[free:]
+            if not self._receipts:
+                self._receipts_ready = anyio.Event()
+            claims = await self._claim_ids([r.wakeup.notification_id for r in batch])
+            if claims is None:
+                self._receipts = batch + self._receipts  # the store failed: decide them later
+                continue
+            self.broker.ack(batch)
+            self.stats.wakeups_lost += len(batch) - len(claims)
+            for claim in claims:
+                self._start(deliveries, claim)
+
+    async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
+        try:
+            claims = await anyio.to_thread.run_sync(
+                self.store.claim_ids, ids, self.id, self._clock(), self.config.lock_duration_ms
+            )
+        except StoreError as exc:
+            self.stats.store_errors += 1
+            log.warning("claim by id failed, retrying: %s", exc)
+            await anyio.sleep(STORE_RETRY_S)
+            return None
+        self.stats.claimed += len(claims)
+        return claims
+
+    def _watchdog(self) -> None:
+        """The sweep found due work but no wake-up came for a long while: the consumer may have
+        silently stopped receiving. Reconnecting costs little; a dead consumer costs latency."""
+        if self.broker is None or not self.broker.connected:
+            return
+        quiet_for = time.monotonic() - max(self._last_wakeup, self._last_watchdog)
+        if quiet_for > 3 * self.config.poll_interval_ms / 1000:
+            log.warning(
+                "no wake-up for %.0f s while the store has due work; reconnecting", quiet_for
+            )
+            self._last_watchdog = time.monotonic()
+            self.stats.watchdog_reconnects += 1
+            self.broker.reconnect()
+
     async def _wait_for_slot(self) -> None:
-        self._slot_freed = anyio.Event()
-        with anyio.move_on_after(self._max_idle_s()):
+        with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
             await self._slot_freed.wait()
 
     async def _claim(self, wanted: int) -> list[Claim]:
@@ -200,7 +286,8 @@ class Worker:
             self._record_outcome(self._outcome(claim, error))
         finally:
             self._active -= 1
-            self._slot_freed.set()
+            self._slot_freed.set()  # wakes every loop waiting for a slot; the next waits anew
+            self._slot_freed = anyio.Event()
             if self._active == 0:
                 self._all_done.set()
 
@@ -258,8 +345,15 @@ class Worker:
                 stats.retried += 1
             elif verdict is Verdict.DEAD:
                 stats.dead += 1
+                self._dead_letter(outcome)
             else:
                 stats.released += 1
+
+    def _dead_letter(self, outcome: Outcome) -> None:
+        if self.broker is not None:
+            record = payload(outcome.claim.notification)
+            record.update(status="dead", last_error=outcome.error, worker=self.id)
+            self.broker.publish_dead_letter(record)
 
     async def _renew_loop(self) -> None:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000
@@ -296,11 +390,12 @@ class Worker:
 
 async def serve_worker(config: Config, number: int, store: Store) -> None:
     """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
+    from notifyctl.broker import open_broker
     from notifyctl.channels import open_channels
     from notifyctl.roles.monitor import build_monitor_app
     from notifyctl.roles.serving import serve_until
 
-    worker = Worker(config, store, open_channels(config), number)
+    worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
     finished = anyio.Event()
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(stop_on_signals, worker.stop, tasks.cancel_scope)

@@ -58,6 +58,14 @@ class Store(Protocol):
         """
         ...
 
+    def claim_ids(self, ids: Sequence[str], worker_id: str, now: int, lease_ms: int) -> list[Claim]:
+        """Atomically lease those of ``ids`` that are claimable now (the broker path).
+
+        The same rules as ``claim_batch``; an id that is unknown, terminal, not yet due, out of
+        attempts or leased by a live worker is simply not in the result.
+        """
+        ...
+
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         """Extend the leases still held by these claims; returns the ids whose lease was lost.
 

@@ -259,21 +259,45 @@ class SqliteStore:
                     f" {RELEASE_LEASE} WHERE id = ?",
                     [(now, i) for i in exhausted],
                 )
-            if not claimable:
-                return []
-            marks = ",".join("?" * len(claimable))
-            rows = conn.execute(
-                "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
-                " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-                f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})"
-                f" RETURNING {COLUMNS}",
-                (worker_id, now, expiry, expiry, now, *claimable),
-            ).fetchall()
-        claims = [
-            Claim(n, worker_id, n.lock_version, expiry) for n in map(row_to_notification, rows)
-        ]
+            rows = self._lease(conn, claimable, worker_id, now, expiry)
+        claims = [Claim(n, worker_id, n.lock_version, expiry) for n in rows]
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
+
+    def claim_ids(self, ids: Sequence[str], worker_id: str, now: int, lease_ms: int) -> list[Claim]:
+        if not ids:
+            return []
+        expiry = lease_expiry(now, lease_ms)
+        marks = ",".join("?" * len(ids))
+        with self._write() as conn:
+            claimable = [
+                row[0]
+                for row in conn.execute(
+                    f"SELECT id FROM notifications WHERE id IN ({marks})"
+                    " AND status IN ('pending', 'scheduled') AND available_at <= ?"
+                    " AND attempts < max_attempts",
+                    (*ids, now),
+                )
+            ]
+            rows = self._lease(conn, claimable, worker_id, now, expiry)
+        return [Claim(n, worker_id, n.lock_version, expiry) for n in rows]
+
+    @staticmethod
+    def _lease(
+        conn: sqlite3.Connection, ids: list[str], worker_id: str, now: int, expiry: int
+    ) -> list[Notification]:
+        """Lease rows already known to be claimable, inside the caller's write transaction."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
+            " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
+            f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})"
+            f" RETURNING {COLUMNS}",
+            (worker_id, now, expiry, expiry, now, *ids),
+        ).fetchall()
+        return [row_to_notification(row) for row in rows]
 
     def _anything_due(self, now: int) -> bool:
         """A read that needs no write lock: idle workers polling must not block the API."""

@@ -1,0 +1,282 @@
+"""The RabbitMQ adapter (pika): one durable shared queue that every worker consumes.
+
+All channel work happens on one background thread that owns a pika SelectConnection (pika is not
+thread-safe); other threads hand work over with ``add_callback_threadsafe``. Publishing streams
+through a confirm window — the API never waits for a confirm — and a wake-up that is nacked, times
+out or cannot be sent is only counted: the store has the notification and the sweep finds it.
+The thread reconnects with backoff and jitter, redeclares the topology and resumes consuming.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pika
+from pika.channel import Channel
+from pika.spec import Basic, BasicProperties
+
+from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
+
+log = logging.getLogger("notifyctl.broker")
+EXCHANGE = "notifyctl.notifications"
+DEAD_LETTER_EXCHANGE = "notifyctl.dead-letters"
+#: priorities 0 (low) to 2 (high) map straight onto RabbitMQ message priorities
+MAX_PRIORITY = 2
+MAX_OUTSTANDING = 20_000
+RECONNECT_MAX_S = 30.0
+Step = Callable[[Callable[[Any], None]], None]
+
+
+class RabbitBroker:
+    def __init__(
+        self, url: str, group: str, prefetch: int = 10, confirm_timeout_ms: int = 10_000
+    ) -> None:
+        self.url = url
+        self.queue = group
+        self.dead_letter_queue = f"{group}.dead-letters"
+        self._params = pika.URLParameters(url)
+        self._params.connection_attempts = 1
+        self._params.socket_timeout = 5
+        self._prefetch = prefetch
+        self._confirm_timeout_s = confirm_timeout_ms / 1000
+        self._on_wakeup: OnWakeUps | None = None
+        self._outbox: deque[tuple[str, str, bytes, int | None]] = deque()
+        self._unconfirmed: dict[int, float] = {}
+        self._published = 0
+        self._lock = threading.Lock()
+        self._connection: pika.SelectConnection | None = None
+        self._channel: Channel | None = None
+        self._generation = 0
+        self._ready = False
+        self._was_ready = False
+        self._stop = threading.Event()
+        self._counts: Counter[str] = Counter()
+        self._thread = threading.Thread(target=self._run, name="rabbitmq", daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._ready
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
+
+    def start(self, on_wakeup: OnWakeUps | None = None) -> None:
+        self._on_wakeup = on_wakeup
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._call_soon(self._close_connection)
+        self._thread.join(10)
+
+    def reconnect(self) -> None:
+        self._count("reconnects_requested")
+        self._call_soon(self._close_connection)
+
+    def _call_soon(self, callback: Callable[[], None]) -> bool:
+        connection = self._connection
+        if connection is None or connection.is_closed:
+            return False
+        try:
+            connection.ioloop.add_callback_threadsafe(callback)
+        except Exception:  # the loop closed between the check and the call
+            return False
+        return True
+
+    # -- publishing (any thread) -------------------------------------------------------------
+
+    def publish(self, wakeups: Sequence[WakeUp]) -> None:
+        items = [(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups]
+        self._enqueue(items)
+
+    def publish_dead_letter(self, record: dict[str, Any]) -> None:
+        body = json.dumps(record, separators=(",", ":")).encode()
+        self._enqueue([(DEAD_LETTER_EXCHANGE, "", body, None)])
+
+    def _enqueue(self, items: Sequence[tuple[str, str, bytes, int | None]]) -> None:
+        with self._lock:
+            room = MAX_OUTSTANDING - len(self._outbox) - len(self._unconfirmed)
+            if room < len(items):
+                self._counts["publish_dropped"] += len(items) - max(room, 0)
+                items = list(items)[: max(room, 0)]
+            self._outbox.extend(items)
+        if items and self._ready:
+            self._call_soon(self._drain)
+
+    # -- acknowledging (any thread) ----------------------------------------------------------
+
+    def ack(self, receipts: Sequence[Receipt]) -> None:
+        tags = [(r.generation, r.delivery_tag) for r in receipts]
+        if tags:
+            self._call_soon(lambda: self._ack_now(tags))
+
+    def _ack_now(self, tags: list[tuple[int, int]]) -> None:
+        channel = self._channel
+        for generation, tag in tags:
+            # A tag from a closed channel is void: RabbitMQ has already requeued that message.
+            if generation == self._generation and channel is not None and channel.is_open:
+                channel.basic_ack(tag)
+        self._count("acked", len(tags))
+
+    # -- the connection's own thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            self._connection = pika.SelectConnection(
+                self._params,
+                on_open_callback=self._on_open,
+                on_open_error_callback=self._on_open_error,
+                on_close_callback=self._on_closed,
+            )
+            self._connection.ioloop.start()
+            backoff = 0.5 if self._was_ready else min(backoff * 2, RECONNECT_MAX_S)
+            self._was_ready = False
+            if not self._stop.is_set():
+                self._count("reconnects")
+                self._stop.wait(backoff * random.uniform(0.5, 1.5))
+
+    def _on_open(self, connection: pika.SelectConnection) -> None:
+        connection.channel(on_open_callback=self._on_channel_open)
+
+    def _on_open_error(self, connection: pika.SelectConnection, error: BaseException) -> None:
+        log.warning("cannot connect to RabbitMQ at %s: %s; retrying", self._safe_url(), error)
+        connection.ioloop.stop()
+
+    def _on_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
+        self._ready = False
+        self._channel = None
+        with self._lock:
+            lost = len(self._unconfirmed)
+            self._unconfirmed.clear()
+            self._counts["publish_unconfirmed"] += lost
+        if not self._stop.is_set():
+            log.warning("RabbitMQ connection closed (%s); reconnecting", reason)
+        connection.ioloop.stop()
+
+    def _close_connection(self) -> None:
+        connection = self._connection
+        if connection is not None and not (connection.is_closing or connection.is_closed):
+            connection.close()
+
+    def _on_channel_open(self, channel: Channel) -> None:
+        self._channel = channel
+        self._generation += 1
+        self._published = 0
+        channel.add_on_close_callback(self._on_channel_closed)
+        self._run_steps(self._topology(channel), self._on_topology_ready)
+
+    def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
+        if not self._stop.is_set():
+            log.warning("RabbitMQ channel closed (%s)", reason)
+        self._close_connection()
+
+    def _topology(self, channel: Channel) -> list[Step]:
+        queue_args = {"x-max-priority": MAX_PRIORITY}
+        return [
+            lambda done: channel.exchange_declare(EXCHANGE, "direct", durable=True, callback=done),
+            lambda done: channel.queue_declare(
+                self.queue, durable=True, arguments=queue_args, callback=done
+            ),
+            lambda done: channel.queue_bind(self.queue, EXCHANGE, self.queue, callback=done),
+            lambda done: channel.exchange_declare(
+                DEAD_LETTER_EXCHANGE, "fanout", durable=True, callback=done
+            ),
+            lambda done: channel.queue_declare(self.dead_letter_queue, durable=True, callback=done),
+            lambda done: channel.queue_bind(
+                self.dead_letter_queue, DEAD_LETTER_EXCHANGE, "", callback=done
+            ),
+            lambda done: channel.confirm_delivery(self._on_confirm, callback=done),
+            lambda done: channel.basic_qos(prefetch_count=self._prefetch, callback=done),
+        ]
+
+    def _run_steps(self, steps: list[Step], then: Callable[[], None]) -> None:
+        """Run asynchronous declarations one after another, each from the previous one's reply."""
+        if not steps:
+            then()
+            return
+        first, rest = steps[0], steps[1:]
+        first(lambda _frame: self._run_steps(rest, then))
+
+    def _on_topology_ready(self) -> None:
+        channel = self._channel
+        if channel is None:
+            return
+        if self._on_wakeup is not None:
+            channel.basic_consume(self.queue, self._on_message, auto_ack=False)
+        self._ready = True
+        self._was_ready = True
+        log.info("RabbitMQ ready: queue %s (%s)", self.queue, self._safe_url())
+        self._drain()
+        self._check_confirms()
+
+    def _drain(self) -> None:
+        channel = self._channel
+        while self._ready and channel is not None and channel.is_open:
+            with self._lock:
+                if not self._outbox:
+                    return
+                exchange, routing_key, body, priority = self._outbox.popleft()
+                self._published += 1
+                self._unconfirmed[self._published] = time.monotonic()
+            properties = BasicProperties(
+                delivery_mode=pika.DeliveryMode.Persistent, priority=priority,
+                content_type="application/json",
+            )  # fmt: skip
+            channel.basic_publish(exchange, routing_key, body, properties)
+            self._count("published")
+
+    def _on_confirm(self, frame: Any) -> None:
+        method = frame.method
+        settled = 0
+        with self._lock:
+            if method.multiple:
+                while self._unconfirmed and next(iter(self._unconfirmed)) <= method.delivery_tag:
+                    self._unconfirmed.pop(next(iter(self._unconfirmed)))
+                    settled += 1
+            elif self._unconfirmed.pop(method.delivery_tag, None) is not None:
+                settled = 1
+            name = "publish_confirmed" if isinstance(method, Basic.Ack) else "publish_nacked"
+            self._counts[name] += settled
+
+    def _check_confirms(self) -> None:
+        """Give up on confirms that never came, so the window cannot fill with ghosts."""
+        deadline = time.monotonic() - self._confirm_timeout_s
+        with self._lock:
+            expired = [tag for tag, sent in self._unconfirmed.items() if sent < deadline]
+            for tag in expired:
+                del self._unconfirmed[tag]
+            self._counts["publish_timeouts"] += len(expired)
+        connection = self._connection
+        if self._ready and connection is not None:
+            connection.ioloop.call_later(1.0, self._check_confirms)
+
+    def _on_message(
+        self, channel: Channel, method: Basic.Deliver, properties: BasicProperties, body: bytes
+    ) -> None:
+        self._count("received")
+        try:
+            wakeup = WakeUp.decode(body)
+        except (ValueError, RecursionError) as exc:
+            # A message we cannot read is not ours to keep: drop it, count it, carry on.
+            log.warning("dropping an unreadable broker message: %s", exc)
+            self._count("bad_messages")
+            channel.basic_ack(method.delivery_tag)
+            return
+        assert self._on_wakeup is not None
+        self._on_wakeup(Receipt(wakeup, self._generation, method.delivery_tag))
+
+    def _safe_url(self) -> str:
+        return f"amqp://{self._params.host}:{self._params.port}{self._params.virtual_host}"

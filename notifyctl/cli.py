@@ -99,6 +99,7 @@ def settings(ctx: typer.Context, **flags: Any) -> config.Config:
         format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("pika").setLevel(logging.WARNING)  # pika narrates every connection step
     return built
 
 

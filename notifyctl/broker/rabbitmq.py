@@ -142,6 +142,7 @@ class RabbitBroker:
                 on_close_callback=self._on_closed,
             )
             self._connection.ioloop.start()
+            self._connection.ioloop.close()  # frees the loop's wake-up socket pair
             backoff = 0.5 if self._was_ready else min(backoff * 2, RECONNECT_MAX_S)
             self._was_ready = False
             if not self._stop.is_set():
@@ -208,7 +209,11 @@ class RabbitBroker:
             then()
             return
         first, rest = steps[0], steps[1:]
-        first(lambda _frame: self._run_steps(rest, then))
+        try:
+            first(lambda _frame: self._run_steps(rest, then))
+        except pika.exceptions.AMQPError as exc:  # the channel closed mid-way: start over
+            log.warning("declaring the RabbitMQ topology failed: %s", exc)
+            self._close_connection()
 
     def _on_topology_ready(self) -> None:
         channel = self._channel

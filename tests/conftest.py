@@ -33,3 +33,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         raise AssertionError(request.param)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def rabbit_group() -> Iterator[str]:
+    """A RabbitMQ consumer group (queue) of this test's own, deleted afterwards."""
+    import uuid
+
+    from tests.rabbit import delete_queues, rabbitmq_available, require_rabbitmq
+
+    require_rabbitmq()
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    yield name
+    if rabbitmq_available():
+        delete_queues(name, f"{name}.dead-letters")

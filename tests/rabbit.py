@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import uuid
-from collections.abc import Iterator
 
 import pika
 import pytest
@@ -68,13 +66,3 @@ def delete_queues(*queues: str) -> None:
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, capture_output=True)
-
-
-@pytest.fixture
-def group() -> Iterator[str]:
-    """A consumer group (queue) of this test's own, deleted afterwards."""
-    require_rabbitmq()
-    name = f"test-{uuid.uuid4().hex[:10]}"
-    yield name
-    if rabbitmq_available():
-        delete_queues(name, f"{name}.dead-letters")

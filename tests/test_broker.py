@@ -12,7 +12,7 @@ import pytest
 from notifyctl.broker import Receipt, WakeUp
 from notifyctl.broker.rabbitmq import RabbitBroker
 from tests.helpers import wait_until
-from tests.rabbit import RABBITMQ_URL, get_all, group, queue_state  # noqa: F401
+from tests.rabbit import RABBITMQ_URL, get_all, queue_state
 
 pytestmark = pytest.mark.integration
 
@@ -22,8 +22,8 @@ def wakeups(count: int, priority: int = 1, prefix: str = "n") -> list[WakeUp]:
 
 
 @pytest.fixture
-def publisher(group: str) -> Iterator[RabbitBroker]:
-    broker = RabbitBroker(RABBITMQ_URL, group)
+def publisher(rabbit_group: str) -> Iterator[RabbitBroker]:
+    broker = RabbitBroker(RABBITMQ_URL, rabbit_group)
     broker.start()
     wait_until(lambda: broker.connected, 20, "the publisher to connect")
     yield broker
@@ -31,7 +31,7 @@ def publisher(group: str) -> Iterator[RabbitBroker]:
 
 
 class Consumer:
-    def __init__(self, group: str, prefetch: int) -> None:
+    def __init__(self, rabbit_group: str, prefetch: int) -> None:
         self.received: queue.Queue[Receipt] = queue.Queue()
         self.broker = RabbitBroker(RABBITMQ_URL, group, prefetch=prefetch)
 
@@ -47,17 +47,19 @@ class Consumer:
         return [self.received.get(timeout=timeout) for _ in range(count)]
 
 
-def test_published_wakeups_are_confirmed_and_queued(publisher: RabbitBroker, group: str) -> None:
+def test_published_wakeups_are_confirmed_and_queued(
+    publisher: RabbitBroker, rabbit_group: str
+) -> None:
     publisher.publish(wakeups(50))
     wait_until(lambda: publisher.counters().get("publish_confirmed", 0) == 50, 20, "50 confirms")
-    assert queue_state(group) == (50, 0)
+    assert queue_state(rabbit_group) == (50, 0)
 
 
 def test_a_consumer_holds_at_most_prefetch_unacknowledged(
-    publisher: RabbitBroker, group: str
+    publisher: RabbitBroker, rabbit_group: str
 ) -> None:
     publisher.publish(wakeups(30))
-    with Consumer(group, prefetch=10) as consumer:
+    with Consumer(rabbit_group, prefetch=10) as consumer:
         first = consumer.take(10)
         with pytest.raises(queue.Empty):
             consumer.received.get(timeout=0.5)
@@ -67,25 +69,25 @@ def test_a_consumer_holds_at_most_prefetch_unacknowledged(
         consumer.broker.ack(consumer.take(10))
     ids = [r.wakeup.notification_id for r in first + second]
     assert len(set(ids)) == 20
-    assert queue_state(group)[0] == 0
+    assert queue_state(rabbit_group)[0] == 0
 
 
 def test_unacknowledged_wakeups_return_to_the_queue_when_a_consumer_goes(
-    publisher: RabbitBroker, group: str
+    publisher: RabbitBroker, rabbit_group: str
 ) -> None:
     publisher.publish(wakeups(5))
-    with Consumer(group, prefetch=10) as consumer:
+    with Consumer(rabbit_group, prefetch=10) as consumer:
         consumer.take(5)
-    wait_until(lambda: queue_state(group)[0] == 5, 10, "the messages to be requeued")
+    wait_until(lambda: queue_state(rabbit_group)[0] == 5, 10, "the messages to be requeued")
 
 
 def test_high_priority_wakeups_overtake_low_ones_queued_earlier(
-    publisher: RabbitBroker, group: str
+    publisher: RabbitBroker, rabbit_group: str
 ) -> None:
     publisher.publish(wakeups(20, priority=0, prefix="low"))
     publisher.publish(wakeups(20, priority=2, prefix="high"))
-    wait_until(lambda: queue_state(group)[0] == 40, 20, "40 queued")
-    with Consumer(group, prefetch=1) as consumer:
+    wait_until(lambda: queue_state(rabbit_group)[0] == 40, 20, "40 queued")
+    with Consumer(rabbit_group, prefetch=1) as consumer:
         order = []
         for _ in range(40):
             (receipt,) = consumer.take(1)
@@ -95,42 +97,46 @@ def test_high_priority_wakeups_overtake_low_ones_queued_earlier(
     assert [w.priority for w in order[20:]] == [0] * 20
 
 
-def test_dead_letters_reach_the_dead_letter_queue(publisher: RabbitBroker, group: str) -> None:
+def test_dead_letters_reach_the_dead_letter_queue(
+    publisher: RabbitBroker, rabbit_group: str
+) -> None:
     publisher.publish_dead_letter({"id": "n1", "status": "dead", "last_error": "HTTP 500"})
-    wait_until(lambda: queue_state(f"{group}.dead-letters")[0] == 1, 20, "the dead letter")
-    (body,) = get_all(f"{group}.dead-letters")
+    wait_until(lambda: queue_state(f"{rabbit_group}.dead-letters")[0] == 1, 20, "the dead letter")
+    (body,) = get_all(f"{rabbit_group}.dead-letters")
     assert json.loads(body) == {"id": "n1", "status": "dead", "last_error": "HTTP 500"}
 
 
 def test_an_unreadable_message_is_dropped_and_consuming_goes_on(
-    publisher: RabbitBroker, group: str
+    publisher: RabbitBroker, rabbit_group: str
 ) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     channel = connection.channel()
     for garbage in (b"not json", b'{"id": 7}', b"[]", b"\xff"):
-        channel.basic_publish("", group, garbage)
+        channel.basic_publish("", rabbit_group, garbage)
     connection.close()
     publisher.publish(wakeups(1))
-    with Consumer(group, prefetch=10) as consumer:
+    with Consumer(rabbit_group, prefetch=10) as consumer:
         (receipt,) = consumer.take(1)
         consumer.broker.ack([receipt])
         assert receipt.wakeup.notification_id == "n0"
         assert consumer.broker.counters()["bad_messages"] == 4
-    assert queue_state(group)[0] == 0
+    assert queue_state(rabbit_group)[0] == 0
 
 
-def test_wakeups_published_while_disconnected_are_sent_after_reconnecting(group: str) -> None:
-    broker = RabbitBroker(RABBITMQ_URL, group)
+def test_wakeups_published_while_disconnected_are_sent_after_reconnecting(
+    rabbit_group: str,
+) -> None:
+    broker = RabbitBroker(RABBITMQ_URL, rabbit_group)
     broker.publish(wakeups(3))  # not started yet: held in the outbox
     broker.start()
     try:
         wait_until(lambda: broker.connected, 20, "connected")
-        wait_until(lambda: queue_state(group)[0] == 3, 20, "the held wake-ups")
+        wait_until(lambda: queue_state(rabbit_group)[0] == 3, 20, "the held wake-ups")
         broker.reconnect()
         wait_until(lambda: broker.counters().get("reconnects", 0) >= 1, 20, "a reconnect")
         wait_until(lambda: broker.connected, 20, "connected again")
         broker.publish(wakeups(2, prefix="after"))
-        wait_until(lambda: queue_state(group)[0] == 5, 20, "the later wake-ups")
+        wait_until(lambda: queue_state(rabbit_group)[0] == 5, 20, "the later wake-ups")
     finally:
         broker.close()
 

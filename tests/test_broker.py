@@ -31,7 +31,7 @@ def publisher(rabbit_group: str) -> Iterator[RabbitBroker]:
 
 
 class Consumer:
-    def __init__(self, rabbit_group: str, prefetch: int) -> None:
+    def __init__(self, group: str, prefetch: int) -> None:
         self.received: queue.Queue[Receipt] = queue.Queue()
         self.broker = RabbitBroker(RABBITMQ_URL, group, prefetch=prefetch)
 

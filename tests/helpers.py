@@ -154,3 +154,31 @@ def webhooks(
 def insert(store: Any, items: Sequence[NewNotification]) -> list[str]:
     results = store.insert_many(items, now_ms())
     return [r.notification.id for r in results]
+
+
+def start_api(config: Config, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
+    argv = [sys.executable, "-m", "notifyctl", "api", "--port", str(port)]
+    return subprocess.Popen(argv, env=child_env(config, **extra_env))
+
+
+def http_json(method: str, url: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
+    """A plain HTTP call returning (status, parsed JSON body)."""
+    import urllib.error
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def api_health(base_url: str) -> dict[str, Any] | None:
+    try:
+        status, body = http_json("GET", f"{base_url}/health", timeout=2)
+    except OSError:
+        return None
+    return body if status == 200 else None

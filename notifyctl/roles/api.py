@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -221,33 +219,23 @@ def build_app(config: Config, store: Store, broker: Broker | None = None) -> Sta
         Route("/health", api.health, methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=broker_lifespan(broker))
-
-
-def broker_lifespan(broker: Broker | None) -> Any:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if broker is not None:
-            broker.start()
-        try:
-            yield
-        finally:
-            if broker is not None:
-                await anyio.to_thread.run_sync(broker.close)
-
-    return lifespan
+    return Starlette(routes=routes, exception_handlers=handlers)
 
 
 async def serve_api(
     config: Config, store: Store, host: str, port: int, broker: Broker | None = None
 ) -> None:
     """Serve the API until SIGTERM/SIGINT."""
+    from notifyctl.roles.lifecycle import handle_stop_signals
     from notifyctl.roles.serving import serve_until
-    from notifyctl.roles.worker import stop_on_signals
 
     stop = anyio.Event()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(stop_on_signals, stop.set, tasks.cancel_scope)
+    if broker is not None:
+        broker.start()  # publishing only; connects in the background
+    handle_stop_signals(stop.set)
+    try:
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
         await serve_until(build_app(config, store, broker), host, port, stop)
-        tasks.cancel_scope.cancel()
+    finally:
+        if broker is not None:
+            await anyio.to_thread.run_sync(broker.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -25,4 +26,12 @@ def hypercorn_config(host: str, port: int) -> HypercornConfig:
 
 async def serve_until(app: ASGIApp, host: str, port: int, stop: anyio.Event) -> None:
     trigger: Callable[..., Awaitable[None]] = stop.wait
-    await serve(app, hypercorn_config(host, port), shutdown_trigger=trigger)  # type: ignore[arg-type]
+    try:
+        await serve(app, hypercorn_config(host, port), shutdown_trigger=trigger)  # type: ignore[arg-type]
+    except asyncio.CancelledError:
+        # Hypercorn 0.18 ends its shutdown with ``lifespan_task.cancel(); await lifespan_task``,
+        # which re-raises that task's cancellation in ours. Only a cancellation aimed at this
+        # task may propagate; the other one just means the server has finished stopping.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from notifyctl.config import Config
+from notifyctl.roles.lifecycle import SUPERVISOR_ENV
 
 log = logging.getLogger("notifyctl.up")
-#: set in each child's environment; a child whose supervisor is gone stops by itself
-SUPERVISOR_ENV = "NOTIFYCTL_SUPERVISOR_PID"
+
 POLL_S = 0.2
 RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0

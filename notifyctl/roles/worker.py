@@ -392,54 +392,19 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
     from notifyctl.broker import open_broker
     from notifyctl.channels import open_channels
+    from notifyctl.roles.lifecycle import handle_stop_signals
     from notifyctl.roles.monitor import build_monitor_app
     from notifyctl.roles.serving import serve_until
 
     worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
+    handle_stop_signals(worker.stop)
     finished = anyio.Event()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(stop_on_signals, worker.stop, tasks.cancel_scope)
-        async with anyio.create_task_group() as monitoring:
-            if config.monitor_port_base:
-                port = config.monitor_port_base + number
-                app = build_monitor_app(worker)
-                monitoring.start_soon(serve_until, app, config.monitor_host, port, finished)
-            log.info("worker %d (%s) started on %s", number, worker.id, store.url)
-            await worker.run()
-            log.info("worker %d stopped: %r", number, worker)
-            finished.set()  # the monitoring server shuts down by itself
-        tasks.cancel_scope.cancel()
-
-
-async def stop_on_signals(stop: Callable[[], None], scope: anyio.CancelScope) -> None:
-    """The first SIGTERM/SIGINT stops gracefully; a second one stops at once.
-
-    Under ``notifyctl up``, a child whose supervisor died (even by kill -9) stops gracefully too.
-    """
-    supervisor = os.environ.get("NOTIFYCTL_SUPERVISOR_PID")
-    async with anyio.create_task_group() as tasks:
-        if supervisor and supervisor.isdigit():
-            tasks.start_soon(_stop_when_orphaned, int(supervisor), stop)
-        await _signals(stop, scope)
-        tasks.cancel_scope.cancel()
-
-
-async def _stop_when_orphaned(supervisor_pid: int, stop: Callable[[], None]) -> None:
-    while os.getppid() == supervisor_pid:
-        await anyio.sleep(1.0)
-    log.warning("supervisor %d is gone; stopping", supervisor_pid)
-    stop()
-
-
-async def _signals(stop: Callable[[], None], scope: anyio.CancelScope) -> None:
-    import signal
-
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        received = 0
-        async for _ in signals:
-            received += 1
-            if received == 1:
-                stop()
-            else:
-                scope.cancel()
-                return
+    async with anyio.create_task_group() as monitoring:
+        if config.monitor_port_base:
+            port = config.monitor_port_base + number
+            app = build_monitor_app(worker)
+            monitoring.start_soon(serve_until, app, config.monitor_host, port, finished)
+        log.info("worker %d (%s) started on %s", number, worker.id, store.url)
+        await worker.run()
+        log.info("worker %d stopped: %r", number, worker)
+        finished.set()  # the monitoring server shuts down by itself

@@ -1,0 +1,183 @@
+"""Workers and the API with the real RabbitMQ: consumer groups, crashes, broker restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifyctl.config import Config
+from notifyctl.model import now_ms
+from notifyctl.store import Store, open_store
+from tests.conftest import make_config
+from tests.helpers import (
+    Receiver,
+    api_health,
+    free_port,
+    http_json,
+    start_api,
+    start_worker,
+    stop,
+    wait_until,
+)
+from tests.rabbit import RABBITMQ_URL, queue_state, rabbitmqctl
+
+pytestmark = pytest.mark.integration
+
+
+def broker_config(tmp_path: Path, group: str, **overrides: Any) -> Config:
+    settings = {"rabbitmq_url": RABBITMQ_URL, "rabbitmq_consumer_group": group, **overrides}
+    return make_config(tmp_path, **settings)
+
+
+class Service:
+    """An API process and worker processes sharing one store and one queue."""
+
+    def __init__(self, config: Config, workers: int, api_env: dict[str, str] | None = None):
+        self.config = config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = start_api(config, self.port, **(api_env or {}))
+        self.workers = {n: start_worker(config, n) for n in range(1, workers + 1)}
+
+    def wait_ready(self, queue: str = "connected") -> None:
+        wait_until(lambda: (api_health(self.url) or {}).get("messageQueue") == queue, 60, "API")
+
+    def send(self, receiver: Receiver, count: int, **fields: Any) -> list[str]:
+        ids: list[str] = []
+        while len(ids) < count:
+            items = [
+                {"user_id": f"u{len(ids) + i}", "channel": "webhook", "to": receiver.url, **fields}
+                for i in range(min(1_000, count - len(ids)))
+            ]
+            status, body = http_json("POST", f"{self.url}/v1/notifications/batch",
+                                     {"notifications": items})  # fmt: skip
+            assert status == 200
+            ids += [r["notification"]["id"] for r in body["results"]]
+        return ids
+
+    def stop(self) -> list[int]:
+        return [stop(p) for p in [*self.workers.values(), self.api]]
+
+
+def assert_delivered_once(receiver: Receiver, ids: list[str], store: Store) -> None:
+    counts = receiver.counts()
+    assert set(counts) == set(ids)
+    assert [i for i, n in counts.items() if n > 1] == []
+    final = store.counts(now_ms())
+    assert final["sent"] == len(ids) and final["locked"] == 0
+
+
+def test_four_workers_share_the_queue_and_deliver_10000_exactly_once(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    config = broker_config(tmp_path, rabbit_group, heartbeat_interval_ms=200)
+    store = open_store(config)
+    with Receiver() as receiver:
+        service = Service(config, workers=4)
+        try:
+            service.wait_ready()
+            ids = service.send(receiver, 10_000)
+            wait_until(lambda: len(receiver.counts()) >= 10_000, 180, "10,000 deliveries")
+            wait_until(lambda: store.counts(now_ms())["sent"] == 10_000, 30, "all sent")
+            wait_until(lambda: sum(w.processed for w in store.workers()) == 10_000, 10, "beats")
+            processed = [w.processed for w in store.workers()]
+        finally:
+            codes = service.stop()
+        assert_delivered_once(receiver, ids, store)
+    assert codes == [0] * 5
+    assert len(processed) == 4 and min(processed) > 0, processed
+    assert queue_state(rabbit_group) == (0, 0)
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_repeats_only_its_in_flight_work(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    config = broker_config(tmp_path, rabbit_group, lock_duration_ms=1_500, poll_interval_ms=500)
+    store = open_store(config)
+    with Receiver(lambda attempt: (200, 0.1)) as receiver:
+        service = Service(config, workers=2)
+        try:
+            service.wait_ready()
+            ids = service.send(receiver, 1_000)
+            wait_until(lambda: len(receiver.counts()) >= 150, 60, "150 deliveries")
+            victim = service.workers[1]
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+            wait_until(lambda: set(receiver.counts()) >= set(ids), 120, "every notification")
+            wait_until(lambda: store.counts(now_ms())["sent"] == 1_000, 30, "all sent")
+        finally:
+            service.stop()
+        deliveries = receiver.snapshot()
+    repeats = {i for i, n in receiver.counts().items() if n > 1}
+    # Only what the killed worker had in flight may come twice: at most its concurrency.
+    assert len(repeats) <= config.worker_concurrency
+    assert all(d.body["id"] == d.webhook_id for d in deliveries)
+    assert store.counts(now_ms())["locked"] == 0
+
+
+def test_a_broker_restart_mid_run_loses_and_repeats_nothing(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    config = broker_config(tmp_path, rabbit_group, poll_interval_ms=500)
+    store = open_store(config)
+    with Receiver(lambda attempt: (200, 0.02)) as receiver:
+        service = Service(config, workers=2)
+        try:
+            service.wait_ready()
+            ids = service.send(receiver, 1_500)
+            wait_until(lambda: len(receiver.counts()) >= 200, 60, "200 deliveries")
+            rabbitmqctl("stop_app")
+            try:
+                ids += service.send(receiver, 1_500)  # accepted while the broker is down
+            finally:
+                rabbitmqctl("start_app")
+            wait_until(lambda: set(receiver.counts()) >= set(ids), 120, "every notification")
+            wait_until(lambda: queue_state(rabbit_group)[1] == 2, 60, "both workers consuming")
+            wait_until(lambda: api_health(service.url) is not None, 10, "the API")
+            more = service.send(receiver, 100)
+            wait_until(lambda: set(receiver.counts()) >= set(more), 30, "deliveries after")
+        finally:
+            codes = service.stop()
+        assert_delivered_once(receiver, ids + more, store)
+    assert codes == [0, 0, 0]
+
+
+def test_notifications_accepted_while_the_broker_is_unreachable_are_delivered_by_the_sweep(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    config = broker_config(tmp_path, rabbit_group, poll_interval_ms=300)
+    store = open_store(config)
+    unreachable = {"RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"}
+    with Receiver() as receiver:
+        service = Service(config, workers=1, api_env=unreachable)
+        try:
+            service.wait_ready(queue="disconnected")
+            ids = service.send(receiver, 20)
+            wait_until(lambda: set(receiver.counts()) >= set(ids), 30, "the sweep to deliver")
+        finally:
+            service.stop()
+        assert_delivered_once(receiver, ids, store)
+
+
+def test_high_priority_overtakes_a_low_priority_backlog(tmp_path: Path, rabbit_group: str) -> None:
+    config = broker_config(tmp_path, rabbit_group, worker_concurrency=1, prefetch_count=1)
+    store = open_store(config)
+    with Receiver() as receiver:
+        service = Service(config, workers=0)
+        try:
+            service.wait_ready()
+            low = service.send(receiver, 30, priority="low")
+            high = service.send(receiver, 30, priority="high")
+            wait_until(lambda: queue_state(rabbit_group)[0] == 60, 30, "the backlog")
+            service.workers[1] = start_worker(config, 1)
+            wait_until(lambda: len(receiver.counts()) == 60, 60, "60 deliveries")
+        finally:
+            service.stop()
+        order = [d.webhook_id for d in receiver.snapshot()]
+    assert set(order[:30]) == set(high)
+    assert set(order[30:]) == set(low)
+    assert store.counts(now_ms())["sent"] == 60

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from notifyctl.model import Notification
@@ -19,16 +20,11 @@ class Channel(Protocol):
 
 
 def iso_ms(ms: int | None) -> str | None:
-    """RFC 3339 UTC with milliseconds."""
+    """RFC 3339 UTC with milliseconds (on every response and delivery: kept cheap)."""
     if ms is None:
         return None
-    from datetime import UTC, datetime
-
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    seconds, millis = divmod(ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def payload(notification: Notification) -> dict[str, Any]:

@@ -109,6 +109,23 @@ FINISH_SQL = {
 }
 
 
+#: stays well under SQLite's limit on bound parameters per statement
+MAX_VARIABLES = 5_000
+
+
+def fence_of(claim: Claim) -> tuple[str | None, int]:
+    return claim.worker_id, claim.lock_version
+
+
+def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
+    claim = outcome.claim
+    return {
+        "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
+        "error": outcome.error,
+        "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
+    }  # fmt: skip
+
+
 def path_of(url: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
@@ -200,22 +217,34 @@ class SqliteStore:
             raise StoreError(f"sqlite store {self.url}: {exc}") from exc
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
-        results: list[InsertResult] = []
+        rows = [new_row(item, now) for item in items]  # built before the write lock is taken
         with self._write() as conn:
-            for item in items:
-                if conn.execute(INSERT, new_row(item, now)).rowcount == 1:
-                    results.append(InsertResult(stored(item, now), created=True))
-                    continue
-                row = conn.execute(
-                    f"SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ?",
-                    (item.idempotency_key,),
-                ).fetchone()
-                if row is None:  # the random id collided: astronomically unlikely, never silent
-                    raise StoreError(f"notification id {item.id} already exists")
-                existing = row_to_notification(row)
-                conflict = existing.request_hash != item.request_hash
-                results.append(InsertResult(existing, created=False, conflict=conflict))
-        return results
+            before = conn.total_changes
+            conn.executemany(INSERT, rows)
+            replays = {}
+            if conn.total_changes - before != len(rows):  # some idempotency keys existed
+                replays = self._replays(conn, items)
+        return [replays.get(item.id) or InsertResult(stored(item, now), True) for item in items]
+
+    def _replays(
+        self, conn: sqlite3.Connection, items: Sequence[NewNotification]
+    ) -> dict[str, InsertResult]:
+        """The items that were not inserted, each with the notification holding its key."""
+        inserted = self._lease_holders(conn, [item.id for item in items])
+        replays: dict[str, InsertResult] = {}
+        for item in items:
+            if item.id in inserted:
+                continue
+            row = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ?",
+                (item.idempotency_key,),
+            ).fetchone()
+            if row is None:  # the random id collided: astronomically unlikely, never silent
+                raise StoreError(f"notification id {item.id} already exists")
+            existing = row_to_notification(row)
+            conflict = existing.request_hash != item.request_hash
+            replays[item.id] = InsertResult(existing, created=False, conflict=conflict)
+        return replays
 
     def ping(self) -> None:
         try:
@@ -336,21 +365,33 @@ class SqliteStore:
         return lost
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
-        applied = 0
-        stale: list[str] = []
+        by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
         with self._write() as conn:
-            for outcome in outcomes:
-                claim = outcome.claim
-                params = {
-                    "now": now, "id": claim.id, "worker": claim.worker_id,
-                    "version": claim.lock_version, "error": outcome.error,
-                    "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
-                }  # fmt: skip
-                if conn.execute(FINISH_SQL[outcome.verdict], params).rowcount:
-                    applied += 1
-                else:
-                    stale.append(claim.id)
-        return FinishReport(applied=applied, stale=tuple(stale))
+            holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
+            fresh = [o for o in outcomes if holders.get(o.claim.id) == fence_of(o.claim)]
+            for outcome in fresh:
+                by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
+            for verdict, params in by_verdict.items():
+                # The SQL is fenced too: the check above only spares us a statement per row.
+                conn.executemany(FINISH_SQL[verdict], params)
+        fresh_ids = {o.claim.id for o in fresh}
+        stale = tuple(o.claim.id for o in outcomes if o.claim.id not in fresh_ids)
+        return FinishReport(applied=len(fresh), stale=stale)
+
+    @staticmethod
+    def _lease_holders(
+        conn: sqlite3.Connection, ids: Sequence[str]
+    ) -> dict[str, tuple[str | None, int]]:
+        holders: dict[str, tuple[str | None, int]] = {}
+        for start in range(0, len(ids), MAX_VARIABLES):
+            chunk = ids[start : start + MAX_VARIABLES]
+            marks = ",".join("?" * len(chunk))
+            for nid, locked_by, version in conn.execute(
+                f"SELECT id, locked_by, lock_version FROM notifications WHERE id IN ({marks})",
+                chunk,
+            ):
+                holders[nid] = (locked_by, version)
+        return holders
 
     def counts(self, now: int) -> dict[str, int]:
         with self._read() as conn:

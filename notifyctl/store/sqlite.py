@@ -366,17 +366,19 @@ class SqliteStore:
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
+        stale: list[str] = []
         with self._write() as conn:
             holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
-            fresh = [o for o in outcomes if holders.get(o.claim.id) == fence_of(o.claim)]
-            for outcome in fresh:
+            for outcome in outcomes:  # in order, as if each were written on its own
+                if holders.get(outcome.claim.id) != fence_of(outcome.claim):
+                    stale.append(outcome.claim.id)
+                    continue
+                holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
                 by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
             for verdict, params in by_verdict.items():
                 # The SQL is fenced too: the check above only spares us a statement per row.
                 conn.executemany(FINISH_SQL[verdict], params)
-        fresh_ids = {o.claim.id for o in fresh}
-        stale = tuple(o.claim.id for o in outcomes if o.claim.id not in fresh_ids)
-        return FinishReport(applied=len(fresh), stale=stale)
+        return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
 
     @staticmethod
     def _lease_holders(

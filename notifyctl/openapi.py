@@ -102,7 +102,9 @@ def components() -> dict[str, Any]:
                 "type": "object", "additionalProperties": False, "required": ["notifications"],
                 "properties": {"notifications": {
                     "type": "array", "minItems": 1, "maxItems": 1000,
-                    "items": ref("NotificationRequest")}},
+                    # Items are checked one by one: an invalid item gets its own 422
+                    # result while the valid ones are stored, so any value is accepted here.
+                    "items": {"description": "a NotificationRequest; checked per item"}}},
             },
             "BatchResult": {"type": "object", "required": ["results"],
                             "properties": {"results": {"type": "array", "items": batch_item}}},

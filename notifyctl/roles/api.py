@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -220,6 +221,16 @@ def list_query(request: Request) -> tuple[str | None, str | None, int, str | Non
     return status, user_id, limit, cursor
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def by_method(**endpoints: Endpoint) -> Endpoint:
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return dispatch
+
+
 def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any:
     """The API as an ASGI app: Starlette routes behind the key and rate-limit guard."""
     from starlette.exceptions import HTTPException
@@ -236,12 +247,17 @@ def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any
     async def openapi(request: Request) -> Response:
         return JSONResponse(spec)
 
+    # One route per path, so a 405 lists every method the path has in its Allow header.
     routes = [
-        Route("/v1/notifications", api.create, methods=["POST"]),
-        Route("/v1/notifications", api.list, methods=["GET"]),
+        Route(
+            "/v1/notifications", by_method(POST=api.create, GET=api.list), methods=["GET", "POST"]
+        ),
         Route("/v1/notifications/batch", api.create_batch, methods=["POST"]),
-        Route("/v1/notifications/{id}", api.get, methods=["GET"]),
-        Route("/v1/notifications/{id}", api.cancel, methods=["DELETE"]),
+        Route(
+            "/v1/notifications/{id}",
+            by_method(GET=api.get, DELETE=api.cancel),
+            methods=["GET", "DELETE"],
+        ),  # fmt: skip
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]

@@ -48,4 +48,7 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     codes = {404: "not_found", 405: "method_not_allowed"}
     code = codes.get(status, "http_error")
-    return problem_response(HTTPProblem(status, code, str(getattr(exc, "detail", exc))))
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+    return problem_response(
+        HTTPProblem(status, code, str(getattr(exc, "detail", exc)), headers=headers)
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ import typer
 from rich.console import Console
 
 from notifyctl import __version__, config
+from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.errors import NotifyError
 
 app = typer.Typer(
@@ -177,6 +179,8 @@ def up(
     from notifyctl.roles.supervisor import Supervisor
 
     built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
+    if not built.webhook_allow:  # one machine: its own receivers are fair game
+        built = dataclasses.replace(built, webhook_allow=LOOPBACK_ONLY)
     open_store_or_exit(built).close()  # fail fast, with one line, before starting anything
     out = Console()
     out.print(f"[bold]notifyctl up[/bold] {__version__}")
@@ -193,7 +197,8 @@ def up(
         out.print(
             f"  broker     {redact(built.rabbitmq_url)} queue {built.rabbitmq_consumer_group}"
         )
-    out.print("  webhooks   loopback destinations are allowed in this single-host mode")
+    out.print(f"  webhooks   may reach {built.webhook_allow} (NOTIFYCTL_WEBHOOK_ALLOW); other")
+    out.print("             private, link-local and metadata addresses are refused")
     out.print("  Ctrl-C stops everything gracefully.")
     raise typer.Exit(Supervisor(built, workers).run())
 

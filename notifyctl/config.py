@@ -7,6 +7,8 @@ Any invalid value or unknown key stops start-up with a ConfigError naming the se
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -56,6 +58,47 @@ def broker_url(raw: Any) -> str:
     if not value.startswith(("amqp://", "amqps://")):
         raise ValueError(f"must be none or an amqp:// or amqps:// URL, got {raw!r}")
     return value
+
+
+def boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = text(raw).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"must be true or false, got {raw!r}")
+
+
+def items(raw: Any) -> list[str]:
+    return [item.strip() for item in text(raw).split(",") if item.strip()]
+
+
+def networks(raw: Any) -> str:
+    """Comma-separated IP networks (CIDRs or single addresses), normalised."""
+    try:
+        return ",".join(str(ipaddress.ip_network(item, strict=False)) for item in items(raw))
+    except ValueError as exc:
+        raise ValueError(f"must be comma-separated IP addresses or CIDRs: {exc}") from None
+
+
+def networks_or_hosts(raw: Any) -> str:
+    """Comma-separated CIDRs, addresses or host names (for the webhook allow list)."""
+    normalised = []
+    for item in items(raw):
+        try:
+            normalised.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            if not HOSTNAME.fullmatch(item):
+                raise ValueError(
+                    f"{item!r} is neither a CIDR, an address nor a host name"
+                ) from None
+            normalised.append(item.lower().rstrip("."))
+    return ",".join(normalised)
+
+
+HOSTNAME = re.compile(r"(?=.{1,253}\.?$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z0-9])?\.?)+")
 
 
 def path(raw: Any) -> Path:
@@ -111,6 +154,62 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     S("api_host", "NOTIFYCTL_API_HOST", text, "127.0.0.1", "address the API binds"),
     S("api_port", "NOTIFYCTL_API_PORT", integer(1, 65535), 3000, "port the API binds"),
+    S(
+        "max_body_bytes",
+        "NOTIFYCTL_MAX_BODY_BYTES",
+        integer(1024, 64 * 1024 * 1024),
+        1024 * 1024,
+        "largest request body the API reads (413 beyond)",
+    ),
+    S(
+        "rate_limit_per_s",
+        "NOTIFYCTL_RATE_LIMIT_PER_S",
+        integer(0, 1_000_000),
+        100,
+        "requests per second per client (API key, or IP); 0 turns rate limiting off",
+    ),
+    S(
+        "rate_limit_burst",
+        "NOTIFYCTL_RATE_LIMIT_BURST",
+        integer(1, 1_000_000),
+        200,
+        "requests a client may send at once above the rate",
+    ),
+    S(
+        "trusted_proxies",
+        "NOTIFYCTL_TRUSTED_PROXIES",
+        networks,
+        "",
+        "proxies (CIDRs) whose X-Forwarded-For names the client, e.g. the nginx in front",
+    ),
+    S(
+        "api_keys",
+        "NOTIFYCTL_API_KEYS",
+        text,
+        "",
+        "comma-separated API keys (or sha256:<hex> of a key); set: /v1 needs Bearer <key>",
+    ),
+    S(
+        "api_keys_file",
+        "NOTIFYCTL_API_KEYS_FILE",
+        text,
+        "",
+        "file with one API key (or sha256:<hex>) per line",
+    ),
+    S(
+        "metrics_require_key",
+        "NOTIFYCTL_METRICS_REQUIRE_KEY",
+        boolean,
+        False,
+        "when API keys are set, /metrics needs one too",
+    ),
+    S(
+        "webhook_allow",
+        "NOTIFYCTL_WEBHOOK_ALLOW",
+        networks_or_hosts,
+        "",
+        "CIDRs or host names webhooks may reach although private, loopback, link-local, ...",
+    ),
     S("worker_batch_size", "WORKER_BATCH_SIZE", integer(1, 1000), 50, "notifications per claim"),
     S(
         "worker_concurrency",
@@ -238,6 +337,14 @@ class Config:
     publish_confirm_timeout_ms: int
     api_host: str
     api_port: int
+    max_body_bytes: int
+    rate_limit_per_s: int
+    rate_limit_burst: int
+    trusted_proxies: str
+    api_keys: str
+    api_keys_file: str
+    metrics_require_key: bool
+    webhook_allow: str
     worker_batch_size: int
     worker_concurrency: int
     lock_duration_ms: int

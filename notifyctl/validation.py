@@ -131,8 +131,9 @@ def _scheduled_for(body: dict[str, Any], now: int) -> int:
         at = parse_timestamp(value)
     except (ValueError, OverflowError, OSError) as exc:
         raise Invalid([FieldError("scheduled_for", f"not an RFC 3339 timestamp: {exc}")]) from None
-    if at > now + MAX_SCHEDULE_AHEAD_MS:
-        raise Invalid([FieldError("scheduled_for", "must be within a year from now")])
+    if abs(at - now) > MAX_SCHEDULE_AHEAD_MS:
+        # Far past is as suspect as far future (a wrong clock, a wrong field): say so.
+        raise Invalid([FieldError("scheduled_for", "must be within a year of now")])
     return at
 
 

@@ -10,13 +10,19 @@ import pytest
 
 from notifyctl import config as config_module
 from notifyctl.config import Config
+from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.store import Store, open_store
 
 STORE_ADAPTERS = ["sqlite"]
 
 
 def make_config(tmp_path: Path, **overrides: object) -> Config:
-    flags = {"data_dir": str(tmp_path / "data"), "monitor_port_base": 0, **overrides}
+    flags = {
+        "data_dir": str(tmp_path / "data"),
+        "monitor_port_base": 0,
+        "webhook_allow": LOOPBACK_ONLY,  # the tests' receivers listen on loopback
+        **overrides,
+    }
     return config_module.load(flags, environ={})
 
 

@@ -141,7 +141,12 @@ def test_scheduled_for_is_rfc_3339_with_an_offset(stamp: str, expected: datetime
 
 
 def test_scheduled_for_in_the_past_is_accepted_as_due() -> None:
-    assert parse({**LOG, "scheduled_for": "2020-01-01T00:00:00Z"}).scheduled_for < NOW
+    last_month = datetime.fromtimestamp(NOW / 1000, UTC) - timedelta(days=30)
+    assert parse({**LOG, "scheduled_for": last_month.isoformat()}).scheduled_for < NOW
+
+
+def test_scheduled_for_more_than_a_year_ago_is_refused() -> None:
+    assert fields_of({**LOG, "scheduled_for": "0421-08-28T19:33:31Z"}) == {"scheduled_for"}
 
 
 def test_scheduled_for_within_a_year_is_accepted() -> None:

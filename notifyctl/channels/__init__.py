@@ -13,10 +13,14 @@ __all__ = ["CHANNELS", "Channel", "open_channels"]
 def open_channels(config: Config) -> dict[str, Channel]:
     from notifyctl.channels.log import LogChannel
     from notifyctl.channels.webhook import WebhookChannel
+    from notifyctl.destinations import DestinationPolicy
 
     return {
         "webhook": WebhookChannel(
-            config.webhook_timeout_ms, config.webhook_secret, config.worker_concurrency
+            config.webhook_timeout_ms,
+            config.webhook_secret,
+            config.worker_concurrency,
+            DestinationPolicy.from_config(config.webhook_allow),
         ),
         "log": LogChannel(config.log_channel_path),
     }

@@ -16,6 +16,7 @@ import aiohttp
 
 from notifyctl import __version__
 from notifyctl.channels.base import payload
+from notifyctl.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
 from notifyctl.model import Notification
 from notifyctl.retry import DeliveryResult, ResultKind, classify_http_status
 
@@ -51,17 +52,27 @@ def retry_after_ms(value: str | None, now_s: float) -> int | None:
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, timeout_ms: int, secret: str = "", max_connections: int = 100) -> None:
+    def __init__(
+        self,
+        timeout_ms: int,
+        secret: str = "",
+        max_connections: int = 100,
+        policy: DestinationPolicy | None = None,
+    ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
         self._timeout_ms = timeout_ms
         self._key = secret_key(secret) if secret else None
         self._max_connections = max_connections
+        self._policy = policy
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily: a ClientSession must be made inside the running event loop.
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=60)
+            resolver = GuardedResolver(self._policy) if self._policy is not None else None
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, ttl_dns_cache=60, resolver=resolver
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, skip_auto_headers=("User-Agent",)
             )
@@ -82,6 +93,9 @@ class WebhookChannel:
     async def deliver(self, notification: Notification) -> DeliveryResult:
         if not notification.to:
             return DeliveryResult(ResultKind.PERMANENT, "webhook notification has no 'to' URL")
+        problem = self._policy.literal_problem(notification.to) if self._policy else None
+        if problem:
+            return DeliveryResult(ResultKind.PERMANENT, f"forbidden destination: {problem}")
         body = json.dumps(payload(notification), separators=(",", ":")).encode()
         try:
             async with self._client().post(
@@ -96,6 +110,12 @@ class WebhookChannel:
             return DeliveryResult(ResultKind.PERMANENT, f"invalid webhook URL: {exc}")
         except TimeoutError:
             return DeliveryResult(ResultKind.RETRYABLE, f"timed out after {self._timeout_ms} ms")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenDestination):
+                return DeliveryResult(
+                    ResultKind.PERMANENT, f"forbidden destination: {exc.os_error}"
+                )
+            return DeliveryResult(ResultKind.RETRYABLE, f"connection failed: {exc!r}")
         except aiohttp.ClientError as exc:
             return DeliveryResult(ResultKind.RETRYABLE, f"connection failed: {exc!r}")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -15,29 +17,18 @@ from starlette.routing import Route
 from notifyctl.broker import Broker, WakeUp
 from notifyctl.channels.base import iso_ms
 from notifyctl.config import Config
+from notifyctl.destinations import DestinationPolicy, resolution_problem
 from notifyctl.errors import StoreError
-from notifyctl.model import InsertResult, NewNotification, Notification, now_ms
+from notifyctl.model import InsertResult, NewNotification, Notification, Status, now_ms
+from notifyctl.roles.problems import HTTPProblem, invalid, problem_json
 from notifyctl.store import Store
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 log = logging.getLogger("notifyctl.api")
-MAX_BODY_BYTES = 1024 * 1024
 MAX_BATCH = 1_000
-
-
-class HTTPProblem(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details
-
-
-def problem_json(problem: HTTPProblem) -> dict[str, Any]:
-    details = problem.details or []
-    return {"error": {"code": problem.code, "message": problem.message, "details": details}}
-
-
-def problem_response(problem: HTTPProblem) -> JSONResponse:
-    return JSONResponse(problem_json(problem), status_code=problem.status)
+DEFAULT_PAGE, MAX_PAGE = 100, 1_000
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 
 
 def notification_json(n: Notification) -> dict[str, Any]:
@@ -52,17 +43,22 @@ def notification_json(n: Notification) -> dict[str, Any]:
     }  # fmt: skip
 
 
-async def read_json(request: Request) -> Any:
-    """The body as JSON, refusing more than MAX_BODY_BYTES while reading, not after."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise HTTPProblem(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing more than ``limit`` bytes while reading, not after."""
+    content_type = request.headers.get("content-type", "")
+    if not JSON_TYPE.match(content_type):
+        message = f"send Content-Type: application/json, not {content_type or 'nothing'!r}"
+        raise HTTPProblem(415, "unsupported_media_type", message)
+    too_large = HTTPProblem(413, "body_too_large", f"the body exceeds {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPProblem(413, "body_too_large", f"the body exceeds {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise too_large
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks), parse_constant=reject_constant)
@@ -75,12 +71,6 @@ def reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a valid JSON value")
 
 
-def invalid(errors: list[FieldError]) -> HTTPProblem:
-    details = [e.as_json() for e in errors]
-    fields = ", ".join(sorted({e.field or "body" for e in errors}))
-    return HTTPProblem(422, "invalid_fields", f"invalid fields: {fields}", details)
-
-
 def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
     if result.conflict:
         message = "this idempotency key was used with a different request"
@@ -90,11 +80,33 @@ def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
     return (201 if result.created else 200), notification_json(result.notification)
 
 
+def broker_state(broker: Broker | None) -> str:
+    if broker is None:
+        return "none"
+    return "connected" if broker.connected else "disconnected"
+
+
 class Api:
     def __init__(self, config: Config, store: Store, broker: Broker | None = None) -> None:
         self.config = config
         self.store = store
         self.broker = broker
+        self.destinations = DestinationPolicy.from_config(config.webhook_allow)
+
+    async def _store(self, method: Any, *args: Any) -> Any:
+        try:
+            return await anyio.to_thread.run_sync(method, *args)
+        except StoreError as exc:
+            log.error("store failed: %s", exc)
+            raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
+
+    async def _parse(self, body: Any, now: int, header_key: str | None = None) -> NewNotification:
+        item = parse_notification(body, now, self.config.max_attempts, header_key)
+        if item.channel == "webhook" and item.to:
+            problem = await resolution_problem(self.destinations, item.to, None)
+            if problem:
+                raise Invalid([FieldError("to", f"forbidden destination: {problem}")])
+        return item
 
     def wake_workers(self, results: list[InsertResult], now: int) -> None:
         """Publish what is due now; scheduled ones are found by the workers' sweep."""
@@ -108,29 +120,21 @@ class Api:
         if wakeups:
             self.broker.publish(wakeups)
 
-    async def _store(self, method: Any, *args: Any) -> Any:
-        try:
-            return await anyio.to_thread.run_sync(method, *args)
-        except StoreError as exc:
-            log.error("store failed: %s", exc)
-            raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
-
     async def create(self, request: Request) -> Response:
-        body = await read_json(request)
+        body = await read_json(request, self.config.max_body_bytes)
         now = now_ms()
         try:
-            item = parse_notification(
-                body, now, self.config.max_attempts, request.headers.get("idempotency-key")
-            )
+            item = await self._parse(body, now, request.headers.get("idempotency-key"))
         except Invalid as exc:
             raise invalid(exc.errors) from None
         (result,) = await self._store(self.store.insert_many, [item], now)
         self.wake_workers([result], now)
         status, payload = insert_response(result)
-        return JSONResponse(payload, status_code=status)
+        headers = {"Location": f"/v1/notifications/{result.notification.id}"}
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     async def create_batch(self, request: Request) -> Response:
-        body = await read_json(request)
+        body = await read_json(request, self.config.max_body_bytes)
         items = body.get("notifications") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or set(body) != {"notifications"}:
             error = FieldError("notifications", 'the body must be {"notifications": [...]}')
@@ -141,7 +145,7 @@ class Api:
         parsed: list[NewNotification | Invalid] = []
         for raw in items:
             try:
-                parsed.append(parse_notification(raw, now, self.config.max_attempts))
+                parsed.append(await self._parse(raw, now))
             except Invalid as exc:
                 parsed.append(exc)
         valid = [p for p in parsed if isinstance(p, NewNotification)]
@@ -159,6 +163,13 @@ class Api:
             return {"status": status, **payload}
         return {"status": status, "notification": payload}
 
+    async def list(self, request: Request) -> Response:
+        status, user_id, limit, cursor = list_query(request)
+        page = await self._store(self.store.list_notifications, status, user_id, limit, cursor)
+        next_cursor = page[-1].id if len(page) == limit else None
+        body = {"notifications": [notification_json(n) for n in page], "next_cursor": next_cursor}
+        return JSONResponse(body)
+
     async def get(self, request: Request) -> Response:
         found = await self._store(self.store.get, request.path_params["id"])
         if found is None:
@@ -170,11 +181,9 @@ class Api:
         if outcome == "not_found":
             raise HTTPProblem(404, "not_found", "no notification has this id")
         if outcome == "conflict":
-            raise HTTPProblem(
-                409, "not_cancellable",
-                f"the notification is {found.status.value}"
-                + (" and being delivered" if found.locked_by else ""),
-            )  # fmt: skip
+            busy = " and being delivered" if found.locked_by else ""
+            message = f"the notification is {found.status.value}{busy}"
+            raise HTTPProblem(409, "not_cancellable", message, [{"status": found.status.value}])
         return JSONResponse(notification_json(found))
 
     async def health(self, request: Request) -> Response:
@@ -188,38 +197,78 @@ class Api:
         return JSONResponse({"status": "healthy", "database": "connected", "messageQueue": queue})
 
 
-async def on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPProblem)
-    return problem_response(exc)
+def list_query(request: Request) -> tuple[str | None, str | None, int, str | None]:
+    """The list endpoint's query, each bad parameter named."""
+    query = request.query_params
+    errors: list[FieldError] = []
+    unknown = set(query) - {"status", "user_id", "limit", "cursor"}
+    errors += [FieldError(name, "unknown query parameter") for name in sorted(unknown)]
+    status = query.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        errors.append(FieldError("status", f"must be one of {', '.join(s.value for s in Status)}"))
+    raw_limit = query.get("limit", str(DEFAULT_PAGE))
+    limit = int(raw_limit) if raw_limit.isdigit() else 0
+    if not 1 <= limit <= MAX_PAGE:
+        errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
+    cursor = query.get("cursor")
+    if cursor is not None and not ULID.fullmatch(cursor):
+        errors.append(FieldError("cursor", "must be a next_cursor from an earlier page"))
+    user_id = query.get("user_id")
+    if user_id is not None and not 0 < len(user_id) <= 256:
+        errors.append(FieldError("user_id", "must be 1 to 256 characters"))
+    if errors:
+        raise invalid(errors)
+    return status, user_id, limit, cursor
 
 
-async def on_http_exception(request: Request, exc: Exception) -> Response:
-    status = getattr(exc, "status_code", 500)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    return problem_response(
-        HTTPProblem(status, codes.get(status, "http_error"), str(getattr(exc, "detail", exc)))
-    )
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def broker_state(broker: Broker | None) -> str:
-    if broker is None:
-        return "none"
-    return "connected" if broker.connected else "disconnected"
+def by_method(**endpoints: Endpoint) -> Endpoint:
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method](request)
+
+    return dispatch
 
 
-def build_app(config: Config, store: Store, broker: Broker | None = None) -> Starlette:
+def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any:
+    """The API as an ASGI app: Starlette routes behind the key and rate-limit guard."""
     from starlette.exceptions import HTTPException
 
+    from notifyctl.apikeys import ApiKeys
+    from notifyctl.openapi import document
+    from notifyctl.ratelimit import RateLimiter
+    from notifyctl.roles.guard import Guard, parse_networks
+    from notifyctl.roles.problems import on_http_exception, on_problem
+
     api = Api(config, store, broker)
+    spec = document()
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(spec)
+
+    # One route per path, so a 405 lists every method the path has in its Allow header.
     routes = [
-        Route("/v1/notifications", api.create, methods=["POST"]),
+        Route(
+            "/v1/notifications", by_method(POST=api.create, GET=api.list), methods=["GET", "POST"]
+        ),
         Route("/v1/notifications/batch", api.create_batch, methods=["POST"]),
-        Route("/v1/notifications/{id}", api.get, methods=["GET"]),
-        Route("/v1/notifications/{id}", api.cancel, methods=["DELETE"]),
+        Route(
+            "/v1/notifications/{id}",
+            by_method(GET=api.get, DELETE=api.cancel),
+            methods=["GET", "DELETE"],
+        ),  # fmt: skip
         Route("/health", api.health, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
-    return Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    keys = ApiKeys.from_config(config.api_keys, config.api_keys_file)
+    limiter = None
+    if config.rate_limit_per_s:
+        limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
+    proxies = parse_networks(config.trusted_proxies)
+    return Guard(app, keys, limiter, proxies, config.metrics_require_key)
 
 
 async def serve_api(
@@ -229,13 +278,14 @@ async def serve_api(
     from notifyctl.roles.lifecycle import handle_stop_signals
     from notifyctl.roles.serving import serve_until
 
+    app = build_app(config, store, broker)  # a bad key file stops start-up here, before binding
     stop = anyio.Event()
     if broker is not None:
         broker.start()  # publishing only; connects in the background
     handle_stop_signals(stop.set)
     try:
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
-        await serve_until(build_app(config, store, broker), host, port, stop)
+        await serve_until(app, host, port, stop)
     finally:
         if broker is not None:
             await anyio.to_thread.run_sync(broker.close)

@@ -40,6 +40,13 @@ class Store(Protocol):
         """One notification, or None."""
         ...
 
+    def list_notifications(
+        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+    ) -> list[Notification]:
+        """Up to ``limit`` notifications, newest first (ids sort by creation time), optionally
+        of one status and/or one user, with ids below ``before_id`` (the cursor)."""
+        ...
+
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
         """Cancel atomically unless it is terminal or leased by a live worker.
 

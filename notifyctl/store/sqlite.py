@@ -63,6 +63,7 @@ CREATE INDEX IF NOT EXISTS notifications_claim
 CREATE UNIQUE INDEX IF NOT EXISTS notifications_idempotency
     ON notifications (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id);
 CREATE INDEX IF NOT EXISTS notifications_leased
     ON notifications (lock_expiry) WHERE locked_by IS NOT NULL;
 CREATE TABLE IF NOT EXISTS workers (
@@ -259,6 +260,27 @@ class SqliteStore:
                 f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
             ).fetchone()
         return row_to_notification(row) if row else None
+
+    def list_notifications(
+        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+    ) -> list[Notification]:
+        # Secondary indexes of a WITHOUT ROWID table end with the primary key, so both
+        # (status) and (user_id) already sort by id: each filter is an index range scan.
+        where, params = ["1 = 1"], []
+        for column, value in (("status", status), ("user_id", user_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
+                " ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [row_to_notification(row) for row in rows]
 
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
         with self._write() as conn:

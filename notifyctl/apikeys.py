@@ -1,0 +1,66 @@
+"""API keys: a request carries ``Authorization: Bearer <key>``; keys are compared in constant time.
+
+Keys may be configured in clear or as ``sha256:<hex digest>``; either way only digests are kept,
+and a presented key is hashed once and compared against every digest with ``hmac.compare_digest``
+(no early exit, so timing does not tell which digest came close). Keys are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+
+from notifyctl.errors import ConfigError
+
+HASHED = "sha256:"
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def parse_entry(entry: str, origin: str) -> bytes:
+    if entry.startswith(HASHED):
+        hex_digest = entry.removeprefix(HASHED)
+        try:
+            value = bytes.fromhex(hex_digest)
+        except ValueError:
+            value = b""
+        if len(value) != 32:
+            raise ConfigError(f"{origin}: {HASHED} must be followed by 64 hex digits")
+        return value
+    return digest(entry)
+
+
+class ApiKeys:
+    def __init__(self, digests: list[bytes]) -> None:
+        self._digests = digests
+
+    @classmethod
+    def from_config(cls, keys: str, keys_file: str) -> ApiKeys:
+        entries = [(k.strip(), "NOTIFYCTL_API_KEYS") for k in keys.split(",") if k.strip()]
+        if keys_file:
+            try:
+                lines = Path(keys_file).read_text().splitlines()
+            except OSError as exc:
+                raise ConfigError(
+                    f"NOTIFYCTL_API_KEYS_FILE: cannot read {keys_file} ({exc.strerror})"
+                ) from exc
+            entries += [(line.strip(), keys_file) for line in lines if line.strip()]
+        return cls([parse_entry(entry, origin) for entry, origin in entries])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    def identify(self, authorization: str | None) -> str | None:
+        """The matching key's identity (a digest prefix, safe to log), or None."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        presented = digest(authorization.removeprefix("Bearer ").strip())
+        match = None
+        for known in self._digests:
+            if hmac.compare_digest(presented, known):
+                match = known
+        return None if match is None else "key:" + match.hex()[:12]

@@ -1,0 +1,202 @@
+"""The OpenAPI 3.1 document of the v1 HTTP API, as served at ``/openapi.json``.
+
+Built from the same limits the validation enforces; tests/test_openapi.py keeps the document and
+the served behaviour in step (every route documented, every documented answer produced, and a
+schemathesis run that fuzzes requests from this document).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from notifyctl import __version__, validation
+from notifyctl.channels import CHANNELS
+from notifyctl.model import Status
+
+STRING: dict[str, Any] = {"type": "string"}
+NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
+TIMESTAMP: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def request_schema() -> dict[str, Any]:
+    v = validation
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["user_id", "channel"],
+        "properties": {
+            "user_id": {"type": "string", "minLength": 1, "maxLength": v.MAX_ID_LENGTH},
+            "channel": {"type": "string", "enum": list(CHANNELS)},
+            "to": {"type": ["string", "null"], "maxLength": v.MAX_URL_LENGTH,
+                   "description": "the http(s) URL for webhook; required for webhook"},
+            "title": {"type": ["string", "null"], "maxLength": v.MAX_TITLE_LENGTH},
+            "body": {"type": ["string", "null"], "maxLength": v.MAX_BODY_LENGTH},
+            "data": {"type": ["object", "null"],
+                     "description": f"at most {v.MAX_DATA_BYTES} bytes as JSON, "
+                                    f"{v.MAX_DATA_DEPTH} levels deep"},
+            "priority": {"type": ["string", "null"], "enum": ["high", "normal", "low", None]},
+            "scheduled_for": {"type": ["string", "null"], "format": "date-time",
+                              "description": "RFC 3339 with an offset; at most a year ahead"},
+            "idempotency_key": {"type": ["string", "null"], "maxLength": v.MAX_ID_LENGTH},
+            "max_attempts": {"type": ["integer", "null"], "minimum": 1,
+                             "maximum": v.MAX_ATTEMPTS_LIMIT},
+        },
+    }  # fmt: skip
+
+
+def notification_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["id", "user_id", "channel", "status", "attempts", "max_attempts"],
+        "properties": {
+            "id": STRING, "user_id": STRING, "channel": STRING, "to": NULLABLE_STRING,
+            "title": NULLABLE_STRING, "body": NULLABLE_STRING, "data": {"type": "object"},
+            "priority": {"type": "string", "enum": ["high", "normal", "low"]},
+            "status": {"type": "string", "enum": [s.value for s in Status]},
+            "scheduled_for": TIMESTAMP, "attempts": {"type": "integer"},
+            "max_attempts": {"type": "integer"}, "last_error": NULLABLE_STRING,
+            "idempotency_key": NULLABLE_STRING, "locked_by": NULLABLE_STRING,
+            "lock_expiry": TIMESTAMP, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+            "sent_at": TIMESTAMP,
+        },
+    }  # fmt: skip
+
+
+def components() -> dict[str, Any]:
+    error_body = {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": STRING, "message": STRING, "details": {"type": "array"}},
+    }  # fmt: skip
+    error = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": error_body},
+    }  # fmt: skip
+    batch_item = {
+        "type": "object",
+        "required": ["status"],
+        "properties": {
+            "status": {"type": "integer", "enum": [200, 201, 409, 422]},
+            "notification": ref("Notification"),
+            "error": error_body,
+        },
+    }
+    return {
+        "schemas": {
+            "NotificationRequest": request_schema(),
+            "Notification": notification_schema(),
+            "Error": error,
+            "BatchRequest": {
+                "type": "object", "additionalProperties": False, "required": ["notifications"],
+                "properties": {"notifications": {
+                    "type": "array", "minItems": 1, "maxItems": 1000,
+                    # Items are checked one by one: an invalid item gets its own 422
+                    # result while the valid ones are stored, so any value is accepted here.
+                    "items": {"description": "a NotificationRequest; checked per item"}}},
+            },
+            "BatchResult": {"type": "object", "required": ["results"],
+                            "properties": {"results": {"type": "array", "items": batch_item}}},
+            "NotificationPage": {
+                "type": "object", "required": ["notifications", "next_cursor"],
+                "properties": {"notifications": {"type": "array", "items": ref("Notification")},
+                               "next_cursor": NULLABLE_STRING},
+            },
+            "Health": {"type": "object", "required": ["status", "database", "messageQueue"],
+                       "properties": {"status": STRING, "database": STRING,
+                                      "messageQueue": STRING}},
+        },
+        "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+    }  # fmt: skip
+
+
+COMMON_ERRORS = {
+    "401": error_response("API keys are configured and none (or a wrong one) was sent"),
+    "429": error_response("rate limited; see Retry-After and X-RateLimit-* headers"),
+    "503": error_response("the store is unavailable; retry"),
+}
+BODY_ERRORS = {
+    "400": error_response("malformed JSON"),
+    "413": error_response("the body is too large"),
+    "415": error_response("the body is not application/json"),
+    "422": error_response("invalid fields, each named in details"),
+}
+
+
+def json_body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
+
+
+def paths() -> dict[str, Any]:
+    notification = json_response("the notification", ref("Notification"))
+    id_param = [{"name": "id", "in": "path", "required": True, "schema": STRING}]
+    list_params = [
+        {"name": "status", "in": "query", "schema": {"type": "string",
+                                                       "enum": [s.value for s in Status]}},
+        {"name": "user_id", "in": "query", "schema": {"type": "string", "minLength": 1,
+                                                        "maxLength": 256}},
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                      "maximum": 1000}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string",
+                                                       "pattern": "^[0-9A-HJKMNP-TV-Z]{26}$"}},
+    ]  # fmt: skip
+    return {
+        "/v1/notifications": {
+            "post": {
+                "summary": "Accept one notification",
+                "requestBody": json_body("NotificationRequest"),
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": STRING}],
+                "responses": {"201": notification, "200": json_response(
+                    "an idempotent replay: the first notification", ref("Notification")),
+                    "409": error_response("the idempotency key was used with another body"),
+                    **BODY_ERRORS, **COMMON_ERRORS},
+            },
+            "get": {
+                "summary": "List notifications, newest first", "parameters": list_params,
+                "responses": {"200": json_response("a page", ref("NotificationPage")),
+                              "422": BODY_ERRORS["422"], **COMMON_ERRORS},
+            },
+        },
+        "/v1/notifications/batch": {"post": {
+            "summary": "Accept up to 1,000 notifications in one store write",
+            "requestBody": json_body("BatchRequest"),
+            "responses": {"200": json_response("one result per item, in order",
+                                               ref("BatchResult")),
+                          **BODY_ERRORS, **COMMON_ERRORS},
+        }},
+        "/v1/notifications/{id}": {
+            "get": {"summary": "One notification", "parameters": id_param,
+                    "responses": {"200": notification, "404": error_response("unknown id"),
+                                  **COMMON_ERRORS}},
+            "delete": {"summary": "Cancel one that is not yet sent", "parameters": id_param,
+                       "responses": {"200": notification, "404": error_response("unknown id"),
+                                     "409": error_response("sent, dead, cancelled or being "
+                                                           "delivered"), **COMMON_ERRORS}},
+        },
+        "/health": {"get": {"summary": "Health", "security": [], "responses": {
+            "200": json_response("healthy", ref("Health")),
+            "503": json_response("the store is down", ref("Health"))}}},
+        "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    }  # fmt: skip
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "notifyctl", "version": __version__},
+        "paths": paths(),
+        "components": components(),
+        "security": [{"apiKey": []}],
+    }

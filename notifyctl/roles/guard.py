@@ -1,0 +1,134 @@
+"""The API's front door, as ASGI middleware: API keys first, then the rate limit.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, so it stays a
+dictionary lookup and a token-bucket update, with no extra task or body buffering.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from notifyctl.apikeys import ApiKeys
+from notifyctl.ratelimit import Decision, RateLimiter
+from notifyctl.roles.problems import HTTPProblem, problem_json
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+
+
+def parse_networks(value: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item) for item in value.split(",") if item)
+
+
+def client_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
+    """The client's IP: the peer, or — when the peer is a trusted proxy — the right-most
+    X-Forwarded-For entry that is not itself a trusted proxy."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    if not trusted or not is_in(peer, trusted):
+        return str(peer)
+    forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for").decode(
+        "latin-1"
+    )
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not is_in(hop, trusted):
+            return hop
+    return str(peer)
+
+
+def is_in(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class Guard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: ApiKeys,
+        limiter: RateLimiter | None,
+        trusted_proxies: tuple[Network, ...] = (),
+        metrics_need_key: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.keys = keys
+        self.limiter = limiter
+        self.trusted = trusted_proxies
+        self.metrics_need_key = metrics_need_key
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        if path == "/metrics" and not self.metrics_need_key:
+            await self.app(scope, receive, send)
+            return
+        identity = self._identity(scope)
+        if identity is None:
+            problem = HTTPProblem(401, "unauthorized", "send Authorization: Bearer <API key>",
+                                  headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            await respond(send, problem)
+            return
+        if self.limiter is None or path == "/metrics":
+            await self.app(scope, receive, send)
+            return
+        decision = self.limiter.take(identity, self.clock())
+        limits = rate_headers(decision)
+        if not decision.allowed:
+            message = f"rate limit exceeded: retry in {decision.retry_after_s} s"
+            await respond(send, HTTPProblem(429, "rate_limited", message, headers=limits))
+            return
+        await self.app(scope, receive, with_headers(send, limits))
+
+    def _identity(self, scope: Scope) -> str | None:
+        """Who is asking: the API key when keys are on (None if missing or wrong), else the IP."""
+        if self.keys.enabled:
+            return self.keys.identify(header(scope, b"authorization"))
+        return "ip:" + client_address(scope, self.trusted)
+
+
+def rate_headers(decision: Decision) -> dict[str, str]:
+    headers = {
+        "X-RateLimit-Limit": str(decision.limit),
+        "X-RateLimit-Remaining": str(decision.remaining),
+        "X-RateLimit-Reset": str(decision.reset_s),
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(decision.retry_after_s)
+    return headers
+
+
+def with_headers(send: Send, extra: dict[str, str]) -> Send:
+    encoded = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *encoded]}
+        await send(message)
+
+    return sender
+
+
+async def respond(send: Send, problem: HTTPProblem) -> None:
+    body = json.dumps(problem_json(problem)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,71 @@
+"""Pure pieces of the API guard: the token bucket and the client address behind proxies."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from notifyctl.ratelimit import RateLimiter
+from notifyctl.roles.guard import client_address, parse_networks
+
+
+def test_a_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
+    limiter = RateLimiter(rate=100, burst=200)
+    decisions = [limiter.take("c", now=10.0) for _ in range(201)]
+    assert all(d.allowed for d in decisions[:200]) and not decisions[200].allowed
+    assert decisions[200].retry_after_s == 1
+    assert limiter.take("c", now=10.005).allowed is False  # half a token back: not enough
+    assert limiter.take("c", now=10.011).allowed is True
+
+
+def test_clients_do_not_share_buckets() -> None:
+    limiter = RateLimiter(rate=1, burst=1)
+    assert limiter.take("a", 0.0).allowed and not limiter.take("a", 0.0).allowed
+    assert limiter.take("b", 0.0).allowed
+
+
+def test_idle_clients_are_forgotten_and_memory_is_bounded() -> None:
+    limiter = RateLimiter(rate=10, burst=10, max_clients=100)
+    for i in range(1_000):
+        limiter.take(f"client-{i}", now=0.0)
+    assert len(limiter) <= 100
+    limiter.take("late", now=5.0)  # everyone else has been full again for a while
+    assert len(limiter) == 1
+
+
+@given(
+    rate=st.integers(1, 1_000),
+    burst=st.integers(1, 1_000),
+    gaps=st.lists(st.floats(0, 2, allow_nan=False), min_size=1, max_size=60),
+)
+def test_never_more_than_burst_plus_rate_times_elapsed(
+    rate: int, burst: int, gaps: list[float]
+) -> None:
+    limiter = RateLimiter(rate, burst)
+    now, allowed = 0.0, 0
+    for gap in gaps:
+        now += gap
+        allowed += limiter.take("c", now).allowed
+    assert allowed <= burst + rate * now + 1e-6
+
+
+def scope(peer: str, forwarded: str | None = None) -> dict[str, object]:
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    return {"client": (peer, 5000), "headers": headers}
+
+
+def test_forwarded_for_is_ignored_from_an_untrusted_peer() -> None:
+    trusted = parse_networks("10.0.0.0/8")
+    assert client_address(scope("203.0.113.9", "198.51.100.1"), trusted) == "203.0.113.9"
+    assert client_address(scope("203.0.113.9", "198.51.100.1"), ()) == "203.0.113.9"
+
+
+def test_the_client_is_the_right_most_untrusted_hop_behind_a_trusted_proxy() -> None:
+    trusted = parse_networks("10.0.0.0/8,127.0.0.1/32")
+    spoofed_then_real = "6.6.6.6, 198.51.100.7, 10.1.1.1"
+    assert client_address(scope("127.0.0.1", spoofed_then_real), trusted) == "198.51.100.7"
+    assert client_address(scope("127.0.0.1"), trusted) == "127.0.0.1"
+    assert isinstance(ipaddress.ip_address(client_address(scope("10.0.0.2", "::1"), trusted)),
+                      ipaddress.IPv6Address)  # fmt: skip

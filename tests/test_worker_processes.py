@@ -41,16 +41,16 @@ def test_leases_of_a_worker_killed_mid_run_are_taken_over(tmp_path: Path) -> Non
     config = make_config(tmp_path, lock_duration_ms=lease_ms, worker_concurrency=40)
     store = open_store(config)
     with Receiver(lambda attempt: (200, 0.2)) as receiver:
-        ids = set(insert(store, webhooks(receiver.url, 600)))
+        ids = set(insert(store, webhooks(receiver.url, 1_500)))
         victim, survivor = start_worker(config, 1), start_worker(config, 2)
         try:
-            wait_until(lambda: len(receiver.counts()) >= 100, 60, "the first 100 deliveries")
+            wait_until(lambda: len(leased_by_pid(store, victim.pid)) >= 10, 60, "victim leases")
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(10)
             killed_at = now_ms()
             orphaned = leased_by_pid(store, victim.pid)
             wait_until(lambda: set(receiver.counts()) >= ids, 120, "every notification")
-            wait_until(lambda: store.counts(now_ms())["sent"] == 600, 30, "all marked sent")
+            wait_until(lambda: store.counts(now_ms())["sent"] == 1_500, 30, "all marked sent")
         finally:
             stop(survivor)
         deliveries = receiver.snapshot()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from notifyctl import config
 from notifyctl.config import BY_NAME
 from tests.conftest import make_config
 from tests.helpers import answers, child_env, free_port, start_worker, stop, wait_until
@@ -80,6 +81,24 @@ def test_compose_gives_the_apis_and_workers_the_spec_variables(compose: dict[str
         assert environment["HEALTHCHECK_URL"] == "http://127.0.0.1:3000/health"
         assert environment["NOTIFYCTL_TRUSTED_PROXIES"] == nginx_address
     assert "PROMETHEUS_SCRAPE_INTERVAL" in services["prometheus"]["environment"]
+
+
+def interpolated(value: str) -> str:
+    """What compose makes of ``${NAME:-default}`` when NAME is not set: the default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+
+
+def test_notifyctl_accepts_the_settings_compose_and_systemd_give_it(
+    compose: dict[str, Any],
+) -> None:
+    """Every setting notifyctl knows gets a valid value; the others are for features to come."""
+    for name in ("api-1", *WORKERS, "worker"):
+        environment = compose["services"][name]["environment"]
+        built = config.load(environ={k: interpolated(v) for k, v in environment.items()})
+        assert built.worker_batch_size == 50 and built.rabbitmq_url.startswith("amqp://")
+    lines = (SYSTEMD / "notifyctl.env").read_text().splitlines()
+    env_file = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert config.load(environ=env_file).trusted_proxies == "10.0.0.10/32"
 
 
 def test_compose_has_health_checks_conditions_restarts_and_volumes(

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.helpers import Receiver, free_port, wait_until
+from tests.helpers import Receiver, answers, call, free_port, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def call(method: str, url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def answers(url: str) -> bool:
-    try:
-        return call("GET", url)[0] == 200
-    except OSError:
-        return False
 
 
 def worker_pid(up: psutil.Process, number: int) -> int | None:

@@ -34,6 +34,7 @@ from notifyctl.errors import StoreError
 from notifyctl.lease import renew_every_ms, worker_identity
 from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
@@ -108,6 +109,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        sd_notify("STOPPING=1", f"STATUS=worker {self.number} stopping, {self._active} in flight")
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
@@ -123,6 +125,7 @@ class Worker:
                 background.start_soon(self._flush_loop)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
+                sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
                 await self._deliver_until_stopped()
                 await self._flush_pending()
                 background.cancel_scope.cancel()
@@ -400,6 +403,7 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     handle_stop_signals(worker.stop)
     finished = anyio.Event()
     async with anyio.create_task_group() as monitoring:
+        monitoring.start_soon(feed_watchdog, finished)
         if config.monitor_port_base:
             port = config.monitor_port_base + number
             app = build_monitor_app(worker)
@@ -407,4 +411,4 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
         log.info("worker %d (%s) started on %s", number, worker.id, store.url)
         await worker.run()
         log.info("worker %d stopped: %r", number, worker)
-        finished.set()  # the monitoring server shuts down by itself
+        finished.set()  # the monitoring server and the watchdog stop by themselves

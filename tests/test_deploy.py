@@ -1,0 +1,294 @@
+"""The deployment files as the spec describes them: docker-compose.scale.yml (parsed), the
+Dockerfile (its install and entry point run here, since Docker cannot), the systemd units
+(``systemd-analyze``), and a real worker telling systemd READY=1 then STOPPING=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from notifyctl import config
+from notifyctl.config import BY_NAME
+from tests.conftest import make_config
+from tests.helpers import answers, child_env, free_port, start_worker, stop, wait_until
+
+REPO = Path(__file__).resolve().parent.parent
+DOCKER = REPO / "docker"
+SYSTEMD = REPO / "examples" / "systemd"
+GRACE_S = BY_NAME["shutdown_grace_ms"].default / 1000
+#: the spec's environment variables for the API and the workers (its "Configuration Reference").
+#: REDIS_URL and REDIS_MAX_MEMORY are left out: notifyctl has no Redis (DESIGN.md, Backends).
+SPEC_VARIABLES = {
+    "NUM_WORKERS", "NUM_API_INSTANCES", "WORKER_BATCH_SIZE", "LOCK_DURATION_MS",
+    "POLL_INTERVAL_MS", "PREFETCH_COUNT", "MONGODB_URI", "MONGODB_MAX_POOL_SIZE",
+    "MONGODB_MIN_POOL_SIZE", "RABBITMQ_URL", "RABBITMQ_CONSUMER_GROUP",
+}  # fmt: skip
+WORKERS = {f"worker-{n}": n for n in range(1, 6)}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DOCKER / "docker-compose.scale.yml").read_text())
+    return loaded
+
+
+def seconds(duration: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m)", duration)
+    assert match, f"unexpected duration {duration!r}"
+    return int(match[1]) * {"ms": 0.001, "s": 1, "m": 60}[match[2]]
+
+
+def test_compose_has_every_service_and_port_the_spec_names(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    expected = {"nginx", "api-1", "api-2", *WORKERS, "worker", "mongodb", "rabbitmq",
+                "prometheus", "grafana"}  # fmt: skip
+    assert expected <= set(services)
+    assert services["nginx"]["ports"] == ["80:80"]
+    for name, n in WORKERS.items():
+        assert services[name]["command"] == ["worker", "--id", str(n)]
+        assert services[name]["ports"] == [f"{9090 + n}:{9090 + n}"]
+        assert services[name]["environment"]["HEALTHCHECK_URL"].endswith(f":{9090 + n}/health")
+    assert "ports" not in services["worker"], "replicas of the scalable worker share no host port"
+    assert services["worker"]["deploy"]["replicas"] == 0
+    assert services["prometheus"]["ports"] == ["9090:9090"]
+    assert services["grafana"]["ports"] == ["${GRAFANA_PORT:-3000}:3000"]
+    assert "management" in services["rabbitmq"]["image"]
+    assert any(p.endswith(":15672") for p in services["rabbitmq"]["ports"])
+
+
+def test_compose_gives_the_apis_and_workers_the_spec_variables(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    nginx_address = services["nginx"]["networks"]["backend"]["ipv4_address"]
+    for name in ("api-1", "api-2", *WORKERS, "worker"):
+        environment = services[name]["environment"]
+        assert set(environment) >= SPEC_VARIABLES, (name, SPEC_VARIABLES - set(environment))
+        assert seconds(services[name]["stop_grace_period"]) > GRACE_S
+    for name in ("api-1", "api-2"):
+        environment = services[name]["environment"]
+        assert services[name]["command"] == ["api"]
+        assert environment["NOTIFYCTL_API_PORT"] == "3000"
+        assert environment["HEALTHCHECK_URL"] == "http://127.0.0.1:3000/health"
+        assert environment["NOTIFYCTL_TRUSTED_PROXIES"] == nginx_address
+    assert "PROMETHEUS_SCRAPE_INTERVAL" in services["prometheus"]["environment"]
+
+
+def interpolated(value: str) -> str:
+    """What compose makes of ``${NAME:-default}`` when NAME is not set: the default."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+
+
+def test_notifyctl_accepts_the_settings_compose_and_systemd_give_it(
+    compose: dict[str, Any],
+) -> None:
+    """Every setting notifyctl knows gets a valid value; the others are for features to come."""
+    for name in ("api-1", *WORKERS, "worker"):
+        environment = compose["services"][name]["environment"]
+        built = config.load(environ={k: interpolated(v) for k, v in environment.items()})
+        assert built.worker_batch_size == 50 and built.rabbitmq_url.startswith("amqp://")
+    lines = (SYSTEMD / "notifyctl.env").read_text().splitlines()
+    env_file = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert config.load(environ=env_file).trusted_proxies == "10.0.0.10/32"
+
+
+def test_compose_has_health_checks_conditions_restarts_and_volumes(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        assert service["restart"] == "unless-stopped", name
+        assert "healthcheck" in service, name
+    assert services["nginx"]["depends_on"] == {
+        "api-1": {"condition": "service_healthy"}, "api-2": {"condition": "service_healthy"},
+    }  # fmt: skip
+    for name in ("api-1", "api-2", *WORKERS, "worker"):
+        conditions = {k: v["condition"] for k, v in services[name]["depends_on"].items()}
+        assert conditions == {"mongodb": "service_healthy", "rabbitmq": "service_healthy"}
+    for name in ("mongodb", "rabbitmq", "prometheus", "grafana"):
+        named = [v.split(":")[0] for v in services[name]["volumes"] if not v.startswith(".")]
+        assert named and set(named) <= set(compose["volumes"]), name
+    build = services["api-1"]["build"]
+    assert (DOCKER / build["context"] / build["dockerfile"]).resolve() == DOCKER / "Dockerfile"
+
+
+def test_nginx_upstreams_are_the_compose_api_services(compose: dict[str, Any]) -> None:
+    conf = (DOCKER / "nginx.conf").read_text()
+    upstreams = re.findall(r"^\s*server\s+([\w.-]+):(\d+)\s+max_fails=3 fail_timeout=30s;", conf,
+                           re.MULTILINE)  # fmt: skip
+    apis = {n for n, s in compose["services"].items() if s.get("command") == ["api"]}
+    assert upstreams == [(name, "3000") for name in sorted(apis)]
+    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in compose["services"]["nginx"]["volumes"]
+
+
+def dockerfile_stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's instructions, continuation lines joined, grouped by FROM."""
+    text = re.sub(r"\\\n", " ", (DOCKER / "Dockerfile").read_text())
+    stages: list[list[tuple[str, str]]] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        keyword, _, rest = line.strip().partition(" ")
+        if keyword == "FROM":
+            stages.append([])
+        stages[-1].append((keyword, rest.strip()))
+    return stages
+
+
+def install_like_the_dockerfile(build: list[tuple[str, str]], venv: Path, src: Path) -> None:
+    """Lay out the build stage's COPY sources and run its RUN lines, the venv under tmp."""
+    for keyword, rest in build:
+        if keyword == "COPY":
+            *sources, dest = rest.split()
+            for source in sources:
+                target = src / dest / Path(source).name if dest.endswith("/") else src / dest
+                if (REPO / source).is_dir():
+                    ignore = shutil.ignore_patterns("__pycache__")
+                    shutil.copytree(REPO / source, target, ignore=ignore)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(REPO / source, target)
+        elif keyword == "RUN":
+            command = rest.replace("/opt/notifyctl", str(venv))
+            env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+            subprocess.run(["sh", "-c", command], cwd=src, env=env, check=True, timeout=600)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_the_image_install_runs_the_entry_point_and_its_health_check(tmp_path: Path) -> None:
+    build, final = dockerfile_stages()
+    venv, src = tmp_path / "opt-notifyctl", tmp_path / "src"
+    src.mkdir()
+    assert ("COPY", "--from=build /opt/notifyctl /opt/notifyctl") in final
+    install_like_the_dockerfile(build, venv, src)
+    env = {**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}"}
+    instructions = dict(final)
+    entry_point = json.loads(instructions["ENTRYPOINT"])
+    assert entry_point == ["notifyctl"]
+    helped = subprocess.run([*entry_point, "--help"], env=env, capture_output=True, text=True)
+    assert helped.returncode == 0, helped.stderr
+    assert all(command in helped.stdout for command in ("api", "worker", "up"))
+
+    health_check = json.loads(instructions["HEALTHCHECK"].partition(" CMD ")[2])
+    config = make_config(tmp_path, api_port=free_port())
+    url = f"http://127.0.0.1:{config.api_port}/health"
+    api = subprocess.Popen([f"{venv}/bin/notifyctl", "api"], env={**child_env(config), **env})
+    try:
+        wait_until(lambda: api.poll() is not None or answers(url), 30, "the installed API")
+        probe = subprocess.run(health_check, env={**env, "HEALTHCHECK_URL": url}, timeout=30)
+    finally:
+        code = stop(api)
+    assert probe.returncode == 0 and code == 0
+    probe = subprocess.run(
+        health_check, env={**env, "HEALTHCHECK_URL": url}, capture_output=True, timeout=30
+    )
+    assert probe.returncode != 0, "the health check must fail when nothing answers"
+
+
+@pytest.mark.integration
+def test_the_api_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """systemd and Docker stop a service with SIGTERM: exit code 0, no traceback."""
+    config = make_config(tmp_path, api_port=free_port())
+    argv = [sys.executable, "-m", "notifyctl", "api"]
+    api = subprocess.Popen(argv, env=child_env(config), stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{config.api_port}/health"
+        wait_until(lambda: api.poll() is not None or answers(url), 30, "the API")
+    finally:
+        api.terminate()
+        _, errors = api.communicate(timeout=30)
+    assert api.returncode == 0 and "Traceback" not in errors, errors
+
+
+def unit_files(tmp_path: Path) -> list[Path]:
+    """The units with ExecStart pointing at this virtualenv's notifyctl (verify checks it)."""
+    installed = Path(sys.executable).parent / "notifyctl"
+    copies = []
+    for unit in sorted(SYSTEMD.glob("notifyctl*.service")) + sorted(SYSTEMD.glob("*.target")):
+        text = unit.read_text()
+        copy = tmp_path / unit.name
+        copy.write_text(text.replace("/opt/notifyctl/bin/notifyctl", str(installed)))
+        copies.append(copy)
+    return copies
+
+
+def systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    if found is None:
+        pytest.skip("systemd-analyze is not installed here")
+    return found
+
+
+def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
+    units = unit_files(tmp_path)
+    assert {u.name for u in units} == {
+        "notifyctl-api@.service", "notifyctl-worker@.service", "notifyctl.target"
+    }  # fmt: skip
+    result = subprocess.run([systemd_analyze(), "verify", *map(str, units)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    # verify exits 0 on unknown keys and bad values too: it must print nothing at all
+    assert result.returncode == 0 and not result.stdout + result.stderr, result.stderr
+
+
+def test_the_units_are_hardened(tmp_path: Path) -> None:
+    analyze = systemd_analyze()
+    for unit in unit_files(tmp_path)[:2]:
+        argv = [analyze, "security", "--offline=true", "--threshold=20", str(unit)]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout[-400:]
+
+
+def unit_settings(name: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in (SYSTEMD / name).read_text().splitlines())
+    return {key: value for key, value in (p for p in pairs if len(p) == 2)}
+
+
+def test_the_units_stop_gracefully_and_restart_on_failure() -> None:
+    for name in ("notifyctl-api@.service", "notifyctl-worker@.service"):
+        settings = unit_settings(name)
+        assert settings["Restart"] == "on-failure" and settings["KillSignal"] == "SIGTERM"
+        assert settings["DynamicUser"] == "yes" and settings["ProtectSystem"] == "strict"
+        assert settings["WantedBy"] == "notifyctl.target"
+    worker = unit_settings("notifyctl-worker@.service")
+    assert worker["Type"] == "notify" and "--id %i" in worker["ExecStart"]
+    assert seconds(worker["TimeoutStopSec"]) > GRACE_S
+    assert seconds(worker["WatchdogSec"]) > 0
+
+
+def receive(server: socket.socket, until: str) -> list[str]:
+    """Datagrams from the worker up to and including one that contains ``until``."""
+    messages: list[str] = []
+    while not any(until in m for m in messages):
+        messages.append(server.recv(4096).decode())
+    return messages
+
+
+@pytest.mark.integration
+def test_worker_tells_systemd_ready_watchdog_and_stopping(tmp_path: Path) -> None:
+    short = Path(tempfile.mkdtemp(prefix="sd-"))  # a unix socket path must stay under 108 bytes
+    path = str(short / "notify")
+    config = make_config(tmp_path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(path)
+        server.settimeout(30)
+        worker = start_worker(config, 1, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
+        try:
+            before = receive(server, "READY=1")
+            assert "READY=1\nSTATUS=worker 1 claiming" in before
+        finally:
+            code = stop(worker)
+        after = receive(server, "STOPPING=1")
+    shutil.rmtree(short)
+    assert code == 0
+    assert after[-1].startswith("STOPPING=1\nSTATUS=worker 1 stopping"), after
+    assert "WATCHDOG=1" in before + after, "WATCHDOG_USEC is honoured"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -20,6 +21,7 @@ from notifyctl.config import Config
 from notifyctl.destinations import DestinationPolicy, resolution_problem
 from notifyctl.errors import StoreError
 from notifyctl.model import InsertResult, NewNotification, Notification, Status, now_ms
+from notifyctl.roles.group_commit import GroupCommit
 from notifyctl.roles.problems import HTTPProblem, invalid, problem_json
 from notifyctl.store import Store
 from notifyctl.validation import FieldError, Invalid, parse_notification
@@ -80,6 +82,15 @@ def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
     return (201 if result.created else 200), notification_json(result.notification)
 
 
+@contextlib.contextmanager
+def unavailable_store_is_503() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        log.error("store failed: %s", exc)
+        raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
+
+
 def broker_state(broker: Broker | None) -> str:
     if broker is None:
         return "none"
@@ -92,13 +103,11 @@ class Api:
         self.store = store
         self.broker = broker
         self.destinations = DestinationPolicy.from_config(config.webhook_allow)
+        self._group_commit = GroupCommit(store.insert_many)
 
     async def _store(self, method: Any, *args: Any) -> Any:
-        try:
+        with unavailable_store_is_503():
             return await anyio.to_thread.run_sync(method, *args)
-        except StoreError as exc:
-            log.error("store failed: %s", exc)
-            raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
 
     async def _parse(self, body: Any, now: int, header_key: str | None = None) -> NewNotification:
         item = parse_notification(body, now, self.config.max_attempts, header_key)
@@ -127,7 +136,8 @@ class Api:
             item = await self._parse(body, now, request.headers.get("idempotency-key"))
         except Invalid as exc:
             raise invalid(exc.errors) from None
-        (result,) = await self._store(self.store.insert_many, [item], now)
+        with unavailable_store_is_503():
+            result = await self._group_commit.insert(item)
         self.wake_workers([result], now)
         status, payload = insert_response(result)
         headers = {"Location": f"/v1/notifications/{result.notification.id}"}

@@ -5,6 +5,7 @@ which API served its POST."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import shlex
 import shutil
@@ -156,7 +157,7 @@ def client(tier: Tier, number: int, killed: threading.Event, out: list[Result]) 
                 status, body = call("POST", f"{tier.url}/v1/notifications", note(number * 100 + i))
             else:
                 status, body = call("GET", f"{tier.url}/health")
-        except OSError:  # nginx itself did not answer: counted as a failure below
+        except (OSError, http.client.HTTPException):  # no answer, or one cut off mid-body
             status, body = 0, {}
         out.append(Result(method, status, started, time.monotonic(), body.get("id")))
         time.sleep(0.02)
@@ -180,11 +181,13 @@ def test_killing_an_api_fails_only_posts_in_flight_at_that_moment(tier: Tier) ->
             thread.join(120)
     assert len(results) == 148
 
-    # A GET is retried on the other API even when it was in flight; a POST that had reached
-    # the killed API is not (it may have been stored), so only those may fail, with 502.
+    # A request nginx can still retry goes to the other API; a POST that had reached the killed
+    # API is not retried (it may have been stored), and an answer already being sent when the
+    # API died is cut off (status 0 here): only such requests, in flight at the kill, may fail.
     in_flight = [r for r in results if r.started < kill_ended and r.ended > kill_started]
     failed = [r for r in results if r.status not in (200, 201)]
-    assert all(r.method == "POST" and r.status == 502 and r in in_flight for r in failed), failed
+    assert all(r.status in (0, 502) and r in in_flight for r in failed), failed
+    assert all(r.method == "POST" for r in failed if r.status == 502), failed
     after = [r for r in results if r.started > kill_ended]
     assert len(after) >= 40 and all(r.status in (200, 201) for r in after)
 

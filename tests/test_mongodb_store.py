@@ -61,7 +61,8 @@ def stages(plan: Any) -> Iterator[dict[str, Any]]:
 def test_the_claim_is_an_index_scan_in_claim_order(
     mongo: MongoStore, raw: Database[dict[str, Any]]
 ) -> None:
-    mongo.insert_many([make(priority=Priority(i % 3), scheduled_for=NOW - i) for i in range(60)], NOW)
+    items = [make(priority=Priority(i % 3), scheduled_for=NOW - i) for i in range(60)]
+    mongo.insert_many(items, NOW)
     command = SON(
         [
             ("findAndModify", "notifications"),

@@ -141,13 +141,6 @@ def test_a_finished_lease_is_unset_not_nulled(
     assert not {"locked_by", "locked_at", "lock_expiry"} & set(done)
 
 
-def test_any_json_data_round_trips(mongo: MongoStore) -> None:
-    data = {"big": 2**70, "$where": "x", "a.b": [1, {"$gt": None}], "nul\u0000key": -0.5}
-    (result,) = mongo.insert_many([make(data=data)], NOW)
-    found = mongo.get(result.notification.id)
-    assert found is not None and found.data == data
-
-
 def test_pool_statistics_come_from_the_driver(mongo: MongoStore) -> None:
     for _ in range(3):
         mongo.counts(NOW)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from notifyctl.errors import ConfigError
 
@@ -103,6 +104,12 @@ HOSTNAME = re.compile(r"(?=.{1,253}\.?$)([a-zA-Z0-9_]([a-zA-Z0-9_-]{0,61}[a-zA-Z
 
 def path(raw: Any) -> Path:
     return Path(text(raw)).expanduser()
+
+
+def redacted(url: str) -> str:
+    """A URL without its password, for logs, messages and the console."""
+    password = urlsplit(url).password
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)
 
 
 def mongodb_url(raw: Any) -> str:

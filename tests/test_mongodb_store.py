@@ -21,9 +21,10 @@ from pymongo.database import Database
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import Outcome, Priority, Verdict
 from notifyctl.store import mongo_schema as schema
+from notifyctl.config import redacted
 from notifyctl.store.mongo_pool import PoolSize
 from notifyctl.store.mongo_writes import claim_update
-from notifyctl.store.mongodb import MongoStore, redacted
+from notifyctl.store.mongodb import MongoStore
 from tests.helpers import free_port
 from tests.mongodb_server import REAL_SERVER_VARIABLE, stand_in_server, with_database
 from tests.test_store_contract import LEASE, NOW, WORKER_A, make

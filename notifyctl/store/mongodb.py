@@ -24,14 +24,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from bson.errors import BSONError
 from pymongo import MongoClient, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, PyMongoError
 
-from notifyctl.config import Config
+from notifyctl.config import Config, redacted
 from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
 from notifyctl.model import (
@@ -59,16 +58,6 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DEFAULT_DATABASE = "notifyctl"
 STARTUP_ATTEMPTS = 5
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    credentials, hosts = parts.netloc.rsplit("@", 1)
-    user = credentials.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
 def claim_order(claim: Claim) -> tuple[int, int]:

@@ -194,9 +194,8 @@ def up(
     if built.rabbitmq_url == "none":
         out.print("  broker     none (workers poll the store)")
     else:
-        out.print(
-            f"  broker     {config.redacted(built.rabbitmq_url)} queue {built.rabbitmq_consumer_group}"
-        )
+        broker = config.redacted(built.rabbitmq_url)
+        out.print(f"  broker     {broker} queue {built.rabbitmq_consumer_group}")
     out.print(f"  webhooks   may reach {built.webhook_allow} (NOTIFYCTL_WEBHOOK_ALLOW); other")
     out.print("             private, link-local and metadata addresses are refused")
     out.print("  Ctrl-C stops everything gracefully.")

@@ -18,10 +18,10 @@ from bson import SON
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from notifyctl.config import redacted
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import Outcome, Priority, Verdict
 from notifyctl.store import mongo_schema as schema
-from notifyctl.config import redacted
 from notifyctl.store.mongo_pool import PoolSize
 from notifyctl.store.mongo_writes import claim_update
 from notifyctl.store.mongodb import MongoStore

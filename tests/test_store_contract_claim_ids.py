@@ -21,7 +21,7 @@ from tests.test_store_contract import (
 
 def test_claim_ids_leases_the_named_due_notifications(store: Store) -> None:
     first, second, other = insert(store, make(), make(), make())
-    claims = store.claim_ids(WORKER_A, [second.id, first.id], NOW, LEASE)
+    claims = store.claim_ids([second.id, first.id], WORKER_A, NOW, LEASE)
     assert {c.id for c in claims} == {first.id, second.id}
     for claim in claims:
         assert claim.worker_id == WORKER_A
@@ -34,28 +34,29 @@ def test_claim_ids_leases_the_named_due_notifications(store: Store) -> None:
 def test_claim_ids_skips_what_is_not_claimable(store: Store) -> None:
     leased, sent, cancelled = insert(store, make(), make(), make())
     later = insert_one(store, make(scheduled_for=NOW + 60_000))
-    (claim,) = store.claim_ids(WORKER_A, [leased.id], NOW, LEASE)
-    (done,) = store.claim_ids(WORKER_A, [sent.id], NOW, LEASE)
+    (claim,) = store.claim_ids([leased.id], WORKER_A, NOW, LEASE)
+    (done,) = store.claim_ids([sent.id], WORKER_A, NOW, LEASE)
     store.finish([Outcome(done, Verdict.SENT)], NOW)
     store.cancel(cancelled.id, NOW)
     named = [leased.id, sent.id, cancelled.id, later.id, new_id(NOW)]
-    assert store.claim_ids(WORKER_B, named, NOW + 1, LEASE) == []
+    assert store.claim_ids(named, WORKER_B, NOW + 1, LEASE) == []
     assert current(store, leased.id).lock_version == claim.lock_version
 
 
 def test_claim_ids_takes_over_an_expired_lease(store: Store) -> None:
     notification = insert_one(store)
-    (old,) = store.claim_ids(WORKER_A, [notification.id], NOW, LEASE)
-    (new,) = store.claim_ids(WORKER_B, [notification.id], old.lock_expiry, LEASE)
+    (old,) = store.claim_ids([notification.id], WORKER_A, NOW, LEASE)
+    (new,) = store.claim_ids([notification.id], WORKER_B, old.lock_expiry, LEASE)
     assert new.lock_version > old.lock_version
     assert new.notification.attempts == 2
     assert store.finish([Outcome(old, Verdict.SENT)], old.lock_expiry + 1).stale == (old.id,)
 
 
-def test_claim_ids_buries_an_exhausted_notification(store: Store) -> None:
+def test_claim_ids_never_claims_an_exhausted_notification(store: Store) -> None:
     notification = insert_one(store, make(max_attempts=1))
-    (claim,) = store.claim_ids(WORKER_A, [notification.id], NOW, LEASE)
-    assert store.claim_ids(WORKER_B, [notification.id], claim.lock_expiry, LEASE) == []
+    (claim,) = store.claim_ids([notification.id], WORKER_A, NOW, LEASE)
+    assert store.claim_ids([notification.id], WORKER_B, claim.lock_expiry, LEASE) == []
+    assert store.claim_batch(WORKER_B, 10, claim.lock_expiry, LEASE) == []
     found = current(store, notification.id)
     assert found.status == Status.DEAD
     assert found.attempts == 1
@@ -64,13 +65,13 @@ def test_claim_ids_buries_an_exhausted_notification(store: Store) -> None:
 
 def test_claim_ids_claims_a_repeated_id_once(store: Store) -> None:
     notification = insert_one(store)
-    claims = store.claim_ids(WORKER_A, [notification.id, notification.id], NOW, LEASE)
+    claims = store.claim_ids([notification.id, notification.id], WORKER_A, NOW, LEASE)
     assert [c.id for c in claims] == [notification.id]
     assert current(store, notification.id).attempts == 1
 
 
 def test_claim_ids_of_nothing_is_nothing(store: Store) -> None:
-    assert store.claim_ids(WORKER_A, [], NOW, LEASE) == []
+    assert store.claim_ids([], WORKER_A, NOW, LEASE) == []
 
 
 def test_pool_stats_report_the_spec_figures(store: Store) -> None:

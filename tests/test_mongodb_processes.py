@@ -24,11 +24,12 @@ from notifyctl.store.mongo_pool import PoolSize
 from notifyctl.store.mongodb import MongoStore
 from tests.conftest import make_config
 from tests.helpers import Receiver, free_port, insert, start_worker, stop, wait_until, webhooks
+from tests.test_broker_processes import Service, assert_delivered_once, broker_config
 from tests.test_up import answers, call, notification, sent
 
 pytestmark = pytest.mark.integration
 
-CLAIMERS, NOTIFICATIONS, BATCH = 4, 200, 5
+CLAIMERS, NOTIFICATIONS, BATCH = 4, 120, 5
 
 
 def claim_until_empty(url: str, number: int, start: Barrier, results: Any) -> None:
@@ -74,11 +75,11 @@ def test_worker_processes_deliver_every_notification_once(tmp_path: Path, mongod
     config = make_config(tmp_path, store_url=mongodb_url)
     store = open_store(config)
     with Receiver() as receiver:
-        ids = set(insert(store, webhooks(receiver.url, 150)))
+        ids = set(insert(store, webhooks(receiver.url, 100)))
         workers = [start_worker(config, n) for n in (1, 2)]
         try:
             wait_until(lambda: len(store.workers()) == 2, 60, "both workers registered")
-            wait_until(lambda: store.counts(now_ms())["sent"] == 150, 120, "all marked sent")
+            wait_until(lambda: store.counts(now_ms())["sent"] == 100, 120, "all marked sent")
         finally:
             codes = [stop(w) for w in workers]
         counts = receiver.counts()
@@ -117,3 +118,22 @@ def test_up_runs_unchanged_on_the_mongodb_store(tmp_path: Path, mongodb_url: str
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def test_the_rabbitmq_mode_runs_unchanged_on_the_mongodb_store(
+    tmp_path: Path, mongodb_url: str, rabbit_group: str
+) -> None:
+    # a sweep only every 10 minutes: what is delivered came through the broker and claim_ids
+    config = broker_config(tmp_path, rabbit_group, store_url=mongodb_url, poll_interval_ms=600_000)
+    store = open_store(config)
+    with Receiver() as receiver:
+        service = Service(config, workers=2)
+        try:
+            service.wait_ready()
+            ids = service.send(receiver, 100)
+            wait_until(lambda: store.counts(now_ms())["sent"] == 100, 120, "all sent")
+        finally:
+            codes = service.stop()
+        assert_delivered_once(receiver, ids, store)
+    assert codes == [0, 0, 0]
+    store.close()

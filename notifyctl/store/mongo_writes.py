@@ -10,11 +10,37 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from notifyctl.errors import StoreError
-from notifyctl.model import InsertResult, NewNotification, Notification, Outcome, Status, Verdict
+from notifyctl.model import (
+    Claim,
+    InsertResult,
+    NewNotification,
+    Notification,
+    Outcome,
+    Status,
+    Verdict,
+)
 from notifyctl.store import mongo_schema as schema
 
 EXHAUSTED_ERROR = "lease expired on the final attempt: its worker stopped mid-delivery"
 UNSET_LEASE = dict.fromkeys(schema.LEASE_FIELDS, "")
+
+
+def claim_order(claim: Claim) -> tuple[int, int]:
+    """Highest priority first, then earliest due: the order a worker delivers a batch in."""
+    return -claim.notification.priority, claim.notification.scheduled_for
+
+
+def fence(claim: Claim) -> dict[str, Any]:
+    """The filter every write by a claim carries: it matches only while the claim holds."""
+    return {"_id": claim.id, "locked_by": claim.worker_id, "lock_version": claim.lock_version}
+
+
+def holds(doc: dict[str, Any] | None, claim: Claim) -> bool:
+    return (
+        doc is not None
+        and doc.get("locked_by") == claim.worker_id
+        and doc.get("lock_version") == claim.lock_version
+    )
 
 
 def claim_update(worker_id: str, now: int, expiry: int) -> list[dict[str, Any]]:
@@ -67,6 +93,19 @@ def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
     return update
 
 
+def first_of_each_key(items: Sequence[NewNotification]) -> list[NewNotification]:
+    """The items to send to the server: a repeat of a key seen earlier in the call is a replay."""
+    seen: set[str] = set()
+    fresh = []
+    for item in items:
+        key = item.idempotency_key
+        if key is None or key not in seen:
+            fresh.append(item)
+            if key is not None:
+                seen.add(key)
+    return fresh
+
+
 def insert_results(
     items: Sequence[NewNotification],
     refused: Collection[str],
@@ -92,3 +131,16 @@ def insert_results(
             conflict = holder.request_hash != item.request_hash
             results.append(InsertResult(holder, created=False, conflict=conflict))
     return results
+
+
+def refused_for_their_key(details: Mapping[str, Any]) -> list[int]:
+    """The positions an unordered insert refused because their idempotency key exists.
+    Any other failure (a write concern error, an id collision) is an error: nothing is guessed."""
+    refused = []
+    for error in details.get("writeErrors", []):
+        if error.get("code") != 11000 or "idempotency_key" not in error.get("keyPattern", {}):
+            raise StoreError(f"mongodb insert: {error.get('errmsg')}")
+        refused.append(int(error["index"]))
+    if details.get("writeConcernErrors"):
+        raise StoreError(f"mongodb insert: write concern not met: {details['writeConcernErrors']}")
+    return refused

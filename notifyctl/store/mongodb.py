@@ -52,20 +52,21 @@ from notifyctl.store.mongo_pool import (
     client_options,
     pool_size,
 )
-from notifyctl.store.mongo_writes import claim_update, finish_update, insert_results
+from notifyctl.store.mongo_writes import (
+    claim_order,
+    claim_update,
+    fence,
+    finish_update,
+    first_of_each_key,
+    holds,
+    insert_results,
+    refused_for_their_key,
+)
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DEFAULT_DATABASE = "notifyctl"
 STARTUP_ATTEMPTS = 5
-
-
-def claim_order(claim: Claim) -> tuple[int, int]:
-    return -claim.notification.priority, claim.notification.scheduled_for
-
-
-def fence(claim: Claim) -> Document:
-    return {"_id": claim.id, "locked_by": claim.worker_id, "lock_version": claim.lock_version}
 
 
 class MongoStore:
@@ -132,14 +133,7 @@ class MongoStore:
             raise StoreError(f"mongodb store {self.url}: {doing}: {exc}") from exc
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
-        keys_seen: set[str] = set()
-        fresh = []  # an item repeating a key seen earlier in this call is a replay: not sent
-        for item in items:
-            key = item.idempotency_key
-            if key is None or key not in keys_seen:
-                fresh.append(item)
-                if key is not None:
-                    keys_seen.add(key)
+        fresh = first_of_each_key(items)
         refused = self._insert(fresh, now)
         keys = sorted({i.idempotency_key for i in fresh if i.id in refused and i.idempotency_key})
         holders: dict[str, Notification] = {}
@@ -160,18 +154,8 @@ class MongoStore:
         except StoreError as exc:
             if not isinstance(exc.__cause__, BulkWriteError):
                 raise
-            return {items[i].id for i in self._duplicate_keys(exc.__cause__)}
+            return {items[i].id for i in refused_for_their_key(exc.__cause__.details)}
         return set()
-
-    def _duplicate_keys(self, exc: BulkWriteError) -> list[int]:
-        refused = []
-        for error in exc.details.get("writeErrors", []):
-            if error.get("code") != 11000 or "idempotency_key" not in error.get("keyPattern", {}):
-                raise StoreError(f"mongodb store {self.url}: insert: {error.get('errmsg')}")
-            refused.append(int(error["index"]))
-        if exc.details.get("writeConcernErrors"):
-            raise StoreError(f"mongodb store {self.url}: insert: {exc.details}")
-        return refused
 
     def ping(self) -> None:
         with self._translated("ping"):
@@ -267,15 +251,7 @@ class MongoStore:
                     {"locked_by": 1, "lock_version": 1},
                 )
             }
-        return [claim.id for claim in claims if not self._holds(held.get(claim.id), claim)]
-
-    @staticmethod
-    def _holds(doc: Document | None, claim: Claim) -> bool:
-        return (
-            doc is not None
-            and doc.get("locked_by") == claim.worker_id
-            and doc.get("lock_version") == claim.lock_version
-        )
+        return [claim.id for claim in claims if not holds(held.get(claim.id), claim)]
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         if not outcomes:

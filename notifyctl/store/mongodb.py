@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import pymongo
 from bson.errors import BSONError
 from pymongo import MongoClient, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
@@ -67,6 +68,7 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 DEFAULT_DATABASE = "notifyctl"
 STARTUP_ATTEMPTS = 5
+PING_TIMEOUT_S = 2.0
 
 
 class MongoStore:
@@ -158,8 +160,12 @@ class MongoStore:
         return set()
 
     def ping(self) -> None:
-        with self._translated("ping"):
-            self._client.admin.command("ping")
+        """Bounded well below the server-selection timeout: a health check must answer quickly."""
+        try:
+            with self._translated("ping"), pymongo.timeout(PING_TIMEOUT_S):
+                self._client.admin.command("ping")
+        except StoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
 
     def get(self, notification_id: str) -> Notification | None:
         with self._translated("get"):

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 
 from notifyctl.errors import StoreError
-from notifyctl.model import NewNotification, Priority
-from notifyctl.store.mongo_writes import first_of_each_key, insert_results, refused_for_their_key
+from notifyctl.model import Claim, NewNotification, Outcome, Priority, Verdict
+from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_writes import (
+    finish_report,
+    first_of_each_key,
+    insert_results,
+    refused_for_their_key,
+)
 
 KEY_TAKEN = {"code": 11000, "keyPattern": {"idempotency_key": 1}, "errmsg": "dup key"}
 
@@ -44,3 +50,15 @@ def test_only_the_first_item_of_each_key_is_sent() -> None:
 def test_a_refused_item_whose_holder_vanished_is_an_error() -> None:
     with pytest.raises(StoreError, match="retry"):
         insert_results([item(1, "a")], {"id-1"}, {}, 1_000)
+
+
+def claim(version: int) -> Claim:
+    notification = schema.to_notification(schema.new_document(item(1, None), 1_000))
+    return Claim(notification, "worker-a", version, 31_000)
+
+
+def test_a_finish_credits_only_the_claim_whose_version_got_through_and_only_once() -> None:
+    stale, fresh = Outcome(claim(1), Verdict.DEAD), Outcome(claim(2), Verdict.SENT)
+    report = finish_report([stale, fresh, fresh], {"id-1": 2})
+    assert (report.applied, report.stale) == (1, ("id-1", "id-1"))
+    assert finish_report([fresh], {}).stale == ("id-1",)

@@ -88,7 +88,8 @@ def test_start_up_creates_every_index(mongo: MongoStore) -> None:
     idempotency = found["notifications.idempotency_key"]
     assert idempotency["unique"] is True
     assert idempotency["partialFilterExpression"] == {"idempotency_key": {"$exists": True}}
-    assert found["notifications.status_updated"]["key"] == [("status", 1), ("updated_at", -1)]
+    assert found["notifications.status_id"]["key"] == [("status", 1), ("_id", -1)]
+    assert found["notifications.user_id"]["key"] == [("user_id", 1), ("_id", -1)]
     assert found["workers.last_heartbeat"]["key"] == [("last_heartbeat", 1)]
     assert "notifications.retention" not in found
 

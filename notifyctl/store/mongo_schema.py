@@ -121,7 +121,8 @@ INDEXES: tuple[Index, ...] = (
         [("idempotency_key", ASCENDING)],
         {"unique": True, "partialFilterExpression": {"idempotency_key": {"$exists": True}}},
     ),
-    ("notifications", "status_updated", [("status", ASCENDING), ("updated_at", DESCENDING)], {}),
+    ("notifications", "status_id", [("status", ASCENDING), ("_id", DESCENDING)], {}),
+    ("notifications", "user_id", [("user_id", ASCENDING), ("_id", DESCENDING)], {}),
     ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
 )
 

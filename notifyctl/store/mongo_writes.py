@@ -12,6 +12,7 @@ from typing import Any
 from notifyctl.errors import StoreError
 from notifyctl.model import (
     Claim,
+    FinishReport,
     InsertResult,
     NewNotification,
     Notification,
@@ -104,6 +105,21 @@ def first_of_each_key(items: Sequence[NewNotification]) -> list[NewNotification]
             if key is not None:
                 seen.add(key)
     return fresh
+
+
+def finish_report(outcomes: Sequence[Outcome], finished: Mapping[str, int]) -> FinishReport:
+    """Which outcomes a finish applied. ``finished`` maps each notification this call changed to
+    its ``lock_version``, which names the one claim whose outcome got through (a finish never
+    changes it); every other outcome, including a repeat of the applied one, was stale."""
+    credited: set[str] = set()
+    stale: list[str] = []
+    for outcome in outcomes:
+        claim = outcome.claim
+        if finished.get(claim.id) == claim.lock_version and claim.id not in credited:
+            credited.add(claim.id)
+        else:
+            stale.append(claim.id)
+    return FinishReport(applied=len(credited), stale=tuple(stale))
 
 
 def insert_results(

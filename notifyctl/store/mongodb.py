@@ -57,6 +57,7 @@ from notifyctl.store.mongo_writes import (
     claim_order,
     claim_update,
     fence,
+    finish_report,
     finish_update,
     first_of_each_key,
     holds,
@@ -172,6 +173,18 @@ class MongoStore:
             doc = self._notifications.find_one({"_id": notification_id})
         return schema.to_notification(doc) if doc else None
 
+    def list_notifications(
+        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+    ) -> list[Notification]:
+        # ids are ULIDs: newest first is _id descending, walked by the status or user index
+        query: Document = {"status": status, "user_id": user_id}
+        query = {field: value for field, value in query.items() if value is not None}
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        with self._translated("list"):
+            docs = list(self._notifications.find(query).sort("_id", -1).limit(limit))
+        return [schema.to_notification(doc) for doc in docs]
+
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
         free = [{"locked_by": {"$exists": False}}, {"lock_expiry": {"$lte": schema.to_date(now)}}]
         with self._translated("cancel"):
@@ -260,22 +273,23 @@ class MongoStore:
         return [claim.id for claim in claims if not holds(held.get(claim.id), claim)]
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
+        """In order, as if each outcome were written on its own: an ordered bulk write."""
         if not outcomes:
             return FinishReport()
         token = uuid.uuid4().hex
         updates = [UpdateOne(fence(o.claim), finish_update(o, now, token)) for o in outcomes]
         with self._translated("finish"):
-            applied = self._notifications.bulk_write(updates, ordered=False).matched_count
+            applied = self._notifications.bulk_write(updates, ordered=True).matched_count
             if applied == len(outcomes):
                 return FinishReport(applied=applied)
             ids = [outcome.claim.id for outcome in outcomes]
-            won = {
-                doc["_id"]
+            finished = {
+                doc["_id"]: doc["lock_version"]
                 for doc in self._notifications.find(
-                    {"_id": {"$in": ids}, "finish_token": token}, {"_id": 1}
+                    {"_id": {"$in": ids}, "finish_token": token}, {"lock_version": 1}
                 )
             }
-        return FinishReport(applied=applied, stale=tuple(i for i in ids if i not in won))
+        return finish_report(outcomes, finished)
 
     def counts(self, now: int) -> dict[str, int]:
         """One aggregation: the counts by status and of live leases come from the same pass."""

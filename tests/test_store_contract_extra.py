@@ -1,9 +1,12 @@
-"""The store contract, continued: claims by id (the broker path), pool statistics, any JSON data.
+"""The store contract, continued: claims by id (the broker path), listings, pool statistics, and
+any JSON data.
 
 Part of the contract suite: every test takes the ``store`` fixture, so it runs on every adapter.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from notifyctl.model import Outcome, Status, Verdict, new_id
 from notifyctl.store import Store
@@ -87,3 +90,29 @@ def test_any_json_data_round_trips(store: Store) -> None:
     data = {"big": 2**70, "$where": "x", "a.b": [1, {"$gt": None}], "nul\u0000key": -0.5}
     notification = insert_one(store, make(data=data))
     assert current(store, notification.id).data == data
+
+
+def test_listings_are_newest_first_with_a_cursor(store: Store) -> None:
+    ids = [n.id for n in insert(store, *(make(created_at=NOW + i) for i in range(5)))]
+    newest_first = ids[::-1]
+    assert [n.id for n in store.list_notifications(None, None, 10, None)] == newest_first
+    page = store.list_notifications(None, None, 2, None)
+    assert [n.id for n in page] == newest_first[:2]
+    rest = store.list_notifications(None, None, 10, page[-1].id)
+    assert [n.id for n in rest] == newest_first[2:]
+
+
+def test_listings_filter_by_status_and_user(store: Store) -> None:
+    mine, theirs, cancelled = insert(
+        store,
+        make(created_at=NOW),
+        replace(make(created_at=NOW + 1), user_id="user-2"),
+        make(created_at=NOW + 2),
+    )
+    store.cancel(cancelled.id, NOW)
+    pending = store.list_notifications(Status.PENDING.value, None, 10, None)
+    assert [n.id for n in pending] == [theirs.id, mine.id]
+    assert [n.id for n in store.list_notifications(None, "user-2", 10, None)] == [theirs.id]
+    both = store.list_notifications(Status.PENDING.value, "user-1", 10, None)
+    assert [n.id for n in both] == [mine.id]
+    assert store.list_notifications(Status.SENT.value, None, 10, None) == []

@@ -6,9 +6,9 @@ without transactions, so the port's batch methods are built from them as follows
 - Claims: repeated ``find_one_and_update`` on the claim index (priority, then earliest
   ``available_at``), each deciding in one pipeline update whether the notification is claimed or,
   out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB.
-- Renewals and outcomes: one unordered bulk write of updates, each conditional on
-  ``(locked_by, lock_version)``. Outcomes carry a fresh ``finish_token``, so when some are refused
-  the adapter reads back exactly which ones were applied.
+- Renewals and outcomes: one bulk write of updates (ordered for outcomes, so they apply as if
+  written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
+  ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
 - ``insert_many``: one unordered insert; each notification is atomic and durable on its own (per
   the URL's write concern), and retryable writes make a retry after a failover insert nothing
   twice. Replays and conflicts come from the unique idempotency index.

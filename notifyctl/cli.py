@@ -190,27 +190,16 @@ def up(
         f"monitoring on ports {first}-{last}" if built.monitor_port_base else "no monitoring"
     )
     out.print(f"  workers    {workers} ({monitoring})")
-    out.print(f"  store      {built.store_url}")
+    out.print(f"  store      {config.redacted(built.store_url)}")
     if built.rabbitmq_url == "none":
         out.print("  broker     none (workers poll the store)")
     else:
-        out.print(
-            f"  broker     {redact(built.rabbitmq_url)} queue {built.rabbitmq_consumer_group}"
-        )
+        broker = config.redacted(built.rabbitmq_url)
+        out.print(f"  broker     {broker} queue {built.rabbitmq_consumer_group}")
     out.print(f"  webhooks   may reach {built.webhook_allow} (NOTIFYCTL_WEBHOOK_ALLOW); other")
     out.print("             private, link-local and metadata addresses are refused")
     out.print("  Ctrl-C stops everything gracefully.")
     raise typer.Exit(Supervisor(built, workers).run())
-
-
-def redact(url: str) -> str:
-    """A URL without its password, for printing."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def main() -> None:

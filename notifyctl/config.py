@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from notifyctl.errors import ConfigError
 
@@ -105,6 +106,19 @@ def path(raw: Any) -> Path:
     return Path(text(raw)).expanduser()
 
 
+def redacted(url: str) -> str:
+    """A URL without its password, for logs, messages and the console."""
+    password = urlsplit(url).password
+    return url if password is None else url.replace(f":{password}@", ":***@", 1)
+
+
+def mongodb_url(raw: Any) -> str:
+    value = text(raw).strip()
+    if value and not value.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError(f"must start with mongodb:// or mongodb+srv://, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Setting:
     name: str
@@ -151,6 +165,42 @@ SETTINGS: tuple[Setting, ...] = (
         integer(100, 600_000),
         10_000,
         "how long a publish waits for its confirm before it counts as lost",
+    ),
+    S(
+        "mongodb_uri",
+        "MONGODB_URI",
+        mongodb_url,
+        "",
+        "the MongoDB store; used when no store URL is given with the same or higher precedence",
+    ),
+    S(
+        "mongodb_max_pool_size",
+        "MONGODB_MAX_POOL_SIZE",
+        integer(0, 10_000),
+        0,
+        "MongoDB connections per process; 0: (NUM_WORKERS + NUM_API_INSTANCES) * 5, within 10..50",
+    ),
+    S(
+        "mongodb_min_pool_size",
+        "MONGODB_MIN_POOL_SIZE",
+        integer(0, 10_000),
+        0,
+        "MongoDB connections each process keeps open while idle",
+    ),
+    S("num_workers", "NUM_WORKERS", integer(1, 10_000), 5, "worker processes in the deployment"),
+    S(
+        "num_api_instances",
+        "NUM_API_INSTANCES",
+        integer(0, 10_000),
+        2,
+        "API processes in the deployment",
+    ),
+    S(
+        "retention_days",
+        "NOTIFYCTL_RETENTION_DAYS",
+        integer(0, 36_500),
+        0,
+        "MongoDB deletes sent, dead and cancelled notifications this long after; 0: never",
     ),
     S("api_host", "NOTIFYCTL_API_HOST", text, "127.0.0.1", "address the API binds"),
     S("api_port", "NOTIFYCTL_API_PORT", integer(1, 65535), 3000, "port the API binds"),
@@ -335,6 +385,12 @@ class Config:
     rabbitmq_consumer_group: str
     prefetch_count: int
     publish_confirm_timeout_ms: int
+    mongodb_uri: str
+    mongodb_max_pool_size: int
+    mongodb_min_pool_size: int
+    num_workers: int
+    num_api_instances: int
+    retention_days: int
     api_host: str
     api_port: int
     max_body_bytes: int
@@ -387,6 +443,10 @@ def read_toml(file: Path) -> dict[str, Any]:
     return values
 
 
+#: where a value came from, most specific first: a flag beats the environment, and so on
+FLAG, ENVIRONMENT, FILE, DEFAULT = range(4)
+
+
 def load(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -395,25 +455,53 @@ def load(
 ) -> Config:
     """Build the Config. ``flags`` holds only the options given on the command line;
     ``flag_names`` maps a setting to the flag as the user typed it, for error messages."""
-    flags = {k: v for k, v in (flags or {}).items() if v is not None}
-    environ = environ or {}
-    from_file = read_toml(config_file) if config_file else {}
+    sources = (
+        {k: v for k, v in (flags or {}).items() if v is not None},
+        environ or {},
+        read_toml(config_file) if config_file else {},
+    )
     values: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
     for setting in SETTINGS:
-        if setting.name in flags:
-            default_flag = f"--{setting.name.replace('_', '-')}"
-            raw, origin = flags[setting.name], (flag_names or {}).get(setting.name, default_flag)
-        elif setting.env in environ:
-            raw, origin = environ[setting.env], setting.env
-        elif setting.name in from_file:
-            raw, origin = from_file[setting.name], f"{setting.name} in {config_file}"
-        else:
-            raw, origin = setting.default, f"{setting.name} default"
-        try:
-            values[setting.name] = setting.parse(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
+        values[setting.name], ranks[setting.name] = resolve(
+            setting, sources, config_file, flag_names or {}
+        )
     values["data_dir"] = values["data_dir"].resolve()
-    if not values["store_url"]:
-        values["store_url"] = f"sqlite:///{values['data_dir'] / 'notifyctl.db'}"
+    values["store_url"] = store_url_of(values, ranks)
     return Config(**values)
+
+
+def resolve(
+    setting: Setting,
+    sources: tuple[Mapping[str, Any], Mapping[str, str], Mapping[str, Any]],
+    config_file: Path | None,
+    flag_names: Mapping[str, str],
+) -> tuple[Any, int]:
+    """The parsed value of one setting and the rank of the source it came from."""
+    flags, environ, from_file = sources
+    if setting.name in flags:
+        default_flag = f"--{setting.name.replace('_', '-')}"
+        raw, origin = flags[setting.name], flag_names.get(setting.name, default_flag)
+        rank = FLAG
+    elif setting.env in environ:
+        raw, origin, rank = environ[setting.env], setting.env, ENVIRONMENT
+    elif setting.name in from_file:
+        raw, origin, rank = from_file[setting.name], f"{setting.name} in {config_file}", FILE
+    else:
+        raw, origin, rank = setting.default, f"{setting.name} default", DEFAULT
+    try:
+        return setting.parse(raw), rank
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+
+
+def store_url_of(values: Mapping[str, Any], ranks: Mapping[str, int]) -> str:
+    """The store: --store > NOTIFYCTL_STORE_URL > MONGODB_URI > store_url in the file >
+    mongodb_uri in the file > SQLite in the data dir. MONGODB_URI is the spec's name for the
+    store URL, so it is an alias that loses only to a store URL given at least as specifically."""
+    store_url, mongodb_uri = values["store_url"], values["mongodb_uri"]
+    if mongodb_uri and (not store_url or ranks["mongodb_uri"] < ranks["store_url"]):
+        return str(mongodb_uri)
+    if store_url:
+        return str(store_url)
+    return f"sqlite:///{values['data_dir'] / 'notifyctl.db'}"

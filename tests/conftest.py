@@ -12,8 +12,9 @@ from notifyctl import config as config_module
 from notifyctl.config import Config
 from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.store import Store, open_store
+from tests.mongodb_server import drop_database, fresh_database_name, mongodb_base_url, with_database
 
-STORE_ADAPTERS = ["sqlite"]
+STORE_ADAPTERS = ["sqlite", "mongodb"]
 
 
 def make_config(tmp_path: Path, **overrides: object) -> Config:
@@ -31,10 +32,28 @@ def config(tmp_path: Path) -> Config:
     return make_config(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def mongodb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of the MongoDB server of this test session (see tests/mongodb_server.py)."""
+    with mongodb_base_url(tmp_path_factory.mktemp("mongodb")) as url:
+        yield url
+
+
+@pytest.fixture
+def mongodb_url(mongodb_server: str) -> Iterator[str]:
+    """A URL naming a fresh database of its own, dropped after the test."""
+    url = with_database(mongodb_server, fresh_database_name())
+    yield url
+    drop_database(url)
+
+
 @pytest.fixture(params=STORE_ADAPTERS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         opened = open_store(make_config(tmp_path))
+    elif request.param == "mongodb":
+        url = request.getfixturevalue("mongodb_url")
+        opened = open_store(make_config(tmp_path, store_url=url))
     else:  # pragma: no cover - a new adapter must add its fixture here
         raise AssertionError(request.param)
     yield opened

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -271,6 +272,47 @@ def test_every_setting_can_come_from_the_file(tmp_path: Path) -> None:
     assert built.webhook_secret == "s"
 
 
+# --- the store URL and its MONGODB_URI alias ------------------------------------------------
+
+MONGO = "mongodb://db1:27017/notifyctl"
+
+
+def test_mongodb_uri_alone_selects_the_mongodb_store() -> None:
+    assert load(environ={"MONGODB_URI": MONGO}).store_url == MONGO
+
+
+def test_a_store_url_as_specific_as_mongodb_uri_wins(tmp_path: Path) -> None:
+    both = {"MONGODB_URI": MONGO, "NOTIFYCTL_STORE_URL": "sqlite:///x.db"}
+    assert load(environ=both).store_url == "sqlite:///x.db"
+    assert load({"store_url": "sqlite:///y.db"}, {"MONGODB_URI": MONGO}).store_url == (
+        "sqlite:///y.db"
+    )
+    file = write_toml(tmp_path, f'store_url = "sqlite:///z.db"\nmongodb_uri = "{MONGO}"\n')
+    assert load(config_file=file).store_url == "sqlite:///z.db"
+
+
+def test_mongodb_uri_beats_a_store_url_from_a_lower_layer(tmp_path: Path) -> None:
+    file = write_toml(tmp_path, 'store_url = "sqlite:///z.db"\n')
+    assert load(environ={"MONGODB_URI": MONGO}, config_file=file).store_url == MONGO
+
+
+def test_mongodb_uri_must_be_a_mongodb_url() -> None:
+    with pytest.raises(ConfigError, match="MONGODB_URI: must start with mongodb://"):
+        load(environ={"MONGODB_URI": "postgres://db1/x"})
+
+
+def test_the_mongodb_settings_have_the_specs_defaults() -> None:
+    built = load(environ={"MONGODB_MAX_POOL_SIZE": "40", "NOTIFYCTL_RETENTION_DAYS": "30"})
+    assert (built.num_workers, built.num_api_instances) == (5, 2)
+    assert (built.mongodb_max_pool_size, built.mongodb_min_pool_size) == (40, 0)
+    assert built.retention_days == 30
+
+
+def test_children_resolve_the_same_store_from_to_environ() -> None:
+    original = load(environ={"MONGODB_URI": MONGO, "NUM_WORKERS": "8"})
+    assert load(environ=original.to_environ()) == original
+
+
 # --- handing the config to child processes ---------------------------------------------------
 
 
@@ -380,3 +422,19 @@ def test_cli_exits_2_with_one_line_when_the_worker_store_cannot_be_opened(
     result = cli.invoke(app, ["--data-dir", str(blocker / "data"), "worker", "--id", "1"])
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "cannot open", str(blocker / "data"))
+
+
+def test_cli_exits_2_with_one_line_for_an_unusable_mongodb_url(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["--store", "mongodb://db1:notaport/x", "worker", "--id", "1"])
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "not a usable MongoDB URL")
+
+
+def test_cli_explains_a_missing_mongodb_driver(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "notifyctl.store.mongodb", raising=False)
+    result = cli.invoke(app, ["--store", "mongodb://db1/x", "worker", "--id", "1"])
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "needs the pymongo driver", "pip install pymongo")

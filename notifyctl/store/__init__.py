@@ -21,8 +21,23 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
 
         synchronous = config.sqlite_synchronous if durable_writes else "normal"
         return SqliteStore(url, synchronous=synchronous)
+    if url.startswith(("mongodb://", "mongodb+srv://")):
+        return open_mongodb(config)
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise ConfigError(
         f"NOTIFYCTL_STORE_URL: unsupported store {scheme!r} in {url!r}; "
-        "use sqlite:///path/to/notifyctl.db"
+        "use sqlite:///path/to/notifyctl.db or mongodb://host/database"
     )
+
+
+def open_mongodb(config: Config) -> Store:
+    try:
+        from notifyctl.store.mongodb import MongoStore
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pymongo", "bson"):
+            raise
+        raise ConfigError(
+            "store URL: a mongodb:// store needs the pymongo driver, which is not installed "
+            "here; pip install pymongo (or reinstall notifyctl with its dependencies)"
+        ) from None
+    return MongoStore.from_config(config)

@@ -107,4 +107,10 @@ class Store(Protocol):
         """Every registered worker."""
         ...
 
+    def pool_stats(self) -> dict[str, int]:
+        """This process's connections to the store, for /stats and /resources: ``poolSize`` (the
+        maximum), ``openConnections``, ``activeConnections`` (in use), ``idleConnections``,
+        ``pendingRequests`` (waiting for a connection) and ``minPoolSize``."""
+        ...
+
     def close(self) -> None: ...

@@ -463,6 +463,14 @@ class SqliteStore:
             ).fetchall()
         return [WorkerRecord(*row) for row in rows]
 
+    def pool_stats(self) -> dict[str, int]:
+        """One connection per process, shared under a lock; waiting threads are not counted."""
+        active = int(self._lock.locked())
+        return {
+            "poolSize": 1, "minPoolSize": 1, "openConnections": 1, "activeConnections": active,
+            "idleConnections": 1 - active, "pendingRequests": 0,
+        }  # fmt: skip
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

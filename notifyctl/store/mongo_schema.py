@@ -1,0 +1,181 @@
+"""How notifications and workers are laid out in MongoDB, and the indexes that serve them.
+
+Times are UTC datetimes (BSON dates: millisecond precision) in the database and integer epoch
+milliseconds in the model; the conversion happens here, at the adapter's edge. ``data`` is kept as
+its JSON text: every JSON value round-trips exactly, including integers beyond 64 bits and keys
+BSON restricts (``$``-prefixed, dotted, containing NUL).
+
+Like the SQLite store, ``available_at`` is the due time of a free notification and the lease
+expiry of a leased one, so "due and free, or lease expired" is the single range condition
+``available_at <= now`` on the claim index.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+from notifyctl.errors import StoreError
+from notifyctl.model import (
+    CLAIMABLE,
+    TERMINAL,
+    NewNotification,
+    Notification,
+    Priority,
+    Status,
+    WorkerRecord,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MS = timedelta(milliseconds=1)
+LEASE_FIELDS = ("locked_by", "locked_at", "lock_expiry")
+
+CLAIM_INDEX = "claim"
+#: the claim: claimable statuses, due (or lease expired), highest priority then earliest first.
+#: The statuses are the index's partial filter, so the scan walks (priority, available_at) alone
+#: and the index order is the claim order: no in-memory sort.
+CLAIM_SORT = [("priority", DESCENDING), ("available_at", ASCENDING)]
+CLAIMABLE_FILTER = {"status": {"$in": list(CLAIMABLE)}}
+TERMINAL_FILTER = {"status": {"$in": sorted(status.value for status in TERMINAL)}}
+RETENTION_INDEX = "retention"
+
+
+def to_date(ms: int) -> datetime:
+    return EPOCH + ms * MS
+
+
+def to_ms(value: datetime) -> int:
+    return (value - EPOCH) // MS
+
+
+def optional_ms(value: datetime | None) -> int | None:
+    return None if value is None else to_ms(value)
+
+
+def due(now: int) -> dict[str, Any]:
+    """Claimable now: a claimable status, and due (when free) or lease expired (when leased)."""
+    return {**CLAIMABLE_FILTER, "available_at": {"$lte": to_date(now)}}
+
+
+def new_document(item: NewNotification, now: int) -> dict[str, Any]:
+    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    document = {
+        "_id": item.id, "user_id": item.user_id, "channel": item.channel, "to": item.to,
+        "title": item.title, "body": item.body, "idempotency_key": item.idempotency_key,
+        "data": json.dumps(item.data, separators=(",", ":")), "priority": int(item.priority),
+        "status": status.value, "scheduled_for": to_date(item.scheduled_for),
+        "available_at": to_date(item.scheduled_for), "attempts": 0,
+        "max_attempts": item.max_attempts, "request_hash": item.request_hash, "lock_version": 0,
+        "created_at": to_date(item.created_at), "updated_at": to_date(now),
+    }  # fmt: skip
+    # absent rather than null: the idempotency index holds only the keys that exist
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def to_notification(doc: dict[str, Any]) -> Notification:
+    return Notification(
+        id=doc["_id"], user_id=doc["user_id"], channel=doc["channel"], to=doc.get("to"),
+        title=doc.get("title"), body=doc.get("body"), data=json.loads(doc["data"]),
+        priority=Priority(doc["priority"]), status=Status(doc["status"]),
+        scheduled_for=to_ms(doc["scheduled_for"]), available_at=to_ms(doc["available_at"]),
+        attempts=doc["attempts"], max_attempts=doc["max_attempts"],
+        last_error=doc.get("last_error"), idempotency_key=doc.get("idempotency_key"),
+        request_hash=doc["request_hash"], locked_by=doc.get("locked_by"),
+        locked_at=optional_ms(doc.get("locked_at")),
+        lock_expiry=optional_ms(doc.get("lock_expiry")), lock_version=doc["lock_version"],
+        created_at=to_ms(doc["created_at"]), updated_at=to_ms(doc["updated_at"]),
+        sent_at=optional_ms(doc.get("sent_at")),
+    )  # fmt: skip
+
+
+def worker_document(record: WorkerRecord) -> dict[str, Any]:
+    return {
+        "_id": record.id, "worker_number": record.worker_number, "host": record.host,
+        "pid": record.pid, "started_at": to_date(record.started_at),
+        "last_heartbeat": to_date(record.last_heartbeat), "in_flight": record.in_flight,
+        "processed": record.processed,
+    }  # fmt: skip
+
+
+def to_worker(doc: dict[str, Any]) -> WorkerRecord:
+    return WorkerRecord(
+        id=doc["_id"], worker_number=doc["worker_number"], host=doc["host"], pid=doc["pid"],
+        started_at=to_ms(doc["started_at"]), last_heartbeat=to_ms(doc["last_heartbeat"]),
+        in_flight=doc["in_flight"], processed=doc["processed"],
+    )  # fmt: skip
+
+
+Index = tuple[str, str, list[tuple[str, int]], dict[str, Any]]
+#: (collection, name, keys, options): created at start-up and verified; see README
+INDEXES: tuple[Index, ...] = (
+    ("notifications", CLAIM_INDEX, CLAIM_SORT, {"partialFilterExpression": CLAIMABLE_FILTER}),
+    (
+        "notifications",
+        "idempotency_key",
+        [("idempotency_key", ASCENDING)],
+        {"unique": True, "partialFilterExpression": {"idempotency_key": {"$exists": True}}},
+    ),
+    ("notifications", "status_id", [("status", ASCENDING), ("_id", DESCENDING)], {}),
+    ("notifications", "user_id", [("user_id", ASCENDING), ("_id", DESCENDING)], {}),
+    ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
+)
+
+
+def retention_index(days: int) -> Index:
+    """The TTL index that deletes terminal notifications ``days`` after their last change."""
+    options = {"expireAfterSeconds": days * 86_400, "partialFilterExpression": TERMINAL_FILTER}
+    return ("notifications", RETENTION_INDEX, [("updated_at", ASCENDING)], options)
+
+
+def ensure_indexes(db: Database[Any], retention_days: int) -> None:
+    """Create the indexes (a no-op when they exist), set or remove the retention TTL, verify."""
+    wanted = INDEXES + ((retention_index(retention_days),) if retention_days else ())
+    notifications = db["notifications"]
+    retention = notifications.index_information().get(RETENTION_INDEX)
+    if retention is not None and not retention_days:
+        try:
+            notifications.drop_index(RETENTION_INDEX)
+        except OperationFailure as exc:
+            if exc.code != 27:  # IndexNotFound: another process dropped it first
+                raise
+    elif retention is not None and retention.get("expireAfterSeconds") != retention_days * 86_400:
+        db.command(
+            "collMod",
+            notifications.name,
+            index={"name": RETENTION_INDEX, "expireAfterSeconds": retention_days * 86_400},
+        )
+    for collection, name, keys, options in wanted:
+        create_index(db[collection], name, keys, options)
+    for index in wanted:
+        verify(db, index)
+
+
+def create_index(
+    collection: Collection[Any], name: str, keys: list[tuple[str, int]], options: dict[str, Any]
+) -> None:
+    try:
+        collection.create_index(keys, name=name, **options)
+    except OperationFailure as exc:
+        if exc.code not in (85, 86):  # IndexOptionsConflict, IndexKeySpecsConflict
+            raise
+        raise StoreError(
+            f"mongodb index {collection.name}.{name} conflicts with an existing index ({exc}); "
+            f"drop the old one (db.{collection.name}.dropIndex(...)) and start again"
+        ) from None
+
+
+def verify(db: Database[Any], index: Index) -> None:
+    collection, name, keys, options = index
+    info = db[collection].index_information().get(name)
+    found_keys = [(field, int(direction)) for field, direction in (info or {}).get("key", [])]
+    if info is None or found_keys != keys or any(info.get(k) != v for k, v in options.items()):
+        raise StoreError(
+            f"mongodb index {collection}.{name} is not as notifyctl needs it: found {info}, "
+            f"want keys {keys} with {options}; drop it and start again to rebuild it"
+        )

@@ -1,0 +1,162 @@
+"""The MongoDB store's write documents: the claim pipeline, the fenced outcomes, insert results.
+
+Pure functions of their arguments (no I/O), so each rule of ``notifyctl.lease`` is visible here
+in the form the server executes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from notifyctl.errors import StoreError
+from notifyctl.model import (
+    Claim,
+    FinishReport,
+    InsertResult,
+    NewNotification,
+    Notification,
+    Outcome,
+    Status,
+    Verdict,
+)
+from notifyctl.store import mongo_schema as schema
+
+EXHAUSTED_ERROR = "lease expired on the final attempt: its worker stopped mid-delivery"
+UNSET_LEASE = dict.fromkeys(schema.LEASE_FIELDS, "")
+
+
+def claim_order(claim: Claim) -> tuple[int, int]:
+    """Highest priority first, then earliest due: the order a worker delivers a batch in."""
+    return -claim.notification.priority, claim.notification.scheduled_for
+
+
+def fence(claim: Claim) -> dict[str, Any]:
+    """The filter every write by a claim carries: it matches only while the claim holds."""
+    return {"_id": claim.id, "locked_by": claim.worker_id, "lock_version": claim.lock_version}
+
+
+def holds(doc: dict[str, Any] | None, claim: Claim) -> bool:
+    return (
+        doc is not None
+        and doc.get("locked_by") == claim.worker_id
+        and doc.get("lock_version") == claim.lock_version
+    )
+
+
+def claim_update(worker_id: str, now: int, expiry: int) -> list[dict[str, Any]]:
+    """One atomic pipeline update for a due notification: a claim when it has attempts left
+    (status pending, a lease, ``attempts`` and ``lock_version`` + 1); otherwise, its last worker
+    having died mid-delivery, ``dead`` with the lease cleared."""
+    exhausted = "$_exhausted"
+
+    def either(when_exhausted: Any, when_claimed: Any) -> dict[str, Any]:
+        return {"$cond": [exhausted, when_exhausted, when_claimed]}
+
+    return [
+        {"$set": {"_exhausted": {"$gte": ["$attempts", "$max_attempts"]}}},
+        {
+            "$set": {
+                "status": either(Status.DEAD.value, Status.PENDING.value),
+                "last_error": either(EXHAUSTED_ERROR, "$last_error"),
+                "locked_by": either("$$REMOVE", {"$literal": worker_id}),
+                "locked_at": either("$$REMOVE", schema.to_date(now)),
+                "lock_expiry": either("$$REMOVE", schema.to_date(expiry)),
+                "available_at": either("$available_at", schema.to_date(expiry)),
+                "attempts": either("$attempts", {"$add": ["$attempts", 1]}),
+                "lock_version": either("$lock_version", {"$add": ["$lock_version", 1]}),
+                "updated_at": schema.to_date(now),
+            }
+        },
+        {"$unset": "_exhausted"},
+    ]
+
+
+def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
+    """The update recording one outcome; the caller makes it conditional on the claim's fence.
+    ``finish_token`` marks the notifications this call changed, to tell them from stale ones."""
+    at = schema.to_date(now)
+    changes: dict[str, Any] = {"updated_at": at, "finish_token": token}
+    update: dict[str, Any] = {"$set": changes, "$unset": UNSET_LEASE}
+    if outcome.verdict == Verdict.SENT:
+        changes.update(status=Status.SENT.value, sent_at=at)
+    elif outcome.verdict == Verdict.RETRY:
+        retry_at = outcome.retry_at if outcome.retry_at is not None else now
+        status = Status.SCHEDULED if retry_at > now else Status.PENDING
+        changes.update(
+            status=status.value, available_at=schema.to_date(retry_at), last_error=outcome.error
+        )
+    elif outcome.verdict == Verdict.DEAD:
+        changes.update(status=Status.DEAD.value, last_error=outcome.error)
+    else:  # RELEASE: given back unstarted, due at once, and the claim's attempt returned
+        changes.update(status=Status.PENDING.value, available_at=at)
+        update["$inc"] = {"attempts": -1}
+    return update
+
+
+def first_of_each_key(items: Sequence[NewNotification]) -> list[NewNotification]:
+    """The items to send to the server: a repeat of a key seen earlier in the call is a replay."""
+    seen: set[str] = set()
+    fresh = []
+    for item in items:
+        key = item.idempotency_key
+        if key is None or key not in seen:
+            fresh.append(item)
+            if key is not None:
+                seen.add(key)
+    return fresh
+
+
+def finish_report(outcomes: Sequence[Outcome], finished: Mapping[str, int]) -> FinishReport:
+    """Which outcomes a finish applied. ``finished`` maps each notification this call changed to
+    its ``lock_version``, which names the one claim whose outcome got through (a finish never
+    changes it); every other outcome, including a repeat of the applied one, was stale."""
+    credited: set[str] = set()
+    stale: list[str] = []
+    for outcome in outcomes:
+        claim = outcome.claim
+        if finished.get(claim.id) == claim.lock_version and claim.id not in credited:
+            credited.add(claim.id)
+        else:
+            stale.append(claim.id)
+    return FinishReport(applied=len(credited), stale=tuple(stale))
+
+
+def insert_results(
+    items: Sequence[NewNotification],
+    refused: Collection[str],
+    holders: Mapping[str, Notification],
+    now: int,
+) -> list[InsertResult]:
+    """Results in order. ``refused``: ids the server turned away for an existing idempotency key;
+    ``holders``: the stored notification of each such key. An item repeating a key seen earlier
+    in the same call is a replay of that earlier item."""
+    holder_of = dict(holders)
+    results = []
+    for item in items:
+        key = item.idempotency_key
+        holder = holder_of.get(key) if key is not None else None
+        if holder is None:
+            if item.id in refused:  # the holder vanished (retention) between insert and read
+                raise StoreError(f"idempotency key {key!r} changed hands during insert; retry")
+            notification = schema.to_notification(schema.new_document(item, now))
+            if key is not None:
+                holder_of[key] = notification
+            results.append(InsertResult(notification, created=True))
+        else:
+            conflict = holder.request_hash != item.request_hash
+            results.append(InsertResult(holder, created=False, conflict=conflict))
+    return results
+
+
+def refused_for_their_key(details: Mapping[str, Any]) -> list[int]:
+    """The positions an unordered insert refused because their idempotency key exists.
+    Any other failure (a write concern error, an id collision) is an error: nothing is guessed."""
+    refused = []
+    for error in details.get("writeErrors", []):
+        if error.get("code") != 11000 or "idempotency_key" not in error.get("keyPattern", {}):
+            raise StoreError(f"mongodb insert: {error.get('errmsg')}")
+        refused.append(int(error["index"]))
+    if details.get("writeConcernErrors"):
+        raise StoreError(f"mongodb insert: write concern not met: {details['writeConcernErrors']}")
+    return refused

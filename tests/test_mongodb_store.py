@@ -1,0 +1,179 @@
+"""How the MongoDB adapter meets the store contract: indexes, query plans, stored types, errors.
+
+The contract itself (tests/test_store_contract.py) runs on this adapter through the ``store``
+fixture. These tests look underneath, with the real pymongo driver, at a server started by the
+tests (see tests/mongodb_server.py) or the real one named by NOTIFYCTL_TEST_MONGODB_URI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from bson import SON
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from notifyctl.config import redacted
+from notifyctl.errors import StoreError, StoreUnavailable
+from notifyctl.model import Outcome, Priority, Verdict
+from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_pool import PoolSize
+from notifyctl.store.mongo_writes import claim_update
+from notifyctl.store.mongodb import MongoStore
+from tests.helpers import free_port
+from tests.mongodb_server import REAL_SERVER_VARIABLE, stand_in_server, with_database
+from tests.test_store_contract import LEASE, NOW, WORKER_A, make
+
+SIZE = PoolSize(max=5, min=0)
+
+
+@pytest.fixture
+def mongo(mongodb_url: str) -> Iterator[MongoStore]:
+    opened = MongoStore(mongodb_url, SIZE)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def raw(mongodb_url: str) -> Iterator[Database[dict[str, Any]]]:
+    """The test's database through a plain pymongo client, to see what the adapter stored."""
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_url, tz_aware=True)
+    yield client.get_default_database()
+    client.close()
+
+
+def stages(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every stage of an explain plan, whatever the server's nesting."""
+    if isinstance(plan, dict):
+        if "stage" in plan:
+            yield plan
+        for value in plan.values():
+            yield from stages(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            yield from stages(value)
+
+
+def test_the_claim_is_an_index_scan_in_claim_order(
+    mongo: MongoStore, raw: Database[dict[str, Any]]
+) -> None:
+    items = [make(priority=Priority(i % 3), scheduled_for=NOW - i) for i in range(60)]
+    mongo.insert_many(items, NOW)
+    command = SON(
+        [
+            ("findAndModify", "notifications"),
+            ("query", schema.due(NOW)),
+            ("sort", SON(schema.CLAIM_SORT)),
+            ("hint", schema.CLAIM_INDEX),
+            ("update", claim_update(WORKER_A, NOW, NOW + LEASE)),
+            ("new", True),
+        ]
+    )
+    plan = raw.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
+    found = list(stages(plan))
+    assert any(s["stage"] == "IXSCAN" and s.get("indexName") == schema.CLAIM_INDEX for s in found)
+    assert not [s for s in found if s["stage"] in ("COLLSCAN", "SORT")], plan
+
+
+def test_start_up_creates_every_index(mongo: MongoStore) -> None:
+    found = mongo.indexes()
+    claim = found["notifications.claim"]
+    assert claim["key"] == [("priority", -1), ("available_at", 1)]
+    assert claim["partialFilterExpression"] == {"status": {"$in": ["pending", "scheduled"]}}
+    idempotency = found["notifications.idempotency_key"]
+    assert idempotency["unique"] is True
+    assert idempotency["partialFilterExpression"] == {"idempotency_key": {"$exists": True}}
+    assert found["notifications.status_id"]["key"] == [("status", 1), ("_id", -1)]
+    assert found["notifications.user_id"]["key"] == [("user_id", 1), ("_id", -1)]
+    assert found["workers.last_heartbeat"]["key"] == [("last_heartbeat", 1)]
+    assert "notifications.retention" not in found
+
+
+def test_retention_adds_changes_and_removes_the_ttl_index(mongodb_url: str) -> None:
+    for days, expected in ((7, 7 * 86_400), (3, 3 * 86_400), (0, None)):
+        store = MongoStore(mongodb_url, SIZE, retention_days=days)
+        retention = store.indexes().get("notifications.retention")
+        store.close()
+        if expected is None:
+            assert retention is None
+            continue
+        assert retention is not None
+        assert retention["expireAfterSeconds"] == expected
+        assert retention["key"] == [("updated_at", 1)]
+        terminal = {"status": {"$in": ["cancelled", "dead", "sent"]}}
+        assert retention["partialFilterExpression"] == terminal
+
+
+def test_a_conflicting_index_stops_start_up_with_advice(
+    mongodb_url: str, raw: Database[dict[str, Any]]
+) -> None:
+    raw["notifications"].create_index([("priority", 1)], name=schema.CLAIM_INDEX)
+    with pytest.raises(StoreError, match="claim.*drop"):
+        MongoStore(mongodb_url, SIZE)
+
+
+def test_times_are_stored_as_utc_dates_at_millisecond_precision(
+    mongo: MongoStore, raw: Database[dict[str, Any]]
+) -> None:
+    at = NOW + 123
+    (result,) = mongo.insert_many([make(scheduled_for=at + 1, created_at=at)], at)
+    doc = raw["notifications"].find_one({"_id": result.notification.id})
+    assert doc is not None
+    assert doc["scheduled_for"] == datetime.fromtimestamp((at + 1) / 1000, UTC)
+    assert doc["created_at"].utcoffset().total_seconds() == 0
+    assert schema.to_ms(doc["created_at"]) == at
+    assert mongo.get(result.notification.id) == result.notification
+
+
+def test_a_finished_lease_is_unset_not_nulled(
+    mongo: MongoStore, raw: Database[dict[str, Any]]
+) -> None:
+    mongo.insert_many([make()], NOW)
+    (claim,) = mongo.claim_batch(WORKER_A, 5, NOW, LEASE)
+    leased = raw["notifications"].find_one({"_id": claim.id})
+    assert leased is not None and leased["locked_by"] == WORKER_A
+    mongo.finish([Outcome(claim, Verdict.SENT)], NOW + 1)
+    done = raw["notifications"].find_one({"_id": claim.id})
+    assert done is not None
+    assert not {"locked_by", "locked_at", "lock_expiry"} & set(done)
+
+
+def test_pool_statistics_come_from_the_driver(mongo: MongoStore) -> None:
+    for _ in range(3):
+        mongo.counts(NOW)
+    stats = mongo.pool_stats()
+    assert stats["poolSize"] == SIZE.max
+    assert stats["openConnections"] >= 1
+    assert stats["activeConnections"] == 0
+    assert stats["pendingRequests"] == 0
+    assert stats["idleConnections"] == stats["openConnections"]
+
+
+def test_an_unreachable_server_fails_start_up_after_bounded_retries() -> None:
+    url = f"mongodb://127.0.0.1:{free_port()}/x?serverSelectionTimeoutMS=100"
+    with pytest.raises(StoreUnavailable, match="gave up after 2 attempts"):
+        MongoStore(url, SIZE, startup_attempts=2)
+
+
+def test_a_password_never_reaches_messages() -> None:
+    url = "mongodb://app:s3cret@db1:27017,db2:27017/notifyctl?replicaSet=rs0"
+    assert redacted(url) == "mongodb://app:***@db1:27017,db2:27017/notifyctl?replicaSet=rs0"
+    assert redacted("mongodb://db1/notifyctl") == "mongodb://db1/notifyctl"
+
+
+@pytest.mark.skipif(bool(os.environ.get(REAL_SERVER_VARIABLE)), reason="stops its own server")
+def test_driver_errors_become_store_errors_when_the_server_goes_away(tmp_path: Path) -> None:
+    with stand_in_server(tmp_path) as base:
+        store = MongoStore(with_database(base, "gone") + "&serverSelectionTimeoutMS=300", SIZE)
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+        with pytest.raises(StoreUnavailable):
+            store.claim_batch(WORKER_A, 5, NOW, LEASE)
+    finally:
+        store.close()

@@ -180,7 +180,7 @@ def generator_json(plan: Plan, stats: Stats, timing: Timing) -> dict[str, Any]:
     return {
         "cpu_percent": round(cpu / wall * 100, 1) if wall > 0 else 0.0,  # of one core
         "peak_in_flight": stats.peak_in_flight,
-        "in_flight_cap": plan.in_flight_cap,
+        "in_flight_cap": stats.in_flight_cap,
         "lag_p99_ms": lag_p99,
         "hiccup_max_ms": stats.hiccup.summary_ms()["max"],
         "interrupted": timing.interrupted_at is not None,
@@ -206,10 +206,10 @@ def evaluate(plan: Plan, summary: dict[str, Any]) -> list[dict[str, Any]]:
         check("mean latency", latency["mean"], t.max_mean_ms, True, "ms"),
         check("p95 latency", latency["p95"], t.max_p95_ms, True, "ms"),
         check("p99 latency", latency["p99"], t.max_p99_ms, True, "ms"),
-        check("error rate", summary["counts"]["error_rate"], t.max_error_rate, True, ""),
+        check("error rate", summary["counts"]["error_rate"], t.max_error_rate, True, "ratio"),
         at_most("duplicates", delivery.get("duplicates"), t.max_duplicates),
         at_most("lost", delivery.get("lost"), t.max_lost),
-        check("achieved rate", summary["rates"]["achieved_ratio"], t.min_achieved, False, ""),
+        check("achieved rate", summary["rates"]["achieved_ratio"], t.min_achieved, False, "ratio"),
     ]
 
 

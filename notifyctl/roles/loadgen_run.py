@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import random
+import resource
 import signal
 import time
 from collections import Counter
@@ -43,6 +44,7 @@ START_DELAY_S = 0.05  # lets the sink and the progress task settle before reques
 HICCUP_TICK_S = 0.01
 ROOM_POLL_S = 0.001
 DRAIN_POLL_S = 0.05
+FD_RESERVE = 256  # descriptors kept for the sink's connections, logs and the rest
 
 
 class TargetUnreachable(NotifyError):
@@ -197,6 +199,7 @@ class LoadRun:
     _stopping: bool = False
 
     async def run(self) -> dict[str, Any]:
+        self.stats.in_flight_cap = min(self.plan.in_flight_cap, open_files_budget())
         if self.plan.checks_delivery:
             self.ledger = Ledger(self.plan.run_id, self.stats.delivery.record)
         async with contextlib.AsyncExitStack() as stack:
@@ -240,9 +243,8 @@ class LoadRun:
                 return
             due = self.timing.t0 + schedule.due(request)
             users = [rng.randrange(self.plan.users) for _ in range(schedule.size(request))]
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            # when behind, still yield once per request so that the sends already due can start
+            await asyncio.sleep(max(due - time.monotonic(), 0))
             if await self._room(due):
                 self._spawn(sender.send(request * schedule.batch, users, due))
             else:
@@ -250,7 +252,7 @@ class LoadRun:
 
     async def _room(self, due: float) -> bool:
         """Whether request due at ``due`` may go now: in-flight under the cap, backlog small."""
-        while self.stats.in_flight >= self.plan.in_flight_cap:
+        while self.stats.in_flight >= self.stats.in_flight_cap:
             if time.monotonic() - due > self.plan.max_backlog_s:
                 return False
             await asyncio.sleep(ROOM_POLL_S)
@@ -312,6 +314,17 @@ class LoadRun:
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
+
+
+def open_files_budget() -> int:
+    """Connections the process may open: one file descriptor each (two when the target is the
+    in-process null API). Raises the soft limit to the hard one, as load tools do."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return max((soft - FD_RESERVE) // 2, 16)
 
 
 def cpu_since(cpu: float, wall: float) -> tuple[float, float, float]:

@@ -105,6 +105,7 @@ class Stats:
     notifications_sent: int = 0
     in_flight: int = 0
     peak_in_flight: int = 0
+    in_flight_cap: int = 0  # set by the run: the plan's cap, within the open-files limit
 
     def started(self, notifications: int, lag_s: float) -> None:
         self.requests_sent += 1

@@ -10,6 +10,7 @@ in less than 200 ms; a 1 s stall must appear in the latency of the requests due 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from notifyctl.roles.loadgen_plan import PlanError, Schedule, Stage, build_schedule, parse_ramp
+from notifyctl.cli import app
+from notifyctl.roles.loadgen_http import Client, RequestFailed
+from notifyctl.roles.loadgen_plan import PlanError, Schedule, build_plan, build_schedule, parse_ramp
 from notifyctl.roles.loadgen_report import verdict
-from notifyctl.roles.loadgen_stats import HIGHEST_US, Histogram
+from notifyctl.roles.loadgen_run import Sender, read_results
+from notifyctl.roles.loadgen_stats import HIGHEST_US, Histogram, Stats
 from notifyctl.roles.sink import Ledger
 from tests.helpers import free_port, wait_until
 from tests.loadgen_fakes import FakeApi, NullApiThread
@@ -83,21 +88,23 @@ def test_bad_schedule_options_name_the_flag(
         build_schedule(rate, duration, ramp, batch)
 
 
-def test_the_cli_refuses_bad_options_with_one_line_and_exit_code_2(tmp_path: Path) -> None:
-    for args in (["--ramp", "1m:x"], ["--channel", "sms"], ["--target", "ftp://x"],
-                 ["--sink-host", "0.0.0.0"]):  # fmt: skip
-        argv = [sys.executable, "-m", "notifyctl", "loadgen", *args]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        assert done.returncode == 2, done.stderr
-        assert "error:" in done.stderr and "Traceback" not in done.stderr
-
-
-def test_an_unreachable_target_is_an_error_before_any_load(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "notifyctl", "loadgen", "--target",
-            f"http://127.0.0.1:{free_port()}", "--duration", "1"]  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2
-    assert "cannot connect" in done.stderr and "notifyctl up" in done.stderr
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--ramp", "1m:x"], "--ramp stage '1m:x'"),
+        (["--channel", "sms"], "--channel"),
+        (["--target", "ftp://x"], "--target"),
+        (["--sink-host", "0.0.0.0"], "--sink-host"),
+        (["--duration", "1", "--target", f"http://127.0.0.1:{free_port()}"], "cannot connect"),
+    ],
+)
+def test_bad_options_and_an_unreachable_target_exit_2_with_one_line(
+    args: list[str], named: str
+) -> None:
+    result = CliRunner().invoke(app, ["loadgen", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("notifyctl: error:") and named in lines[0]
 
 
 # --------------------------------------------------------------------------- measurement parts
@@ -306,3 +313,135 @@ def port_open(port: int) -> bool:
 
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+# --------------------------------------------------------------------------- the HTTP client
+
+CREATED = b'HTTP/1.1 201 Created\r\ncontent-length: 11\r\n\r\n{"id":"a"}\n'
+
+
+class ScriptedServer:
+    """A raw TCP server that answers the Nth request with ``replies[N]`` bytes (then closes the
+    connection when the reply is None-terminated), counting the connections it accepts."""
+
+    def __init__(self, replies: list[bytes | None]) -> None:
+        self.replies = replies
+        self.connections = 0
+        self.served = 0
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while await self._answer(reader, writer):
+                pass
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            writer.close()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0]))
+        reply = self.replies[self.served]
+        self.served += 1
+        if reply is None:  # hang: never answer
+            await asyncio.sleep(3600)
+            return False
+        writer.write(reply.rstrip(b"|"))
+        await writer.drain()
+        return not reply.endswith(b"|")  # "|" marks: close the connection after this reply
+
+
+async def exchange(replies: list[bytes | None], posts: int, timeout_s: float = 5.0) -> Any:
+    server = ScriptedServer(replies)
+    async with server as url:
+        client = Client(url, {"content-type": "application/json"}, timeout_s)
+        try:
+            answers = [await client.post("/v1/notifications", b"{}") for _ in range(posts)]
+        except RequestFailed as exc:
+            return exc.kind, server.connections
+        finally:
+            client.close()
+    return answers, server.connections
+
+
+def test_the_client_reuses_a_keep_alive_connection() -> None:
+    answers, connections = asyncio.run(exchange([CREATED, CREATED, CREATED], posts=3))
+    assert [(a.status, a.body) for a in answers] == [(201, b'{"id":"a"}\n')] * 3
+    assert connections == 1
+
+
+def test_the_client_reads_chunked_bodies_and_skips_100_continue() -> None:
+    chunked = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n"
+               b"\r\n4\r\n{\"a\"\r\n6;x=y\r\n:true}\r\n0\r\n\r\n")  # fmt: skip
+    answers, _ = asyncio.run(exchange([chunked, CREATED], posts=2))
+    assert answers[0].status == 200 and answers[0].body == b'{"a":true}'
+    assert answers[1].status == 201
+
+
+def test_the_client_opens_a_new_connection_after_connection_close_or_http_1_0() -> None:
+    close = b"HTTP/1.1 503 Busy\r\nconnection: close\r\ncontent-length: 2\r\n\r\n{}|"
+    until_eof = b'HTTP/1.0 201 Created\r\n\r\n{"id":"b"}|'
+    answers, connections = asyncio.run(exchange([close, until_eof, CREATED], posts=3))
+    assert [a.status for a in answers] == [503, 201, 201]
+    assert answers[1].body == b'{"id":"b"}' and connections == 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (None, "timeout"),  # sent, never answered
+        (b'HTTP/1.1 201 Created\r\ncontent-length: 50\r\n\r\n{"id"|', "reset"),  # cut short
+        (b"SMTP ready\r\n\r\n", "bad_response"),
+        (b"HTTP/1.1 201 Created\r\ncontent-length: ten\r\n\r\n", "bad_response"),
+    ],
+)
+def test_the_client_names_each_failure_after_sending(reply: bytes | None, kind: str) -> None:
+    assert asyncio.run(exchange([reply], posts=1, timeout_s=0.5)) == (kind, 1)
+
+
+def test_a_refused_connection_is_not_sent() -> None:
+    async def refused() -> str:
+        client = Client(f"http://127.0.0.1:{free_port()}", {}, 5.0)
+        try:
+            await client.post("/v1/notifications", b"{}")
+        except RequestFailed as exc:
+            return exc.kind
+        return "answered"
+
+    assert asyncio.run(refused()) == "refused"
+
+
+def test_the_request_template_makes_the_same_json_as_the_api_expects() -> None:
+    plan = build_plan("http://127.0.0.1:1", 10, "1", None, 3, "webhook", "127.0.0.1")
+    sender = Sender(plan, Stats(), None, Client(plan.target, {}, 1.0), 'http://h:1/a%"b')
+    body = json.loads(sender.body(7, [11, 12, 13], due=0.0))
+    first = body["notifications"][0]
+    assert first == {
+        "user_id": "user-11", "channel": "webhook", "title": f"loadgen {plan.run_id} #7",
+        "data": {"run": plan.run_id, "seq": 7, "due_ms": first["data"]["due_ms"]},
+        "idempotency_key": f"{plan.run_id}:7", "to": 'http://h:1/a%"b',
+    }  # fmt: skip
+    assert [n["data"]["seq"] for n in body["notifications"]] == [7, 8, 9]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{}",
+        b'{"results": [1]}',
+        b'{"results": [{"status": 201, "notification": {"id": 5}}]}',
+        b'{"results": [{"status": "201"}]}',
+        b"not json",
+    ],  # fmt: skip
+)
+def test_a_malformed_batch_answer_is_refused_whole(raw: bytes) -> None:
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        read_results(raw, size=1)

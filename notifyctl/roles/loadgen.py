@@ -34,12 +34,6 @@ def run(plan: Plan, json_path: Path | None, out: Console, err: Console) -> int:
     """Run the plan, print the report, write the JSON; the exit code is the verdict's."""
     from notifyctl.roles.loadgen_run import run_load
 
-    err.print(
-        f"loadgen run {plan.run_id}: {plan.schedule.notifications:,} notifications over "
-        f"{plan.schedule.duration_s:g} s ({plan.target_rate:,.2f}/s, batch {plan.batch}) "
-        f"→ {plan.target}",
-        highlight=False,
-    )
     summary = asyncio.run(run_load(plan, err))
     render(summary, out)
     if json_path is not None:

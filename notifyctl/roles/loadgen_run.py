@@ -36,7 +36,7 @@ from notifyctl.roles.loadgen_http import Client, RequestFailed
 from notifyctl.roles.loadgen_plan import Plan
 from notifyctl.roles.loadgen_report import Timing, summarize
 from notifyctl.roles.loadgen_stats import AMBIGUOUS, Stats
-from notifyctl.roles.loadgen_view import progress_line
+from notifyctl.roles.loadgen_view import banner, progress_line
 from notifyctl.roles.sink import Ledger, Sink
 
 log = logging.getLogger("notifyctl.loadgen")
@@ -342,4 +342,6 @@ async def cancel(tasks: list[asyncio.Task[None]]) -> None:
 async def run_load(plan: Plan, console: Console | None) -> dict[str, Any]:
     """Check the target answers, run the plan, return the summary (see loadgen_report)."""
     await check_reachable(plan.target, plan.timeout_s)
+    if console is not None:
+        console.print(banner(plan), highlight=False)
     return await LoadRun(plan, console).run()

@@ -34,6 +34,14 @@ def ms(value: float | None) -> str:
     return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
+def banner(plan: Plan) -> str:
+    schedule = plan.schedule
+    return (
+        f"loadgen run {plan.run_id}: {schedule.notifications:,} notifications over "
+        f"{schedule.duration_s:g} s ({plan.target_rate:,.2f}/s, batch {plan.batch}) → {plan.target}"
+    )
+
+
 def progress_line(plan: Plan, stats: Stats, ledger: Ledger | None, entry: dict[str, Any]) -> str:
     elapsed = max(entry["t_s"], 1e-3)
     sent = stats.notifications_sent

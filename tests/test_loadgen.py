@@ -26,7 +26,7 @@ from notifyctl.cli import app
 from notifyctl.roles.loadgen_http import Client, RequestFailed
 from notifyctl.roles.loadgen_plan import PlanError, Schedule, build_plan, build_schedule, parse_ramp
 from notifyctl.roles.loadgen_report import verdict
-from notifyctl.roles.loadgen_run import Sender, read_results
+from notifyctl.roles.loadgen_send import Sender, read_results
 from notifyctl.roles.loadgen_stats import HIGHEST_US, Histogram, Stats
 from notifyctl.roles.sink import Ledger
 from tests.helpers import free_port, wait_until

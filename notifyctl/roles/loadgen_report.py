@@ -74,7 +74,6 @@ def summarize(
 ) -> dict[str, Any]:  # fmt: skip
     """Everything the run measured, as plain JSON-ready data, with its verdict."""
     notifications, duration = planned(plan, timing)
-    sent = stats.notifications_sent
     summary: dict[str, Any] = {
         "schema": SCHEMA,
         "run_id": plan.run_id,
@@ -82,12 +81,7 @@ def summarize(
         "started_at": datetime.fromtimestamp(timing.started_at, UTC).isoformat(),
         "plan": plan_json(plan),
         "duration_s": durations(duration, timing),
-        "rates": {
-            "target": round(plan.target_rate, 3),
-            "offered": round(sent / duration, 3),
-            "achieved": round(stats.succeeded / duration, 3),
-            "achieved_ratio": round(stats.succeeded / notifications, 5) if notifications else 0,
-        },
+        "rates": rates(plan, stats, notifications, duration),
         "counts": counts(stats, notifications),
         "outcomes": dict(sorted(stats.outcomes.items())),
         "errors": [
@@ -104,6 +98,16 @@ def summarize(
     summary["thresholds"] = evaluate(plan, summary)
     summary.update(verdict(summary))
     return summary
+
+
+def rates(plan: Plan, stats: Stats, notifications: int, duration: float) -> dict[str, float]:
+    """Per second over the planned duration: what was planned, sent, and accepted."""
+    return {
+        "target": round(plan.target_rate, 3),
+        "offered": round(stats.notifications_sent / duration, 3),
+        "achieved": round(stats.succeeded / duration, 3),
+        "achieved_ratio": round(stats.succeeded / notifications, 5) if notifications else 0.0,
+    }
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -10,9 +10,9 @@ import math
 import re
 import secrets
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from notifyctl.errors import NotifyError
+from notifyctl.validation import is_http_url
 
 CHANNELS = ("webhook", "log")
 MAX_BATCH = 1_000  # the API's own limit per POST /v1/notifications/batch
@@ -177,13 +177,7 @@ def parse_rate(text: str, flag: str) -> float:
 
 
 def check_target(target: str, flag: str = "--target") -> str:
-    try:
-        parts = urlsplit(target)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        usable = False
-    if not usable:
+    if not is_http_url(target):
         raise PlanError(f"{flag}: {target!r} must be an http:// or https:// URL with a host")
     return target.rstrip("/")
 

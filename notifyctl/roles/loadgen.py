@@ -22,6 +22,8 @@ from rich.console import Console
 from notifyctl.roles.loadgen_plan import Plan
 from notifyctl.roles.loadgen_view import render
 
+ABORTED = 130  # as a shell reports a process ended by Ctrl-C
+
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Written to a temporary name then renamed: a reader never sees half a report."""
@@ -34,7 +36,11 @@ def run(plan: Plan, json_path: Path | None, out: Console, err: Console) -> int:
     """Run the plan, print the report, write the JSON; the exit code is the verdict's."""
     from notifyctl.roles.loadgen_run import run_load
 
-    summary = asyncio.run(run_load(plan, err))
+    try:
+        summary = asyncio.run(run_load(plan, err))
+    except KeyboardInterrupt:
+        err.print("loadgen: aborted; no report")
+        return ABORTED
     render(summary, out)
     if json_path is not None:
         write_json(json_path, summary)
@@ -45,7 +51,11 @@ def calibrate(plan: Plan, step_s: float, json_path: Path | None, out: Console) -
     from notifyctl.roles.loadgen_calibrate import calibrate as run_steps
     from notifyctl.roles.loadgen_calibrate import render_ceiling
 
-    result = asyncio.run(run_steps(plan, step_s, out))
+    try:
+        result = asyncio.run(run_steps(plan, step_s, out))
+    except KeyboardInterrupt:
+        out.print("loadgen: calibration aborted")
+        return ABORTED
     render_ceiling(result, out)
     if json_path is not None:
         write_json(json_path, result)

@@ -46,6 +46,8 @@ def judge(rate: float, batch: int, summary: dict[str, Any]) -> dict[str, Any]:
         failures.append(f"{counts['not_sent']:,} not sent")
     if lag_p99 > MAX_LAG_MS:
         failures.append(f"lag p99 {lag_p99:g} ms > {MAX_LAG_MS:g} ms")
+    if generator["interrupted"]:
+        failures.append("interrupted")
     if generator["cpu_percent"] >= MAX_CPU_PERCENT:
         failures.append(f"CPU {generator['cpu_percent']:.0f}% >= {MAX_CPU_PERCENT:.0f}%")
     return {
@@ -71,7 +73,8 @@ async def calibrate(plan: Plan, step_s: float, console: Console) -> dict[str, An
     async with NullApi() as null:
         while len(steps) < MAX_STEPS:
             step = await run_step(plan, null.url, rate, step_s)
-            if not step["passed"]:  # a noisy neighbour can fail one step: try it again
+            if not step["passed"] and "interrupted" not in step["failures"]:
+                # a noisy neighbour can fail one step: try it again
                 console.print(step_line(step) + "  [dim](retrying once)[/]")
                 step = await run_step(plan, null.url, rate, step_s)
             steps.append(step)

@@ -100,8 +100,9 @@ class LoadRun:
         self.timing.start(START_DELAY_S)
         await self._dispatch(sender)
         self.timing.dispatched()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=self.plan.timeout_s + 5)
+        if self._tasks:  # each has a hard timeout: this wait is a safety net
+            _, late = await asyncio.wait(self._tasks, timeout=self.plan.timeout_s + 5)
+            await cancel(list(late))
         self.timing.answered()
         await self._drain()
         self.timing.drained()
@@ -148,7 +149,7 @@ class LoadRun:
         if self.ledger is None:
             return
         deadline = time.monotonic() + self.plan.drain_timeout_s
-        while self.ledger.outstanding > 0 and not self._stopping:
+        while self.ledger.outstanding > 0:  # even when interrupted: else "lost" would be wrong
             if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(DRAIN_POLL_S)
@@ -184,6 +185,9 @@ class LoadRun:
 
         def stop() -> None:
             self._stopping = True
+            if self.console is not None:
+                self.console.print("stopping: no more requests; waiting for answers and "
+                                   "deliveries (again to abort)")  # fmt: skip
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
 

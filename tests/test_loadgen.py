@@ -37,11 +37,13 @@ LENIENT = ["--max-mean-ms", "60000", "--max-p95-ms", "60000", "--max-p99-ms", "6
            "--max-lag-ms", "5000"]  # fmt: skip
 
 
-def loadgen(tmp_path: Path, *args: str, timeout: float = 90) -> tuple[int, dict[str, Any], str]:
+def loadgen(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any], str]:
     """Run ``notifyctl loadgen`` as a process; its exit code, its JSON report, its output."""
     report = tmp_path / "report.json"
     argv = [sys.executable, "-m", "notifyctl", "loadgen", "--json", str(report), *args]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
     output = done.stdout + done.stderr
     assert report.exists(), output
     return done.returncode, json.loads(report.read_text()), output
@@ -243,6 +245,17 @@ def test_a_rate_beyond_the_generator_makes_the_run_invalid(tmp_path: Path) -> No
     assert report["delivery"]["checked"] is False
 
 
+def test_calibrate_reports_its_steps_and_no_ceiling_when_even_the_first_rate_is_too_much(
+    tmp_path: Path,
+) -> None:
+    code, report, output = loadgen(tmp_path, "--calibrate", "--rate", "200000", "--duration", "0.3")
+    assert code == 3, output
+    assert report["schema"] == "notifyctl-loadgen-calibration/1" and report["ceiling"] is None
+    (step,) = report["steps"]  # failed, retried once, recorded once
+    assert step["passed"] is False and step["failures"]
+    assert "(retrying once)" in output and "no step passed" in output
+
+
 def test_the_json_report_has_the_documented_shape(tmp_path: Path) -> None:
     with FakeApi() as api:
         code, report, output = loadgen(
@@ -283,7 +296,7 @@ def assert_report_shape(report: dict[str, Any]) -> None:
 @pytest.mark.integration
 def test_against_notifyctl_up_nothing_is_lost_or_duplicated(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": "0"}
+    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": "0", "NOTIFYCTL_API_KEYS": "k-load"}
     argv = [sys.executable, "-m", "notifyctl", "up", "--workers", "2", "--port", str(port),
             "--data-dir", str(tmp_path / "data")]  # fmt: skip
     with (tmp_path / "up.log").open("wb") as log:
@@ -293,6 +306,7 @@ def test_against_notifyctl_up_nothing_is_lost_or_duplicated(tmp_path: Path) -> N
         code, report, output = loadgen(
             tmp_path, "--target", f"http://127.0.0.1:{port}", "--rate", "50", "--duration",
             "10", "--drain-timeout", "30", *LENIENT,
+            env={**os.environ, "NOTIFYCTL_API_KEY": "k-load"},  # sent as Authorization: Bearer
         )  # fmt: skip
     finally:
         up.send_signal(signal.SIGTERM)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
+import time
 from typing import Any
 
+import psutil
 from rich.console import Console
 
 from notifyctl.roles.loadgen_plan import Plan, Schedule, Stage
@@ -89,9 +91,19 @@ async def calibrate(plan: Plan, step_s: float, console: Console) -> dict[str, An
 
 
 async def run_step(plan: Plan, target: str, rate: float, step_s: float) -> dict[str, Any]:
+    busy, own, wall = machine_busy_s(), time.process_time(), time.monotonic()
     summary = await LoadRun(step_plan(plan, target, rate, step_s)).run()
+    others = machine_busy_s() - busy - (time.process_time() - own)
+    step = judge(rate, plan.batch, summary)
+    step["other_load_cores"] = round(max(others, 0.0) / (time.monotonic() - wall), 2)
     await asyncio.sleep(PAUSE_S)
-    return judge(rate, plan.batch, summary)
+    return step
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every process on the machine has used: to tell a noisy neighbour."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
 
 
 def step_line(step: dict[str, Any]) -> str:
@@ -100,7 +112,7 @@ def step_line(step: dict[str, Any]) -> str:
         f"{mark} {step['notifications_per_s']:>9,.0f} notifications/s "
         f"({step['requests_per_s']:,.0f} requests/s): achieved {step['achieved_ratio']:.2%}, "
         f"lag p99 {step['lag_p99_ms']} ms, CPU {step['cpu_percent']:.0f}%, "
-        f"service p99 {step['service_p99_ms']} ms"
+        f"service p99 {step['service_p99_ms']} ms, other load {step['other_load_cores']} cores"
         + (f"  [red]{'; '.join(step['failures'])}[/]" if step["failures"] else "")
     )
 

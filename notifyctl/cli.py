@@ -251,7 +251,7 @@ Calibrate = Annotated[
 ]
 
 
-@app.command()
+@app.command(short_help="Open-model load with every delivery checked (see README).")
 def loadgen(
     target: Target = "http://127.0.0.1:3000",
     rate: Rate = 12,

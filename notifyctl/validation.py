@@ -87,18 +87,22 @@ def _data(body: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def is_http_url(url: str) -> bool:
+    """An http:// or https:// URL with a host and, if any, a valid port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _destination(channel: str | None, to: str | None) -> None:
     if channel != "webhook":
         return
     if to is None:
         raise Invalid([FieldError("to", "is required for the webhook channel (the URL to POST)")])
-    try:
-        parts = urlsplit(to)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        usable = False
-    if not usable:
+    if not is_http_url(to):
         raise Invalid([FieldError("to", "must be an http:// or https:// URL with a host")])
 
 

@@ -10,7 +10,13 @@ p50/p99 (delivery time minus the notification's ``created_at``), duplicates, los
 RSS of each worker process (sampled from the children of the ``up`` process). With ``--runs K`` the
 table shows the median of K runs.
 
+With ``--broker amqp://...`` the service runs as ``notifyctl --broker URL up ...`` with a consumer
+group (queue) of each run's own, deleted afterwards; before each run's channels, ``raw_pika.py``
+measures the raw RabbitMQ consume rate (``--ceiling``: 1 and 2 consumer processes) as the ceiling,
+and the report adds delivered/s as a share of it.
+
     .venv/bin/python benchmarks/e2e.py --count 20000 --workers 2 --channel both --runs 3
+    .venv/bin/python benchmarks/e2e.py --broker amqp://guest:guest@127.0.0.1:5672/%2F --runs 3
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +46,7 @@ from typing import Any
 import aiohttp
 import httpx
 import psutil
+import raw_pika
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -63,6 +71,8 @@ class Options:
     py_spy_args: tuple[str, ...]
     keep: bool
     env: dict[str, str]
+    broker: str | None = None
+    ceiling: tuple[int, ...] = ()
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
@@ -85,14 +95,23 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
     p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the service")
+    p.add_argument(
+        "--broker", help="amqp:// URL: run the service with RabbitMQ (notifyctl --broker)"
+    )
+    p.add_argument(
+        "--ceiling",
+        default="1,2",
+        help="with --broker: raw pika consumer process counts for the ceiling ('' = none)",
+    )
     a = p.parse_args(argv)
     if not 1 <= a.batch <= 1000:
         p.error("--batch must be between 1 and 1000")
     channels = ("webhook", "log") if a.channel == "both" else (a.channel,)
     env = dict(item.split("=", 1) for item in a.env)
+    ceiling = tuple(int(c) for c in a.ceiling.split(",") if c.strip()) if a.broker else ()
     return Options(
         a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
-        a.profile, tuple(a.py_spy_arg), a.keep, env,
+        a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling,
     )  # fmt: skip
 
 
@@ -243,11 +262,15 @@ class Service:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = data_dir / "deliveries.log"
+        self.monitor_base = free_port_block(opts.workers)
+        # a consumer group (queue) of this run's own, deleted at the end
+        self.group = f"notifyctl-bench-{uuid.uuid4().hex[:12]}" if opts.broker else None
         self.env = {
             **os.environ,
             "NOTIFYCTL_DATA_DIR": str(data_dir),
-            "NOTIFYCTL_MONITOR_PORT_BASE": str(free_port_block(opts.workers)),
+            "NOTIFYCTL_MONITOR_PORT_BASE": str(self.monitor_base),
             "NOTIFYCTL_LOG_CHANNEL_PATH": str(self.log_path) if channel == "log" else "-",
+            **({"RABBITMQ_CONSUMER_GROUP": self.group} if self.group else {}),
             **opts.env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
@@ -255,13 +278,17 @@ class Service:
         self.spies: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        argv = [*notifyctl_argv(), "up", "--workers", str(self.opts.workers),
+        root = ["--broker", self.opts.broker] if self.opts.broker else []
+        argv = [*notifyctl_argv(), *root, "up", "--workers", str(self.opts.workers),
                 "--port", str(self.port), "--data-dir", str(self.data_dir)]  # fmt: skip
         with (self.data_dir / "service.log").open("wb") as out:
             self.proc = subprocess.Popen(
                 argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir
             )
         self.sampler = Sampler(self.proc.pid)
+        rabbit = raw_pika.rabbitmq_process() if self.opts.broker else None
+        if rabbit is not None:  # the broker's CPU is this benchmark's, not other load
+            self.sampler.extra[rabbit.pid] = "rabbitmq"
         self.sampler.start()
         wait_until(self._healthy, 60, "notifyctl up /health")
         if not (self.data_dir / "notifyctl.db").exists():
@@ -278,6 +305,50 @@ class Service:
         assert self.sampler is not None
         self.sampler.sample()
         return len(self.sampler.workers()) == self.opts.workers
+
+    def worker_health(self) -> list[dict[str, Any]]:
+        """Each worker's ``GET /health`` on its monitoring port (9090+N style: base + N)."""
+        out = []
+        for n in range(1, self.opts.workers + 1):
+            url = f"http://{HOST}:{self.monitor_base + n}/health"
+            try:
+                out.append(dict(httpx.get(url, timeout=5).json()))
+            except (httpx.HTTPError, ValueError) as exc:
+                out.append({"worker": n, "error": repr(exc)})
+        return out
+
+    def queue_report(self) -> dict[str, int | None]:
+        """Messages left in this run's queues (None: the queue does not exist)."""
+        if not (self.opts.broker and self.group):
+            return {}
+        queues = {"queue": self.group, "dead_letters": f"{self.group}.dead-letters"}
+        try:
+            return {k: raw_pika.queue_depth(self.opts.broker, q) for k, q in queues.items()}
+        except Exception as exc:  # the report must not lose the run
+            print(f"  cannot read the queues: {exc!r}", file=sys.stderr)
+            return {}
+
+    def delete_queues(self) -> None:
+        if not (self.opts.broker and self.group):
+            return
+        queues = [self.group, f"{self.group}.dead-letters"]
+        if raw_pika.delete_quietly(self.opts.broker, queues):  # RabbitMQ down: wait, try again
+            raw_pika.wait_for_rabbitmq(self.opts.broker)
+            if raw_pika.delete_quietly(self.opts.broker, queues):
+                print(f"  could not delete the queues {queues}", file=sys.stderr)
+
+    def broker_drops(self) -> int:
+        """Lost connections and failed connects to RabbitMQ in the service's log.
+
+        Other sessions' tests restart the shared RabbitMQ node now and then; a run that saw it is
+        marked, since the workers then ran on the sweep alone for a while."""
+        path = self.data_dir / "service.log"
+        if not self.opts.broker or not path.exists():
+            return 0
+        text = path.read_text(errors="replace")
+        return sum(
+            text.count(m) for m in ("RabbitMQ connection closed", "cannot connect to RabbitMQ")
+        )
 
     def start_profilers(self, directory: Path, label: str) -> None:
         """py-spy every worker and the API until they exit (raw stacks, by function).
@@ -522,6 +593,12 @@ class RunResult:
     restarts: int
     statuses: dict[str, int]
     wall_s: float
+    worker_processed: list[int] = field(default_factory=list)
+    #: with --broker: messages left in the run's queues at the end, peak depth during the run
+    queues: dict[str, int | None] = field(default_factory=dict)
+    queue_peak: int = -1
+    queue_at_intake_end: int = -1
+    broker_drops: int = 0
 
 
 def summarize(channel: str, opts: Options, intake: Intake, got: Deliveries) -> dict[str, Any]:
@@ -557,11 +634,43 @@ def run_once(opts: Options, channel: str, index: int) -> RunResult:
         if opts.profile is not None:
             service.start_profilers(opts.profile, f"{channel}-run{index}")
         summary = measure(opts, channel, service, receiver)
+        summary["worker_processed"] = [h.get("processed", -1) for h in service.worker_health()]
+        summary["queues"] = service.queue_report()
     finally:
         service.stop()
+        service.delete_queues()
         if receiver is not None:
             receiver.stop()
     return finish_result(service, summary, data_dir, opts.keep)
+
+
+class QueueWatcher(threading.Thread):
+    """Samples the depth (ready messages) of the run's queue every ``every`` seconds."""
+
+    def __init__(self, url: str, queue: str, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.url, self.queue, self.every = url, queue, every
+        self.depths: list[tuple[float, int]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with raw_pika.connect(self.url) as conn:
+                channel = conn.channel()
+                while not self.halt.is_set():
+                    ok = channel.queue_declare(self.queue, passive=True)
+                    self.depths.append((time.time(), int(ok.method.message_count)))
+                    conn.sleep(self.every)
+        except Exception as exc:  # the watcher is a diagnostic: never lose the run for it
+            print(f"  queue watcher stopped: {exc!r}", file=sys.stderr)
+
+    def peak(self) -> int:
+        return max((d for _, d in self.depths), default=-1)
+
+    def at(self, when: float) -> int:
+        """The depth sampled last before ``when``."""
+        before = [d for t, d in self.depths if t <= when]
+        return before[-1] if before else -1
 
 
 def measure(
@@ -573,6 +682,9 @@ def measure(
         service.sampler.extra[receiver.proc.pid] = "receiver"
     dest = f"{receiver.url}/hook" if receiver is not None else None
     load_before = os.getloadavg()[0]
+    watcher = QueueWatcher(opts.broker, service.group) if opts.broker and service.group else None
+    if watcher is not None:
+        watcher.start()
     cpu_before, busy_before, t0 = service.sampler.cpu_now(), busy_core_s(), time.monotonic()
     intake = asyncio.run(send_all(opts, service.url, channel, dest))
     target = len(intake.accepted)
@@ -591,6 +703,11 @@ def measure(
     summary["cpu_s"]["others"] = busy - sum(summary["cpu_s"].values())  # not ours: noise
     summary["load_before"] = load_before
     summary["window_s"] = t1 - t0
+    if watcher is not None:
+        watcher.halt.set()
+        watcher.join(5)
+        summary["queue_peak"] = watcher.peak()
+        summary["queue_at_intake_end"] = watcher.at(intake.finished_at)
     return summary
 
 
@@ -607,6 +724,7 @@ def finish_result(
     procs = service.sampler.procs
     workers = service.sampler.workers()
     statuses = service.status_counts()
+    summary["broker_drops"] = service.broker_drops()
     if keep:
         print(f"  kept {data_dir}", file=sys.stderr)
     else:
@@ -640,7 +758,13 @@ def describe(r: RunResult) -> str:
         f" worker RSS MB [{rss}] api {r.api_rss_mb:.0f};"
         f" CPU s: {cpu}; machine busy {r.machine_busy_pct:.0f}% (load before"
         f" {r.load_before:.1f}); restarts {r.restarts};"
-        f" store {r.statuses}"
+        f" store {r.statuses}; processed per worker (/health) {r.worker_processed}"
+        + (
+            f"; queue depth peak {r.queue_peak}, at intake end {r.queue_at_intake_end},"
+            f" left {r.queues}; RabbitMQ connections lost {r.broker_drops}"
+            if r.queues
+            else ""
+        )
     )
 
 
@@ -654,7 +778,10 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
     for channel, results in rows.items():
         m = median_of(results)
         rss = " / ".join(f"{mb:.0f}" for mb in m.worker_rss_mb)
-        per_run = ", ".join(f"{r.delivered_per_s:,.0f}" for r in results)
+        per_run = ", ".join(
+            f"{r.delivered_per_s:,.0f}{' (broker restarted)' if r.broker_drops else ''}"
+            for r in results
+        )
         intake = statistics.median(r.intake_per_s for r in results)
         noise = ", ".join(f"{max(0.0, r.cpu_s.get('others', 0) / r.window_s):.1f}" for r in results)
         lines.append(
@@ -663,8 +790,10 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
             f" | {max(r.duplicates for r in results)} | {max(r.lost for r in results)}"
             f" | {rss} | {per_run} | {noise} |"
         )
+    broker = f" broker {raw_pika.safe_url(opts.broker)};" if opts.broker else " no broker;"
     note = (
-        f"\n{opts.count:,} notifications per run, {opts.workers} workers, {opts.senders} senders,"
+        f"\n{opts.count:,} notifications per run, {opts.workers} workers,{broker}"
+        f" {opts.senders} senders,"
         f" batches of {opts.batch}; rate {'unlimited' if not opts.rate else f'{opts.rate:g}/s'}."
         " delivered/s, p50, p99 and RSS are those of the median run by delivered/s;"
         " duplicates and lost are the worst run's. Other load: CPU used by processes that are"
@@ -684,7 +813,12 @@ def thread_kind(thread: str) -> str:
 
 
 #: leaf frames that are waits, not work (py-spy's idle detection misses some of them)
-WAITS = ("Condition.wait ", "EpollSelector.select ", "Thread._wait_for_tstate_lock ")
+WAITS = (
+    "Condition.wait ",
+    "EpollSelector.select ",
+    "Thread._wait_for_tstate_lock ",
+    "PollPoller.poll ",  # pika's SelectConnection waiting for its socket
+)
 
 
 def read_samples(directory: Path, pattern: str) -> list[tuple[str, list[str], int]]:
@@ -732,16 +866,75 @@ def profile_top(directory: Path, pattern: str = "*.txt", limit: int = 15) -> str
     return "\n".join(out)
 
 
+def ceiling_table(drains: dict[int, list[raw_pika.Drain]]) -> str:
+    lines = [
+        "| raw pika consumers | runs | consume/s (median) | per run | other load, cores |",
+        "|---:|---:|---:|---|---|",
+    ]
+    for consumers, runs in drains.items():
+        median = statistics.median(d.rate for d in runs)
+        per_run = ", ".join(f"{d.rate:,.0f}" for d in runs)
+        noise = ", ".join(f"{d.other_cores:.1f}" for d in runs)
+        lines.append(f"| {consumers} | {len(runs)} | {median:,.0f} | {per_run} | {noise} |")
+    return "\n".join(lines)
+
+
+def ratio_table(rows: dict[str, list[RunResult]], drains: dict[int, list[raw_pika.Drain]]) -> str:
+    """delivered/s against the ceiling: the best raw median, and run by run (same index)."""
+    ceiling = max(statistics.median(d.rate for d in runs) for runs in drains.values())
+    lines = [
+        "| channel | delivered/s (median run) | ceiling: best raw median | ratio | ratio per run |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for channel, results in rows.items():
+        m = median_of(results)
+        per_run = []
+        for i, r in enumerate(results):
+            best = max(runs[i].rate for runs in drains.values() if i < len(runs))
+            per_run.append(f"{100 * r.delivered_per_s / best:.0f} %")
+        lines.append(
+            f"| {channel} | {m.delivered_per_s:,.0f} | {ceiling:,.0f}"
+            f" | {100 * m.delivered_per_s / ceiling:.0f} % | {', '.join(per_run)} |"
+        )
+    return "\n".join(lines)
+
+
+def run_all(opts: Options) -> tuple[dict[str, list[RunResult]], dict[int, list[raw_pika.Drain]]]:
+    """Without a broker: channel by channel. With one: run by run, the raw pika ceiling first, so
+    that the ceiling and the service share each stretch of the machine's noise."""
+    rows: dict[str, list[RunResult]] = {}
+    drains: dict[int, list[raw_pika.Drain]] = {}
+    if opts.broker:
+        order = [(c, i) for i in range(1, opts.runs + 1) for c in ("ceiling", *opts.channels)]
+    else:
+        order = [(c, i) for c in opts.channels for i in range(1, opts.runs + 1)]
+    for channel, index in order:
+        if channel == "ceiling":
+            assert opts.broker
+            for consumers in opts.ceiling:
+                print(f"raw pika x{consumers} run {index}/{opts.runs} ...", file=sys.stderr)
+                drain = raw_pika.drain(opts.broker, opts.count, consumers)
+                print(raw_pika.describe(drain), file=sys.stderr, flush=True)
+                drains.setdefault(consumers, []).append(drain)
+            continue
+        print(f"{channel} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
+        result = run_once(opts, channel, index)
+        print(describe(result), file=sys.stderr, flush=True)
+        rows.setdefault(channel, []).append(result)
+    return rows, drains
+
+
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
-    rows: dict[str, list[RunResult]] = {}
-    for channel in opts.channels:
-        for index in range(1, opts.runs + 1):
-            print(f"{channel} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
-            result = run_once(opts, channel, index)
-            print(describe(result), file=sys.stderr, flush=True)
-            rows.setdefault(channel, []).append(result)
+    rows, drains = run_all(opts)
     print(table(rows, opts))
+    if drains:
+        print(f"\nRaw RabbitMQ consume ceiling in the same invocation (raw_pika.py:"
+              f" {opts.count:,} persistent messages, pika SelectConnection, prefetch 10,"
+              " manual ack):\n")  # fmt: skip
+        print(ceiling_table(drains))
+        print()
+        print(ratio_table(rows, drains))
     if opts.profile is not None:
         for channel in opts.channels:
             for kind in ("worker", "api"):

@@ -60,6 +60,8 @@ def delete_queues(*queues: str) -> None:
         channel = connection.channel()
         for queue in queues:
             channel.queue_delete(queue)
+            if queue.endswith(".dead-letters"):
+                channel.exchange_delete(queue)  # each group's dead-letter exchange bears its name
     finally:
         connection.close()
 

@@ -12,7 +12,7 @@ import pytest
 from notifyctl.broker import Receipt, WakeUp
 from notifyctl.broker.rabbitmq import RabbitBroker
 from tests.helpers import wait_until
-from tests.rabbit import RABBITMQ_URL, get_all, queue_state
+from tests.rabbit import RABBITMQ_URL, delete_queues, get_all, queue_state
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,22 @@ def test_dead_letters_reach_the_dead_letter_queue(
     wait_until(lambda: queue_state(f"{rabbit_group}.dead-letters")[0] == 1, 20, "the dead letter")
     (body,) = get_all(f"{rabbit_group}.dead-letters")
     assert json.loads(body) == {"id": "n1", "status": "dead", "last_error": "HTTP 500"}
+
+
+def test_dead_letters_stay_within_their_consumer_group(rabbit_group: str) -> None:
+    other = f"{rabbit_group}-other"
+    brokers = [RabbitBroker(RABBITMQ_URL, group) for group in (rabbit_group, other)]
+    for broker in brokers:
+        broker.start()
+    try:
+        wait_until(lambda: all(b.connected for b in brokers), 20, "both connected")
+        brokers[0].publish_dead_letter({"id": "mine"})
+        wait_until(lambda: queue_state(f"{rabbit_group}.dead-letters")[0] == 1, 20, "it")
+        assert queue_state(f"{other}.dead-letters")[0] == 0
+    finally:
+        for broker in brokers:
+            broker.close()
+        delete_queues(other, f"{other}.dead-letters")
 
 
 def test_an_unreadable_message_is_dropped_and_consuming_goes_on(

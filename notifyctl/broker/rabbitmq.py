@@ -26,7 +26,6 @@ from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
 
 log = logging.getLogger("notifyctl.broker")
 EXCHANGE = "notifyctl.notifications"
-DEAD_LETTER_EXCHANGE = "notifyctl.dead-letters"
 #: priorities 0 (low) to 2 (high) map straight onto RabbitMQ message priorities
 MAX_PRIORITY = 2
 MAX_OUTSTANDING = 20_000
@@ -40,7 +39,9 @@ class RabbitBroker:
     ) -> None:
         self.url = url
         self.queue = group
-        self.dead_letter_queue = f"{group}.dead-letters"
+        # An exchange per group: one shared fanout exchange would copy every group's dead
+        # letters into every other group's queue.
+        self.dead_letter_exchange = self.dead_letter_queue = f"{group}.dead-letters"
         self._params = pika.URLParameters(url)
         self._params.connection_attempts = 1
         self._params.socket_timeout = 5
@@ -103,7 +104,7 @@ class RabbitBroker:
 
     def publish_dead_letter(self, record: dict[str, Any]) -> None:
         body = json.dumps(record, separators=(",", ":")).encode()
-        self._enqueue([(DEAD_LETTER_EXCHANGE, "", body, None)])
+        self._enqueue([(self.dead_letter_exchange, "", body, None)])
 
     def _enqueue(self, items: Sequence[tuple[str, str, bytes, int | None]]) -> None:
         with self._lock:
@@ -193,11 +194,11 @@ class RabbitBroker:
             ),
             lambda done: channel.queue_bind(self.queue, EXCHANGE, self.queue, callback=done),
             lambda done: channel.exchange_declare(
-                DEAD_LETTER_EXCHANGE, "fanout", durable=True, callback=done
+                self.dead_letter_exchange, "fanout", durable=True, callback=done
             ),
             lambda done: channel.queue_declare(self.dead_letter_queue, durable=True, callback=done),
             lambda done: channel.queue_bind(
-                self.dead_letter_queue, DEAD_LETTER_EXCHANGE, "", callback=done
+                self.dead_letter_queue, self.dead_letter_exchange, "", callback=done
             ),
             lambda done: channel.confirm_delivery(self._on_confirm, callback=done),
             lambda done: channel.basic_qos(prefetch_count=self._prefetch, callback=done),

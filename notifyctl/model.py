@@ -109,6 +109,8 @@ class Notification:
     created_at: int
     updated_at: int
     sent_at: int | None = None
+    #: times an operator put it back from dead (``notifyctl dlq replay``)
+    replays: int = 0
 
     def is_locked(self, now: int) -> bool:
         return (
@@ -124,6 +126,8 @@ class Claim:
     worker_id: str
     lock_version: int
     lock_expiry: int
+    #: True when this claim took over a lease that had expired (its worker stopped mid-delivery)
+    reclaimed: bool = False
 
     @property
     def id(self) -> str:
@@ -174,3 +178,32 @@ class WorkerRecord:
     last_heartbeat: int
     in_flight: int
     processed: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One entry of a notification's history: an attempt that ended, or a replay."""
+
+    #: ``sent``, ``retry``, ``dead``, ``lease_expired`` (its worker stopped) or ``replayed``
+    outcome: str
+    #: when it ended (for ``lease_expired``, when the lease ran out)
+    at: int
+    #: the attempt number it was (for ``replayed``: the attempts used before the replay)
+    attempt: int
+    worker: str | None
+    started_at: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogRow:
+    """Undelivered notifications of one priority and channel, as ``Store.backlog`` counts them."""
+
+    priority: Priority
+    channel: str
+    #: due now and not leased by a live worker (waiting for a worker)
+    due: int
+    #: due later: a future ``scheduled_for`` or a retry waiting for its backoff
+    scheduled: int
+    #: leased by a live worker (being delivered)
+    locked: int

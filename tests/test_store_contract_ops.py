@@ -50,7 +50,9 @@ def claim_all(store: Store, worker: str, now: int, limit: int = 100) -> list[Cla
     return store.claim_batch(worker, limit, now, LEASE)
 
 
-def finish(store: Store, claim: Claim, verdict: Verdict, now: int, error: str | None = None) -> None:
+def finish(
+    store: Store, claim: Claim, verdict: Verdict, now: int, error: str | None = None
+) -> None:
     retry_at = now + 1_000 if verdict is Verdict.RETRY else None
     report = store.finish([Outcome(claim, verdict, error, retry_at)], now)
     assert report.applied == 1
@@ -180,7 +182,11 @@ def test_oldest_due_ignores_terminal_notifications(store: Store) -> None:
 
 def test_backlog_counts_due_scheduled_and_locked_by_priority_and_channel(store: Store) -> None:
     add(store, make("webhook", Priority.HIGH), make("webhook", Priority.HIGH))
-    add(store, make("log", Priority.NORMAL), make("log", Priority.NORMAL, scheduled_for=NOW + 60_000))
+    add(
+        store,
+        make("log", Priority.NORMAL),
+        make("log", Priority.NORMAL, scheduled_for=NOW + 60_000),
+    )
     add(store, make("webhook", Priority.LOW, scheduled_for=NOW + 60_000))
     (leased,) = store.claim_batch(A, 1, NOW, LEASE)  # the most urgent: one high webhook
     assert leased.notification.priority is Priority.HIGH

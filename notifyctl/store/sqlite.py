@@ -19,7 +19,6 @@ from typing import Any
 
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
-from notifyctl.store import sqlite_ops as ops
 from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
@@ -34,6 +33,7 @@ from notifyctl.model import (
     Verdict,
     WorkerRecord,
 )
+from notifyctl.store import sqlite_ops as ops
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (

@@ -102,8 +102,12 @@ def history(conn: sqlite3.Connection, notification_id: str) -> list[AttemptRecor
         return None
     return [
         AttemptRecord(
-            outcome=entry["outcome"], at=entry["at"], attempt=entry["attempt"],
-            worker=entry["worker"], started_at=entry["started_at"], error=entry["error"],
+            outcome=entry["outcome"],
+            at=entry["at"],
+            attempt=entry["attempt"],
+            worker=entry["worker"],
+            started_at=entry["started_at"],
+            error=entry["error"],
         )  # fmt: skip
         for entry in json.loads(row[0])
     ]

@@ -77,10 +77,12 @@ class Metrics:
         )  # fmt: skip
         ProcessCollector(registry=self.registry)
         self._children: dict[tuple[Any, ...], Any] = {}
-        self.registry.register(Sampled(self._collectors(), self.monitoring_error))
+        # monitoring_errors comes last, so a scrape's own failures are already in it
+        parts = [*self._collectors(), self._monitoring]
+        self.registry.register(Sampled(parts, self.monitoring_error))
 
     def _collectors(self) -> list[Collect]:
-        return [self._monitoring, self._pool, self._broker_families]
+        return [self._pool, self._broker_families]
 
     @property
     def monitoring_errors(self) -> int:

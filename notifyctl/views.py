@@ -19,9 +19,10 @@ def table(title: str, *columns: str) -> Table:
     for column in columns:
         if column == "id":  # whole, to be copied into the next command
             view.add_column(column, no_wrap=True, min_width=26)
+        elif column in NUMERIC:
+            view.add_column(column, justify="right", overflow="fold")
         else:
-            justify = "right" if column in NUMERIC else "left"
-            view.add_column(column, justify=justify, overflow="fold")
+            view.add_column(column, overflow="fold")
     return view
 
 

@@ -161,7 +161,14 @@ def test_resources_and_stats_have_the_spec_shapes_with_real_values(
     config, store, receiver, base = monitored
     insert(store, make_webhooks(receiver.url, 5))
     wait_until(lambda: store.counts(now_ms())["sent"] == 5, 60, "5 deliveries")
-    status, resources = http_json("GET", f"{base}/resources")
+    answers: list[Any] = []
+
+    def settled() -> bool:  # the queue figures may be one sampling interval old
+        answers.append(http_json("GET", f"{base}/resources"))
+        return bool(answers[-1][1]["queue"] == {"pending": 0, "scheduled": 0, "locked": 0})
+
+    wait_until(settled, 30, "/resources to show the queue drained")
+    status, resources = answers[-1]
     assert status == 200
     assert set(resources) == {"cpu", "memory", "database", "queue", "uptime"}
     assert set(resources["cpu"]) == {"averagePercent", "cores"}

@@ -16,7 +16,7 @@ from prometheus_client.samples import Sample
 from starlette.testclient import TestClient
 
 from notifyctl.config import Config
-from notifyctl.metrics import Metrics, WorkerMetrics
+from notifyctl.metrics import LoopHistogram, Metrics, Sampled, WorkerMetrics
 from notifyctl.model import WorkerRecord, now_ms
 from notifyctl.roles.api import build_app
 from notifyctl.roles.monitor import QueueSampler
@@ -305,3 +305,25 @@ def test_a_failing_recording_is_counted_never_raised(config: Config) -> None:
         assert metrics.monitoring_errors == 2
     finally:
         store.close()
+
+
+def test_a_loop_histogram_counts_each_value_in_the_first_bucket_at_or_above_it() -> None:
+    histogram = LoopHistogram("h_seconds", "help", ("channel",), (0.1, 1.0))
+    for value in (0.05, 0.1, 0.5, 1.0, 7.0):
+        histogram.observe(("log",), value)
+    histogram.observe(("webhook",), 0.2)
+    families = parse(generate_latest_of(histogram))
+    assert value(families, "h_seconds", "_bucket", channel="log", le="0.1") == 2
+    assert value(families, "h_seconds", "_bucket", channel="log", le="1.0") == 4
+    assert value(families, "h_seconds", "_bucket", channel="log", le="+Inf") == 5
+    assert value(families, "h_seconds", "_count", channel="log") == 5
+    assert value(families, "h_seconds", "_sum", channel="log") == pytest.approx(8.65)
+    assert value(families, "h_seconds", "_count", channel="webhook") == 1
+
+
+def generate_latest_of(histogram: LoopHistogram) -> str:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry()
+    registry.register(Sampled([lambda: [histogram.family()]], lambda what, exc: None))
+    return generate_latest(registry).decode()

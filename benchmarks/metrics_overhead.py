@@ -233,6 +233,43 @@ def exposition_cost(samples: int = 2_000) -> tuple[float, int]:
     return cost, size
 
 
+def served_scrape_cost(seconds: float = 8.0, rate: float = 20.0) -> tuple[float, int]:
+    """CPU the worker process spends per scrape, HTTP serving included: an idle worker's CPU
+    while scraped ``rate`` times a second, minus its CPU over as long unscraped."""
+    workdir = Path(tempfile.mkdtemp(prefix="notifyctl-metrics-"))
+    port = free_port()
+    config = config_module.load({"data_dir": str(workdir), "monitor_port_base": port - 1},
+                                environ={})  # fmt: skip
+    env = {**os.environ, **config.to_environ(), "NOTIFYCTL_LOG_LEVEL": "warning"}
+    worker = subprocess.Popen([sys.executable, "-m", "notifyctl", "worker", "--id", "1"], env=env)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        process = psutil.Process(worker.pid)
+        before = cpu_seconds(process)
+        time.sleep(seconds)
+        idle = cpu_seconds(process) - before
+        run = Run(Variant("idle", sys.executable, True), 0.0, 0.0)
+        stop = threading.Event()
+        before = cpu_seconds(process)
+        thread = threading.Thread(target=scrape_until, args=(url, 1 / rate, stop, run))
+        thread.start()
+        time.sleep(seconds)
+        stop.set()
+        thread.join()
+        scraped = cpu_seconds(process) - before
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        shutil.rmtree(workdir, ignore_errors=True)
+    return max(scraped - idle, 0.0) / len(run.scrapes), len(run.scrapes)
+
+
 def start_receiver() -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     argv = [sys.executable, str(HERE / "receiver.py"), "--port", str(port)]
@@ -247,7 +284,9 @@ def start_receiver() -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("the receiver did not start")
 
 
-def report(runs: list[Run], opts: argparse.Namespace, cost: float, size: int) -> None:
+def report(
+    runs: list[Run], opts: argparse.Namespace, cost: float, size: int, served: tuple[float, int]
+) -> None:
     labels = list(dict.fromkeys(r.variant.label for r in runs))
     groups = {label: [r for r in runs if r.variant.label == label] for label in labels}
     reference, other = (groups[label] for label in labels)
@@ -272,6 +311,12 @@ def report(runs: list[Run], opts: argparse.Namespace, cost: float, size: int) ->
     print(f"one exposition in-process: {cost * 1e6:,.0f} µs CPU, {size:,} bytes; at one scrape"
           f" per {opts.interval} s that is {cost / opts.interval * 100:.3f} % of one core; at"
           f" Prometheus' 15 s, {cost / 15 * 100:.4f} %")  # fmt: skip
+    per_scrape, scrapes = served
+    busy = statistics.median(r.cpu_us_per_delivery * r.delivered_per_s / 1e6 for r in runs)
+    print(f"served by an idle worker ({scrapes} scrapes): {per_scrape * 1e6:,.0f} µs CPU per"
+          f" scrape, HTTP included; a worker at full speed uses {busy:.2f} core, so one scrape"
+          f" per {opts.interval} s costs {per_scrape / opts.interval / busy * 100:.2f} % of its"
+          f" CPU, one per 15 s {per_scrape / 15 / busy * 100:.3f} %")  # fmt: skip
 
 
 def main() -> None:
@@ -291,6 +336,7 @@ def main() -> None:
         variants = (Variant("unscraped", sys.executable, False),
                     Variant("scraped", sys.executable, True))  # fmt: skip
     cost, size = exposition_cost()
+    served = served_scrape_cost()
     receiver, receiver_port = start_receiver() if opts.channel == "webhook" else (None, None)
     runs: list[Run] = []
     try:
@@ -304,7 +350,7 @@ def main() -> None:
         if receiver is not None:
             receiver.terminate()
             receiver.wait(10)
-    report(runs, opts, cost, size)
+    report(runs, opts, cost, size, served)
 
 
 if __name__ == "__main__":

@@ -309,8 +309,8 @@ def test_a_failing_recording_is_counted_never_raised(config: Config) -> None:
 
 def test_a_loop_histogram_counts_each_value_in_the_first_bucket_at_or_above_it() -> None:
     histogram = LoopHistogram("h_seconds", "help", ("channel",), (0.1, 1.0))
-    for value in (0.05, 0.1, 0.5, 1.0, 7.0):
-        histogram.observe(("log",), value)
+    for seconds in (0.05, 0.1, 0.5, 1.0, 7.0):
+        histogram.observe(("log",), seconds)
     histogram.observe(("webhook",), 0.2)
     families = parse(generate_latest_of(histogram))
     assert value(families, "h_seconds", "_bucket", channel="log", le="0.1") == 2

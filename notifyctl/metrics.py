@@ -33,7 +33,8 @@ from prometheus_client.core import (
 
 from notifyctl.broker import Broker
 from notifyctl.model import QueueSnapshot, Status, WorkerStats, now_ms
-from notifyctl.resources import ResourceSampler, pool_stats_of
+from notifyctl.resources import ResourceSampler
+from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.metrics")
 
@@ -63,7 +64,7 @@ Collect = Callable[[], Iterable[Metric]]
 class Metrics:
     """The metrics of one process: HTTP requests, store calls, store pool, broker, monitoring."""
 
-    def __init__(self, store: object, broker: Broker | None) -> None:
+    def __init__(self, store: Store, broker: Broker | None) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         self.registry = CollectorRegistry()
         self._store, self._broker = store, broker
@@ -125,9 +126,7 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _pool(self) -> Iterator[Metric]:
-        stats = pool_stats_of(self._store)
-        if stats is None:
-            return
+        stats = self._store.pool_stats()
         yield gauge("database_connections_total", "Connections this process holds open to the"
                     " store.", stats["openConnections"])  # fmt: skip
         yield gauge("database_connections_pool_size", "Most connections this process may open"
@@ -158,7 +157,7 @@ class Metrics:
 class ApiMetrics(Metrics):
     """The API's metrics: the shared ones plus intake."""
 
-    def __init__(self, store: object, broker: Broker | None) -> None:
+    def __init__(self, store: Store, broker: Broker | None) -> None:
         super().__init__(store, broker)
         self.accepted = Counter(
             "api_notifications_accepted", "Notifications the API stored (answered 201 or stored"
@@ -194,7 +193,7 @@ class WorkerView(Protocol):
 class WorkerMetrics(Metrics):
     """A worker's metrics: the shared ones plus its work, its resources and the queue."""
 
-    def __init__(self, worker: WorkerView, store: object, broker: Broker | None) -> None:
+    def __init__(self, worker: WorkerView, store: Store, broker: Broker | None) -> None:
         self._worker = worker
         self.resources = ResourceSampler()
         #: set by the queue sampler of the one worker that reports the queue (see roles/monitor)

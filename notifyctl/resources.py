@@ -1,34 +1,18 @@
-"""What a process samples about itself: CPU, memory, and its connections to the store.
+"""What a process samples about itself: CPU and memory.
 
 Read by ``/resources``, ``/stats`` and the metrics at request time; every figure is cheap (one or
-two reads of ``/proc`` through psutil, or the store's in-memory pool counters).
+two reads of ``/proc`` through psutil). The store's pool figures come from ``Store.pool_stats``.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import psutil
 
 #: CPU use is averaged over at least this long, so frequent readers all see a stable figure
 MIN_CPU_WINDOW_S = 1.0
-
-
-@runtime_checkable
-class PoolReporter(Protocol):
-    """A store that can say how its connections are used (optional for store adapters)."""
-
-    def pool_stats(self) -> dict[str, int]:
-        """``poolSize``, ``openConnections``, ``activeConnections``, ``idleConnections``,
-        ``pendingRequests`` (waiting for a connection) and ``minPoolSize``."""
-        ...
-
-
-def pool_stats_of(store: object) -> dict[str, int] | None:
-    """The store's pool statistics, or None when its adapter does not report them."""
-    return store.pool_stats() if isinstance(store, PoolReporter) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,6 @@ explicitly; nothing sleeps.
 
 from __future__ import annotations
 
-import pytest
-
 from notifyctl.model import (
     BacklogRow,
     Claim,
@@ -291,16 +289,13 @@ def test_replay_of_nothing_is_nothing(store: Store) -> None:
     assert store.replay([], NOW) == []
 
 
-# -- the optional pool statistics ---------------------------------------------------------------
+# -- pool statistics -----------------------------------------------------------------------------
 
 
-def test_pool_stats_when_offered_are_consistent(store: Store) -> None:
-    pool_stats = getattr(store, "pool_stats", None)
-    if pool_stats is None:
-        pytest.skip("this adapter does not report pool statistics")
+def test_pool_stats_are_consistent(store: Store) -> None:
     store.ping()
-    stats = pool_stats()
-    assert stats["poolSize"] >= 1
+    stats = store.pool_stats()
+    assert stats["poolSize"] >= stats["minPoolSize"] >= 0 and stats["poolSize"] >= 1
     assert stats["openConnections"] == stats["activeConnections"] + stats["idleConnections"]
     assert 0 <= stats["activeConnections"] <= stats["poolSize"]
     assert stats["pendingRequests"] >= 0

@@ -21,7 +21,6 @@ from starlette.routing import Route
 from notifyctl.errors import StoreError
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import QueueSnapshot, now_ms
-from notifyctl.resources import pool_stats_of
 from notifyctl.roles.api import broker_state
 from notifyctl.roles.serving import RequestTimer, metrics_endpoint
 
@@ -86,7 +85,7 @@ def resources_json(worker: Worker, connected: bool, queue: QueueSnapshot | None)
     """The spec's ``/resources`` shape."""
     sampler = worker.metrics.resources
     memory = sampler.memory()
-    pool = pool_stats_of(worker.store) or {}
+    pool = worker.store.pool_stats()
     counts = queue.counts if queue is not None else None
     return {
         "cpu": {"averagePercent": sampler.cpu_percent(), "cores": sampler.cores},
@@ -118,7 +117,7 @@ def stats_json(worker: Worker) -> dict[str, Any]:
         "leasesLost": s.leases_lost, "leasesReclaimed": s.reclaimed,
         "wakeupsLost": s.wakeups_lost, "storeErrors": s.store_errors,
         "watchdogReconnects": s.watchdog_reconnects, "byChannel": by_channel,
-        "database": pool_stats_of(worker.store),
+        "database": worker.store.pool_stats(),
         "broker": None if broker is None else {"connected": broker.connected,
                                                **broker.counters()},
         "monitoringErrors": worker.metrics.monitoring_errors,

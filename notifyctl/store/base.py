@@ -146,9 +146,10 @@ class Store(Protocol):
         ...
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
-        """Atomically put those of ``ids`` that are ``dead`` back as ``pending``, due ``now``,
-        with ``attempts`` 0, the same id, ``replays`` + 1, ``last_error`` noting the replay, and a
-        ``replayed`` history entry. Returns the ids replayed; the others are left untouched."""
+        """Put those of ``ids`` that are ``dead`` back as ``pending``, due ``now``, with
+        ``attempts`` 0, the same id, ``replays`` + 1, ``last_error`` noting the replay, and a
+        ``replayed`` history entry; each in one atomic change made only while it is dead (SQLite:
+        all of them in one transaction). Returns the ids replayed; the others are untouched."""
         ...
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from notifyctl import __version__, config
+from notifyctl.cli_ops import dlq_app, inspect_app
 from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.errors import NotifyError
 
@@ -23,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+app.add_typer(inspect_app, name="inspect")
+app.add_typer(dlq_app, name="dlq")
 
 
 def version_callback(value: bool) -> None:

@@ -357,7 +357,14 @@ SETTINGS: tuple[Setting, ...] = (
         "NOTIFYCTL_MONITOR_PORT_BASE",
         integer(0, 65_000),
         9090,
-        "worker N serves /health on this port + N; 0 turns it off",
+        "worker N serves /health, /metrics, /resources, /stats on this port + N; 0: off",
+    ),
+    S(
+        "queue_metrics_interval_ms",
+        "NOTIFYCTL_QUEUE_METRICS_INTERVAL_MS",
+        integer(100, 3_600_000),
+        15_000,
+        "how often the reporting worker reads the queue depth from the store for its metrics",
     ),
     S(
         "sqlite_synchronous",
@@ -416,6 +423,7 @@ class Config:
     log_channel_path: str
     monitor_host: str
     monitor_port_base: int
+    queue_metrics_interval_ms: int
     sqlite_synchronous: str
     log_level: str
 

@@ -62,3 +62,12 @@ def is_exhausted(notification: Notification, now: int) -> bool:
 def write_is_fenced_out(notification: Notification, worker_id: str, lock_version: int) -> bool:
     """True when a write by this claim must be refused: someone else holds (or held) it since."""
     return notification.locked_by != worker_id or notification.lock_version != lock_version
+
+
+#: a worker is stale once this many heartbeats in a row have not arrived
+STALE_AFTER_HEARTBEATS = 3
+
+
+def worker_is_alive(last_heartbeat: int, now: int, heartbeat_interval_ms: int) -> bool:
+    """Alive while its last heartbeat is recent; a worker killed outright goes stale this way."""
+    return now - last_heartbeat <= STALE_AFTER_HEARTBEATS * heartbeat_interval_ms

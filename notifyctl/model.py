@@ -109,6 +109,8 @@ class Notification:
     created_at: int
     updated_at: int
     sent_at: int | None = None
+    #: times an operator put it back from dead (``notifyctl dlq replay``)
+    replays: int = 0
 
     def is_locked(self, now: int) -> bool:
         return (
@@ -124,6 +126,8 @@ class Claim:
     worker_id: str
     lock_version: int
     lock_expiry: int
+    #: True when this claim took over a lease that had expired (its worker stopped mid-delivery)
+    reclaimed: bool = False
 
     @property
     def id(self) -> str:
@@ -174,3 +178,79 @@ class WorkerRecord:
     last_heartbeat: int
     in_flight: int
     processed: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One entry of a notification's history: an attempt that ended, or a replay."""
+
+    #: ``sent``, ``retry``, ``dead``, ``lease_expired`` (its worker stopped) or ``replayed``
+    outcome: str
+    #: when it ended (for ``lease_expired``, when the lease ran out)
+    at: int
+    #: the attempt number it was (for ``replayed``: the attempts used before the replay)
+    attempt: int
+    worker: str | None
+    started_at: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogRow:
+    """Undelivered notifications of one priority and channel, as ``Store.backlog`` counts them."""
+
+    priority: Priority
+    channel: str
+    #: due now and not leased by a live worker (waiting for a worker)
+    due: int
+    #: due later: a future ``scheduled_for`` or a retry waiting for its backoff
+    scheduled: int
+    #: leased by a live worker (being delivered)
+    locked: int
+
+
+@dataclass
+class WorkerStats:
+    """A worker's counters since it started: the source of ``/stats`` and its metrics."""
+
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    released: int = 0
+    stale_writes: int = 0
+    leases_lost: int = 0
+    #: claims that took over a lease another worker had let expire
+    reclaimed: int = 0
+    store_errors: int = 0
+    #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
+    wakeups_lost: int = 0
+    watchdog_reconnects: int = 0
+    #: outcomes recorded, by (channel, outcome) with outcome ``sent``, ``retried`` or ``dead``
+    by_channel: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.retried + self.dead
+
+    def success_rate(self) -> float | None:
+        """Percent of processed attempts that were delivered; None before the first."""
+        if not self.processed:
+            return None
+        return round(100.0 * self.sent / self.processed, 2)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """The queue as one read of the store saw it (``Store.counts`` and ``Store.oldest_due``)."""
+
+    counts: dict[str, int]
+    oldest_due_at: int | None
+    taken_at: int
+
+    @property
+    def oldest_due_age_s(self) -> float:
+        """How long the longest-waiting due notification had waited; 0 when none was due."""
+        if self.oldest_due_at is None:
+            return 0.0
+        return max(self.taken_at - self.oldest_due_at, 0) / 1000

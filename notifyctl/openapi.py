@@ -189,6 +189,13 @@ def paths() -> dict[str, Any]:
             "503": json_response("the store is down", ref("Health"))}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics of this API process",
+            "description": "Open unless NOTIFYCTL_METRICS_REQUIRE_KEY (then a key is needed).",
+            "security": [],
+            "responses": {"200": {"description": "Prometheus text exposition format 0.0.4",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }},
     }  # fmt: skip
 
 

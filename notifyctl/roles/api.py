@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from notifyctl.channels.base import iso_ms
 from notifyctl.config import Config
 from notifyctl.destinations import DestinationPolicy, resolution_problem
 from notifyctl.errors import StoreError
+from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, Notification, Status, now_ms
 from notifyctl.roles.group_commit import GroupCommit
 from notifyctl.roles.problems import HTTPProblem, invalid, problem_json
@@ -98,16 +100,32 @@ def broker_state(broker: Broker | None) -> str:
 
 
 class Api:
-    def __init__(self, config: Config, store: Store, broker: Broker | None = None) -> None:
+    def __init__(
+        self, config: Config, store: Store, broker: Broker | None, metrics: ApiMetrics
+    ) -> None:
         self.config = config
         self.store = store
         self.broker = broker
+        self.metrics = metrics
         self.destinations = DestinationPolicy.from_config(config.webhook_allow)
         self._group_commit = GroupCommit(store.insert_many)
 
+    def count_intake(self, results: list[InsertResult]) -> None:
+        created = sum(1 for r in results if r.created)
+        self.metrics.intake(created, len(results) - created)
+
     async def _store(self, method: Any, *args: Any) -> Any:
-        with unavailable_store_is_503():
+        with unavailable_store_is_503(), self._timed(method.__name__):
             return await anyio.to_thread.run_sync(method, *args)
+
+    @contextlib.contextmanager
+    def _timed(self, operation: str) -> Iterator[None]:
+        """Time a store call for ``database_operation_duration_seconds``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.observe_store_call(operation, time.perf_counter() - started)
 
     async def _parse(self, body: Any, now: int, header_key: str | None = None) -> NewNotification:
         item = parse_notification(body, now, self.config.max_attempts, header_key)
@@ -136,9 +154,10 @@ class Api:
             item = await self._parse(body, now, request.headers.get("idempotency-key"))
         except Invalid as exc:
             raise invalid(exc.errors) from None
-        with unavailable_store_is_503():
+        with unavailable_store_is_503(), self._timed("insert_grouped"):
             result = await self._group_commit.insert(item)
         self.wake_workers([result], now)
+        self.count_intake([result])
         status, payload = insert_response(result)
         headers = {"Location": f"/v1/notifications/{result.notification.id}"}
         return JSONResponse(payload, status_code=status, headers=headers)
@@ -161,6 +180,7 @@ class Api:
         valid = [p for p in parsed if isinstance(p, NewNotification)]
         inserted = await self._store(self.store.insert_many, valid, now) if valid else []
         self.wake_workers(inserted, now)
+        self.count_intake(inserted)
         stored = iter(inserted)
         return JSONResponse({"results": [self._item(p, stored) for p in parsed]})
 
@@ -241,8 +261,11 @@ def by_method(**endpoints: Endpoint) -> Endpoint:
     return dispatch
 
 
-def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any:
-    """The API as an ASGI app: Starlette routes behind the key and rate-limit guard."""
+def build_app(
+    config: Config, store: Store, broker: Broker | None = None, metrics: ApiMetrics | None = None
+) -> Any:
+    """The API as an ASGI app: Starlette routes behind the key and rate-limit guard, every
+    request timed (``http_request_duration_seconds``), refused ones included."""
     from starlette.exceptions import HTTPException
 
     from notifyctl.apikeys import ApiKeys
@@ -250,8 +273,10 @@ def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any
     from notifyctl.ratelimit import RateLimiter
     from notifyctl.roles.guard import Guard, parse_networks
     from notifyctl.roles.problems import on_http_exception, on_problem
+    from notifyctl.roles.serving import RequestTimer, metrics_endpoint
 
-    api = Api(config, store, broker)
+    metrics = metrics or ApiMetrics(store, broker)
+    api = Api(config, store, broker, metrics)
     spec = document()
 
     async def openapi(request: Request) -> Response:
@@ -270,6 +295,7 @@ def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any
         ),  # fmt: skip
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(metrics), methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
     app = Starlette(routes=routes, exception_handlers=handlers)
@@ -278,7 +304,8 @@ def build_app(config: Config, store: Store, broker: Broker | None = None) -> Any
     if config.rate_limit_per_s:
         limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
     proxies = parse_networks(config.trusted_proxies)
-    return Guard(app, keys, limiter, proxies, config.metrics_require_key)
+    guard = Guard(app, keys, limiter, proxies, config.metrics_require_key)
+    return RequestTimer(guard, metrics)
 
 
 async def serve_api(

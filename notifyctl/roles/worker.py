@@ -21,7 +21,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -32,7 +32,8 @@ from notifyctl.channels.base import payload
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import renew_every_ms, worker_identity
-from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, now_ms
+from notifyctl.metrics import WorkerMetrics
+from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, WorkerStats, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
@@ -41,26 +42,9 @@ log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01
 MAX_WAKEUP_WAIT_S = 0.25
 STORE_RETRY_S = 0.5
-
-
-@dataclass
-class WorkerStats:
-    claimed: int = 0
-    sent: int = 0
-    retried: int = 0
-    dead: int = 0
-    released: int = 0
-    stale_writes: int = 0
-    leases_lost: int = 0
-    store_errors: int = 0
-    #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
-    wakeups_lost: int = 0
-    watchdog_reconnects: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def processed(self) -> int:
-        return self.sent + self.retried + self.dead
+T = TypeVar("T")
+#: a recorded verdict -> its outcome label and WorkerStats field
+OUTCOME_NAMES = {Verdict.SENT: "sent", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
 
 
 class Worker:
@@ -95,6 +79,7 @@ class Worker:
         self._receipts: list[Receipt] = []
         self._receipts_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
+        self.metrics = WorkerMetrics(self, store, broker)
 
     def __repr__(self) -> str:
         s = self.stats
@@ -106,6 +91,14 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return self._active
+
+    async def _call(self, operation: str, method: Callable[..., T], *args: Any) -> T:
+        """A store call on a worker thread, timed for ``database_operation_duration_seconds``."""
+        started = time.perf_counter()
+        try:
+            return await anyio.to_thread.run_sync(method, *args)
+        finally:
+            self.metrics.observe_store_call(operation, time.perf_counter() - started)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -220,16 +213,21 @@ class Worker:
 
     async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
         try:
-            claims = await anyio.to_thread.run_sync(
-                self.store.claim_ids, ids, self.id, self._clock(), self.config.lock_duration_ms
-            )
+            claims = await self._call(
+                "claim_ids", self.store.claim_ids, ids, self.id, self._clock(),
+                self.config.lock_duration_ms,
+            )  # fmt: skip
         except StoreError as exc:
             self.stats.store_errors += 1
             log.warning("claim by id failed, retrying: %s", exc)
             await anyio.sleep(STORE_RETRY_S)
             return None
-        self.stats.claimed += len(claims)
+        self._count_claims(claims)
         return claims
+
+    def _count_claims(self, claims: list[Claim]) -> None:
+        self.stats.claimed += len(claims)
+        self.stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
 
     def _watchdog(self) -> None:
         """The sweep found due work but no wake-up came for a long while: the consumer may have
@@ -251,15 +249,16 @@ class Worker:
 
     async def _claim(self, wanted: int) -> list[Claim]:
         try:
-            claims = await anyio.to_thread.run_sync(
-                self.store.claim_batch, self.id, wanted, self._clock(), self.config.lock_duration_ms
-            )
+            claims = await self._call(
+                "claim_batch", self.store.claim_batch, self.id, wanted, self._clock(),
+                self.config.lock_duration_ms,
+            )  # fmt: skip
         except StoreError as exc:
             self.stats.store_errors += 1
             log.warning("claim failed, retrying: %s", exc)
             await anyio.sleep(STORE_RETRY_S)
             return []
-        self.stats.claimed += len(claims)
+        self._count_claims(claims)
         return claims
 
     def _start(self, deliveries: TaskGroup, claim: Claim) -> None:
@@ -322,7 +321,7 @@ class Worker:
         while self._outcomes:
             batch, self._outcomes = self._outcomes, []
             try:
-                report = await anyio.to_thread.run_sync(self.store.finish, batch, self._clock())
+                report = await self._call("finish", self.store.finish, batch, self._clock())
             except StoreError as exc:
                 self.stats.store_errors += 1
                 log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
@@ -332,25 +331,25 @@ class Worker:
             self._count(batch, set(report.stale))
 
     def _count(self, batch: list[Outcome], stale: set[str]) -> None:
-        stats = self.stats
+        stats, now = self.stats, self._clock()
         for outcome in batch:
             self._held.pop(outcome.claim.id, None)
             if outcome.claim.id in stale:
                 stats.stale_writes += 1
                 log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
                 continue
-            verdict = outcome.verdict
-            if verdict is Verdict.SENT:
-                stats.sent += 1
-                channel = outcome.claim.notification.channel
-                stats.by_channel[channel] = stats.by_channel.get(channel, 0) + 1
-            elif verdict is Verdict.RETRY:
-                stats.retried += 1
-            elif verdict is Verdict.DEAD:
-                stats.dead += 1
-                self._dead_letter(outcome)
-            else:
+            verdict, notification = outcome.verdict, outcome.claim.notification
+            if verdict is Verdict.RELEASE:
                 stats.released += 1
+                continue
+            kind = OUTCOME_NAMES[verdict]
+            key = (notification.channel, kind)
+            stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
+            setattr(stats, kind, getattr(stats, kind) + 1)
+            if verdict is Verdict.SENT:
+                self.metrics.delivered(notification.channel, now - notification.created_at)
+            elif verdict is Verdict.DEAD:
+                self._dead_letter(outcome)
 
     def _dead_letter(self, outcome: Outcome) -> None:
         if self.broker is not None:
@@ -366,8 +365,8 @@ class Worker:
             if not held:
                 continue
             try:
-                lost = await anyio.to_thread.run_sync(
-                    self.store.renew, held, self._clock(), self.config.lock_duration_ms
+                lost = await self._call(
+                    "renew", self.store.renew, held, self._clock(), self.config.lock_duration_ms
                 )
             except StoreError as exc:
                 self.stats.store_errors += 1
@@ -381,8 +380,8 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             try:
-                await anyio.to_thread.run_sync(
-                    self.store.heartbeat, self.id, self._clock(), self._active,
+                await self._call(
+                    "heartbeat", self.store.heartbeat, self.id, self._clock(), self._active,
                     self.stats.processed,
                 )  # fmt: skip
             except StoreError as exc:
@@ -396,19 +395,21 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     from notifyctl.broker import open_broker
     from notifyctl.channels import open_channels
     from notifyctl.roles.lifecycle import handle_stop_signals
-    from notifyctl.roles.monitor import build_monitor_app
+    from notifyctl.roles.monitor import QueueSampler, build_monitor_app
     from notifyctl.roles.serving import serve_until
 
     worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
     handle_stop_signals(worker.stop)
     finished = anyio.Event()
+    queue = QueueSampler(worker, config.queue_metrics_interval_ms, config.heartbeat_interval_ms)
     async with anyio.create_task_group() as monitoring:
         monitoring.start_soon(feed_watchdog, finished)
         if config.monitor_port_base:
             port = config.monitor_port_base + number
-            app = build_monitor_app(worker)
+            app = build_monitor_app(worker, queue)
             monitoring.start_soon(serve_until, app, config.monitor_host, port, finished)
+            monitoring.start_soon(queue.run, finished)
         log.info("worker %d (%s) started on %s", number, worker.id, store.url)
         await worker.run()
         log.info("worker %d stopped: %r", number, worker)
-        finished.set()  # the monitoring server and the watchdog stop by themselves
+        finished.set()  # the monitoring server, queue sampler and watchdog stop by themselves

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from notifyctl.model import (
+    AttemptRecord,
+    BacklogRow,
     Claim,
     FinishReport,
     InsertResult,
@@ -62,6 +64,8 @@ class Store(Protocol):
         Each claim increments ``attempts`` and ``lock_version`` (the fencing token). Due, unleased
         notifications out of attempts (their last worker died) are made ``dead`` in the same write.
         Returns exactly what was won: no other worker can hold a live lease on any of them.
+        A claim that takes over an expired lease has ``reclaimed=True`` and appends a
+        ``lease_expired`` entry (the old worker, ``at`` = the old expiry) to the history.
         """
         ...
 
@@ -83,7 +87,9 @@ class Store(Protocol):
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         """Record outcomes in one atomic write, each fenced by ``(locked_by, lock_version)``.
 
-        An outcome whose claim was taken over is refused and reported in ``stale``.
+        An outcome whose claim was taken over is refused and reported in ``stale``. Each applied
+        ``sent``, ``retry`` or ``dead`` outcome appends one entry to the notification's history in
+        the same write (``release`` appends none: the attempt is given back).
         """
         ...
 
@@ -111,6 +117,44 @@ class Store(Protocol):
         """This process's connections to the store, for /stats and /resources: ``poolSize`` (the
         maximum), ``openConnections``, ``activeConnections`` (in use), ``idleConnections``,
         ``pendingRequests`` (waiting for a connection) and ``minPoolSize``."""
+        ...
+
+    # -- operations: read by ``notifyctl inspect`` and the metrics, written by ``dlq replay`` --
+
+    def oldest_due(self, now: int) -> int | None:
+        """The due time of the notification that has waited longest: due, not terminal and not
+        leased by a live worker (an expired lease counts as due since it expired). None when
+        nothing is due. Cheap at any backlog size (an index seek per priority)."""
+        ...
+
+    def backlog(self, now: int) -> list[BacklogRow]:
+        """Undelivered (``pending``/``scheduled``) notifications counted by priority and channel,
+        split into due, scheduled later and live-locked. One consistent snapshot; it reads every
+        undelivered notification, so it is for operators, not for a hot loop."""
+        ...
+
+    def finished_since(self, since: int) -> dict[str, int]:
+        """``{"sent": n, "dead": m}``: notifications delivered (``sent_at``) or given up
+        (``dead``, by ``updated_at``) at or after ``since``. One consistent snapshot."""
+        ...
+
+    def dead_letters(
+        self, since: int | None, until: int | None, channel: str | None, limit: int
+    ) -> list[Notification]:
+        """Dead notifications, newest death (``updated_at``) first, at most ``limit``: only those
+        that died within [since, until] (each bound optional) and, given ``channel``, of it."""
+        ...
+
+    def replay(self, ids: Sequence[str], now: int) -> list[str]:
+        """Put those of ``ids`` that are ``dead`` back as ``pending``, due ``now``, with
+        ``attempts`` 0, the same id, ``replays`` + 1, ``last_error`` noting the replay, and a
+        ``replayed`` history entry; each in one atomic change made only while it is dead (SQLite:
+        all of them in one transaction). Returns the ids replayed; the others are untouched."""
+        ...
+
+    def history(self, notification_id: str) -> list[AttemptRecord] | None:
+        """The notification's history, oldest first (see ``finish``, ``claim_batch``, ``replay``);
+        None for an unknown id."""
         ...
 
     def close(self) -> None: ...

@@ -90,7 +90,7 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         locked_at=optional_ms(doc.get("locked_at")),
         lock_expiry=optional_ms(doc.get("lock_expiry")), lock_version=doc["lock_version"],
         created_at=to_ms(doc["created_at"]), updated_at=to_ms(doc["updated_at"]),
-        sent_at=optional_ms(doc.get("sent_at")),
+        sent_at=optional_ms(doc.get("sent_at")), replays=doc.get("replays", 0),
     )  # fmt: skip
 
 

@@ -24,6 +24,14 @@ from notifyctl.store import mongo_schema as schema
 
 EXHAUSTED_ERROR = "lease expired on the final attempt: its worker stopped mid-delivery"
 UNSET_LEASE = dict.fromkeys(schema.LEASE_FIELDS, "")
+HISTORY = {"$ifNull": ["$history", []]}
+#: the history entry of a lease that expired under its worker, from the document's lease fields;
+#: ``lock_version`` (not shown by ``Store.history``) tells the claim that took it over
+EXPIRED_ENTRY = {
+    "outcome": "lease_expired", "at": "$lock_expiry", "attempt": "$attempts",
+    "worker": "$locked_by", "started_at": "$locked_at", "error": None,
+    "lock_version": "$lock_version",
+}  # fmt: skip
 
 
 def claim_order(claim: Claim) -> tuple[int, int]:
@@ -49,6 +57,7 @@ def claim_update(worker_id: str, now: int, expiry: int) -> list[dict[str, Any]]:
     (status pending, a lease, ``attempts`` and ``lock_version`` + 1); otherwise, its last worker
     having died mid-delivery, ``dead`` with the lease cleared."""
     exhausted = "$_exhausted"
+    leased = {"$ne": [{"$type": "$locked_by"}, "missing"]}  # a due lease is an expired one
 
     def either(when_exhausted: Any, when_claimed: Any) -> dict[str, Any]:
         return {"$cond": [exhausted, when_exhausted, when_claimed]}
@@ -65,11 +74,39 @@ def claim_update(worker_id: str, now: int, expiry: int) -> list[dict[str, Any]]:
                 "available_at": either("$available_at", schema.to_date(expiry)),
                 "attempts": either("$attempts", {"$add": ["$attempts", 1]}),
                 "lock_version": either("$lock_version", {"$add": ["$lock_version", 1]}),
+                "history": {
+                    "$cond": [leased, {"$concatArrays": [HISTORY, [EXPIRED_ENTRY]]}, HISTORY]
+                },
                 "updated_at": schema.to_date(now),
             }
         },
         {"$unset": "_exhausted"},
     ]
+
+
+def reclaimed(doc: dict[str, Any]) -> bool:
+    """Whether the claim that produced ``doc`` took over an expired lease: its history then ends
+    with that lease, one fencing token before the claim's."""
+    history = doc.get("history") or []
+    last = history[-1] if history else {}
+    return bool(
+        last.get("outcome") == "lease_expired"
+        and last.get("lock_version") == doc["lock_version"] - 1
+    )
+
+
+def history_entry(outcome: Outcome, now: int) -> dict[str, Any] | None:
+    """The history entry an applied outcome appends (the claim holds, so its fields are the
+    document's); none for a release, which gives the attempt back."""
+    names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead"}
+    if outcome.verdict not in names:
+        return None
+    n = outcome.claim.notification
+    return {
+        "outcome": names[outcome.verdict], "at": schema.to_date(now), "attempt": n.attempts,
+        "worker": outcome.claim.worker_id, "error": outcome.error,
+        "started_at": None if n.locked_at is None else schema.to_date(n.locked_at),
+    }  # fmt: skip
 
 
 def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
@@ -78,6 +115,9 @@ def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
     at = schema.to_date(now)
     changes: dict[str, Any] = {"updated_at": at, "finish_token": token}
     update: dict[str, Any] = {"$set": changes, "$unset": UNSET_LEASE}
+    entry = history_entry(outcome, now)
+    if entry is not None:
+        update["$push"] = {"history": entry}
     if outcome.verdict == Verdict.SENT:
         changes.update(status=Status.SENT.value, sent_at=at)
     elif outcome.verdict == Verdict.RETRY:

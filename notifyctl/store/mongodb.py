@@ -36,6 +36,8 @@ from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
 from notifyctl.model import (
     CLAIMABLE,
+    AttemptRecord,
+    BacklogRow,
     Claim,
     FinishReport,
     InsertResult,
@@ -45,6 +47,7 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
 from notifyctl.store.mongo_pool import (
     PoolSize,
@@ -62,6 +65,7 @@ from notifyctl.store.mongo_writes import (
     first_of_each_key,
     holds,
     insert_results,
+    reclaimed,
     refused_for_their_key,
 )
 
@@ -249,7 +253,8 @@ class MongoStore:
     def _claim_of(doc: Document, worker_id: str) -> Claim:
         notification = schema.to_notification(doc)
         assert notification.lock_expiry is not None
-        return Claim(notification, worker_id, notification.lock_version, notification.lock_expiry)
+        expiry, version = notification.lock_expiry, notification.lock_version
+        return Claim(notification, worker_id, version, expiry, reclaimed(doc))
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         if not claims:
@@ -326,6 +331,35 @@ class MongoStore:
 
     def pool_stats(self) -> dict[str, int]:
         return self._stats.snapshot()
+
+    # -- operations (queries in mongo_ops) ------------------------------------------------------
+
+    def oldest_due(self, now: int) -> int | None:
+        with self._translated("oldest due"):
+            return ops.oldest_due(self._notifications, now)
+
+    def backlog(self, now: int) -> list[BacklogRow]:
+        with self._translated("backlog"):
+            return ops.backlog(self._notifications, now)
+
+    def finished_since(self, since: int) -> dict[str, int]:
+        with self._translated("finished since"):
+            return ops.finished_since(self._notifications, since)
+
+    def dead_letters(
+        self, since: int | None, until: int | None, channel: str | None, limit: int
+    ) -> list[Notification]:
+        with self._translated("dead letters"):
+            docs = ops.dead_letters(self._notifications, since, until, channel, limit)
+        return [schema.to_notification(doc) for doc in docs]
+
+    def replay(self, ids: Sequence[str], now: int) -> list[str]:
+        with self._translated("replay"):
+            return ops.replay(self._notifications, ids, now)
+
+    def history(self, notification_id: str) -> list[AttemptRecord] | None:
+        with self._translated("history"):
+            return ops.history(self._notifications, notification_id)
 
     def indexes(self) -> dict[str, dict[str, Any]]:
         """Every index of both collections as the server reports it, keyed ``collection.name``."""

@@ -20,6 +20,8 @@ from typing import Any
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
 from notifyctl.model import (
+    AttemptRecord,
+    BacklogRow,
     Claim,
     FinishReport,
     InsertResult,
@@ -31,6 +33,7 @@ from notifyctl.model import (
     Verdict,
     WorkerRecord,
 )
+from notifyctl.store import sqlite_ops as ops
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -56,7 +59,9 @@ CREATE TABLE IF NOT EXISTS notifications (
     lock_version INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    sent_at INTEGER
+    sent_at INTEGER,
+    history TEXT NOT NULL DEFAULT '[]',
+    replays INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
@@ -66,6 +71,8 @@ CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id);
 CREATE INDEX IF NOT EXISTS notifications_leased
     ON notifications (lock_expiry) WHERE locked_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS notifications_sent_at
+    ON notifications (sent_at) WHERE sent_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS workers (
     id TEXT PRIMARY KEY,
     worker_number INTEGER NOT NULL,
@@ -78,11 +85,16 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
 """
+#: columns added after the first release: (name, declaration), added to older databases at open
+ADDED_COLUMNS = (
+    ("history", "TEXT NOT NULL DEFAULT '[]'"),
+    ("replays", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 COLUMNS = (
     "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
     " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
-    " lock_expiry, lock_version, created_at, updated_at, sent_at"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays"
 )
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
@@ -90,21 +102,35 @@ INSERT = (
     " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
 )
 CLAIM_CANDIDATES = (
-    "SELECT id, attempts, max_attempts FROM notifications"
+    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
     " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
     " ORDER BY available_at LIMIT ?"
 )
 FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
 NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
 RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
+
+
+def history_entry(outcome: str, at: str, error: str) -> str:
+    """SQL appending one entry about the attempt the row's current lease stands for."""
+    return (
+        f"history = json_insert(history, '$[#]', json_object('outcome', {outcome}, 'at', {at},"
+        f" 'attempt', attempts, 'worker', locked_by, 'started_at', locked_at, 'error', {error}))"
+    )
+
+
+EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
+SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
+RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
+DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
 FINISH_SQL = {
-    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {RELEASE_LEASE},"
-    " updated_at = :now" + NAMED_FENCE,
+    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     Verdict.RETRY: "UPDATE notifications SET status = CASE WHEN :retry_at > :now THEN 'scheduled'"
-    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RELEASE_LEASE},"
-    " updated_at = :now" + NAMED_FENCE,
-    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {RELEASE_LEASE},"
-    " updated_at = :now" + NAMED_FENCE,
+    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RETRY_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
     f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
 }
@@ -138,7 +164,7 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
         scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
         last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
         locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
-        updated_at=row[21], sent_at=row[22],
+        updated_at=row[21], sent_at=row[22], replays=row[23],
     )  # fmt: skip
 
 
@@ -164,13 +190,26 @@ def stored(item: NewNotification, now: int) -> Notification:
     )  # fmt: skip
 
 
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older release up to date, inside the caller's transaction."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(notifications)")}
+    for name, declaration in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
+
+
 class SqliteStore:
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(self, url: str, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
         self.url = url
         self._lock = threading.Lock()
+        #: threads waiting for the connection (the "pending requests" of a one-connection pool)
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+        self._open = False
         self._conn = self._connect(path_of(url), synchronous, busy_timeout_s)
+        self._open = True
 
     def _connect(self, file: Path, synchronous: str, timeout: float) -> sqlite3.Connection:
         try:
@@ -180,7 +219,11 @@ class SqliteStore:
             )
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            conn.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+            with self._write_on(conn):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                add_missing_columns(conn)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(
                 f"NOTIFYCTL_STORE_URL: cannot open {self.url} ({exc}); "
@@ -200,15 +243,51 @@ class SqliteStore:
         conn.execute("COMMIT")
 
     @contextmanager
+    def _held(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for this thread alone; waiters are counted only when there are any."""
+        if not self._lock.acquire(blocking=False):
+            with self._waiting_lock:
+                self._waiting += 1
+            try:
+                self._lock.acquire()
+            finally:
+                with self._waiting_lock:
+                    self._waiting -= 1
+        try:
+            yield self._conn
+        finally:
+            self._lock.release()
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: the write lock is held from the first read."""
-        with self._lock, self._translated(), self._write_on(self._conn) as conn:
+        with self._held() as held, self._translated(), self._write_on(held) as conn:
             yield conn
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._translated():
-            yield self._conn
+        with self._held() as conn, self._translated():
+            yield conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees the same state of the database."""
+        with self._read() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def pool_stats(self) -> dict[str, int]:
+        """The one connection of this process, in the shape of a pool's statistics."""
+        open_ = int(self._open)
+        active = int(self._lock.locked()) if open_ else 0
+        return {
+            "poolSize": 1, "minPoolSize": 1, "openConnections": open_,
+            "activeConnections": active, "idleConnections": open_ - active,
+            "pendingRequests": self._waiting,
+        }  # fmt: skip
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
@@ -307,11 +386,10 @@ class SqliteStore:
                 conn.executemany(
                     "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
                     " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-                    f" {RELEASE_LEASE} WHERE id = ?",
+                    f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id = ?",
                     [(now, i) for i in exhausted],
                 )
-            rows = self._lease(conn, claimable, worker_id, now, expiry)
-        claims = [Claim(n, worker_id, n.lock_version, expiry) for n in rows]
+            claims = self._lease(conn, claimable, worker_id, now, expiry)
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
 
@@ -321,34 +399,40 @@ class SqliteStore:
         expiry = lease_expiry(now, lease_ms)
         marks = ",".join("?" * len(ids))
         with self._write() as conn:
-            claimable = [
-                row[0]
-                for row in conn.execute(
-                    f"SELECT id FROM notifications WHERE id IN ({marks})"
+            claimable = dict(
+                conn.execute(
+                    f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
                     " AND status IN ('pending', 'scheduled') AND available_at <= ?"
                     " AND attempts < max_attempts",
                     (*ids, now),
-                )
-            ]
-            rows = self._lease(conn, claimable, worker_id, now, expiry)
-        return [Claim(n, worker_id, n.lock_version, expiry) for n in rows]
+                ).fetchall()
+            )
+            return self._lease(conn, claimable, worker_id, now, expiry)
 
     @staticmethod
     def _lease(
-        conn: sqlite3.Connection, ids: list[str], worker_id: str, now: int, expiry: int
-    ) -> list[Notification]:
-        """Lease rows already known to be claimable, inside the caller's write transaction."""
+        conn: sqlite3.Connection, ids: dict[str, int], worker_id: str, now: int, expiry: int
+    ) -> list[Claim]:
+        """Lease rows already known to be claimable, inside the caller's write transaction.
+
+        ``ids`` maps each id to whether it still carries an expired lease (a takeover).
+        """
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
         rows = conn.execute(
             "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
             " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-            f" attempts = attempts + 1, updated_at = ? WHERE id IN ({marks})"
-            f" RETURNING {COLUMNS}",
+            f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
+            f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+            f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
             (worker_id, now, expiry, expiry, now, *ids),
         ).fetchall()
-        return [row_to_notification(row) for row in rows]
+        claims = []
+        for row in rows:
+            n = row_to_notification(row)
+            claims.append(Claim(n, worker_id, n.lock_version, expiry, bool(ids[n.id])))
+        return claims
 
     def _anything_due(self, now: int) -> bool:
         """A read that needs no write lock: idle workers polling must not block the API."""
@@ -359,17 +443,23 @@ class SqliteStore:
             )
 
     @staticmethod
-    def _candidates(conn: sqlite3.Connection, limit: int, now: int) -> tuple[list[str], list[str]]:
-        claimable: list[str] = []
+    def _candidates(
+        conn: sqlite3.Connection, limit: int, now: int
+    ) -> tuple[dict[str, int], list[str]]:
+        """Claimable ids (each with whether it carries an expired lease) and exhausted ids."""
+        claimable: dict[str, int] = {}
         exhausted: list[str] = []
         for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
             wanted = limit - len(claimable)
             if wanted <= 0:
                 break
-            for nid, attempts, max_attempts in conn.execute(
+            for nid, attempts, max_attempts, expired_lease in conn.execute(
                 CLAIM_CANDIDATES, (int(priority), now, wanted)
             ):
-                (claimable if attempts < max_attempts else exhausted).append(nid)
+                if attempts < max_attempts:
+                    claimable[nid] = expired_lease
+                else:
+                    exhausted.append(nid)
         return claimable, exhausted
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
@@ -418,19 +508,15 @@ class SqliteStore:
         return holders
 
     def counts(self, now: int) -> dict[str, int]:
-        with self._read() as conn:
-            conn.execute("BEGIN")
-            try:
-                by_status = dict(
-                    conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
-                )
-                (locked,) = conn.execute(
-                    "SELECT count(*) FROM notifications WHERE locked_by IS NOT NULL"
-                    " AND lock_expiry > ?",
-                    (now,),
-                ).fetchone()
-            finally:
-                conn.execute("COMMIT")
+        with self._snapshot() as conn:
+            by_status = dict(
+                conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
+            )
+            (locked,) = conn.execute(
+                "SELECT count(*) FROM notifications WHERE locked_by IS NOT NULL"
+                " AND lock_expiry > ?",
+                (now,),
+            ).fetchone()
         result = {status.value: int(by_status.get(status.value, 0)) for status in Status}
         result["locked"] = int(locked)
         return result
@@ -463,14 +549,39 @@ class SqliteStore:
             ).fetchall()
         return [WorkerRecord(*row) for row in rows]
 
-    def pool_stats(self) -> dict[str, int]:
-        """One connection per process, shared under a lock; waiting threads are not counted."""
-        active = int(self._lock.locked())
-        return {
-            "poolSize": 1, "minPoolSize": 1, "openConnections": 1, "activeConnections": active,
-            "idleConnections": 1 - active, "pendingRequests": 0,
-        }  # fmt: skip
+    # -- operations (queries in sqlite_ops) -----------------------------------------------------
+
+    def oldest_due(self, now: int) -> int | None:
+        with self._read() as conn:
+            return ops.oldest_due(conn, now)
+
+    def backlog(self, now: int) -> list[BacklogRow]:
+        with self._snapshot() as conn:
+            return ops.backlog(conn, now)
+
+    def finished_since(self, since: int) -> dict[str, int]:
+        with self._snapshot() as conn:
+            return ops.finished_since(conn, since)
+
+    def dead_letters(
+        self, since: int | None, until: int | None, channel: str | None, limit: int
+    ) -> list[Notification]:
+        with self._read() as conn:
+            rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit)
+        return [row_to_notification(row) for row in rows]
+
+    def replay(self, ids: Sequence[str], now: int) -> list[str]:
+        replayed: list[str] = []
+        with self._write() as conn:
+            for start in range(0, len(ids), MAX_VARIABLES):
+                replayed += ops.replay(conn, ids[start : start + MAX_VARIABLES], now)
+        return replayed
+
+    def history(self, notification_id: str) -> list[AttemptRecord] | None:
+        with self._read() as conn:
+            return ops.history(conn, notification_id)
 
     def close(self) -> None:
         with self._lock:
+            self._open = False
             self._conn.close()

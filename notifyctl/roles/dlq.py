@@ -1,0 +1,112 @@
+"""``notifyctl dlq replay``: put dead notifications back as due, keeping their ids.
+
+Receivers still deduplicate by ``webhook-id`` (the notification id). The replay is recorded on
+each notification (``replays``, a ``replayed`` history entry, a note in ``last_error``). Workers
+find replayed notifications on their next store sweep (``POLL_INTERVAL_MS`` with a broker).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from notifyctl.errors import NotifyError
+from notifyctl.model import Status
+from notifyctl.roles.inspect import dead_letter_json
+from notifyctl.store import Store
+from notifyctl.validation import parse_timestamp
+
+#: dead letters replayed per store transaction with --all
+PAGE = 1_000
+#: most dead letters a --dry-run of --all lists
+DRY_RUN_LIMIT = 100_000
+UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+class ReplayRequestError(NotifyError):
+    """The command line asked for something that cannot be replayed as stated."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which dead letters to replay: explicit ids, or every one matching the filters."""
+
+    ids: tuple[str, ...] = ()
+    since: int | None = None
+    channel: str | None = None
+
+    @property
+    def everything(self) -> bool:
+        return not self.ids
+
+
+@dataclass
+class ReplayReport:
+    dry_run: bool
+    #: the dead letters selected (all of them, or those listed by id)
+    selected: list[dict[str, Any]] = field(default_factory=list)
+    replayed: list[str] = field(default_factory=list)
+    #: ids given that are not dead letters: id -> their status, or "unknown"
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "selected": self.selected, "replayed": self.replayed,
+                "skipped": self.skipped}  # fmt: skip
+
+
+def parse_since(text: str, now: int) -> int:
+    """RFC 3339 (``2026-11-28T10:00:00Z``) or an age such as ``90s``, ``30m``, ``6h``, ``2d``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if match:
+        return now - int(match.group(1)) * UNITS_MS[match.group(2)]
+    try:
+        return parse_timestamp(text)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ReplayRequestError(
+            f"--since {text!r}: not an RFC 3339 time or an age like 30m, 6h, 2d ({exc})"
+        ) from None
+
+
+def replay(store: Store, selection: Selection, now: int, dry_run: bool) -> ReplayReport:
+    if selection.everything:
+        return replay_matching(store, selection, now, dry_run)
+    return replay_ids(store, selection.ids, now, dry_run)
+
+
+def replay_ids(store: Store, ids: Sequence[str], now: int, dry_run: bool) -> ReplayReport:
+    report = ReplayReport(dry_run)
+    for notification_id in dict.fromkeys(ids):  # each once, in the order given
+        found = store.get(notification_id)
+        if found is None:
+            report.skipped[notification_id] = "unknown"
+        elif found.status is not Status.DEAD:
+            report.skipped[notification_id] = found.status.value
+        else:
+            report.selected.append(dead_letter_json(found))
+    if not dry_run:
+        report.replayed = store.replay([d["id"] for d in report.selected], now)
+        for lost in {d["id"] for d in report.selected} - set(report.replayed):
+            report.skipped[lost] = "no longer dead"  # replayed by someone else meanwhile
+    return report
+
+
+def replay_matching(store: Store, selection: Selection, now: int, dry_run: bool) -> ReplayReport:
+    """Every dead letter matching the filters that died by ``now``, a page at a time. Each is
+    replayed at most once per command, even if it dies again meanwhile (a worker whose clock is
+    behind could date that death before ``now``)."""
+    report = ReplayReport(dry_run)
+    if dry_run:
+        found = store.dead_letters(selection.since, now, selection.channel, DRY_RUN_LIMIT)
+        report.selected = [dead_letter_json(n) for n in found]
+        return report
+    seen: set[str] = set()
+    while True:
+        page = store.dead_letters(selection.since, now, selection.channel, PAGE)
+        fresh = [n for n in page if n.id not in seen]
+        if not fresh:
+            return report
+        seen.update(n.id for n in fresh)
+        report.selected += [dead_letter_json(n) for n in fresh]
+        report.replayed += store.replay([n.id for n in fresh], now)

@@ -1,0 +1,57 @@
+"""A database made by the first release (no ``history``/``replays`` columns) opens, gains the new
+columns, and keeps working: its notifications are read, delivered, killed and replayed."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from notifyctl.model import Outcome, Status, Verdict
+from notifyctl.store import open_store
+from tests.conftest import make_config
+
+NOW = 1_800_000_000_000
+FIRST_RELEASE_TABLE = """
+CREATE TABLE notifications (
+    id TEXT PRIMARY KEY, user_id TEXT NOT NULL, channel TEXT NOT NULL, dest TEXT, title TEXT,
+    body TEXT, data TEXT NOT NULL, priority INTEGER NOT NULL, status TEXT NOT NULL,
+    scheduled_for INTEGER NOT NULL, available_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL, last_error TEXT,
+    idempotency_key TEXT, request_hash TEXT NOT NULL, locked_by TEXT, locked_at INTEGER,
+    lock_expiry INTEGER, lock_version INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL, sent_at INTEGER
+) WITHOUT ROWID;
+"""
+
+
+def test_an_old_database_gains_the_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    file = Path(config.store_url.removeprefix("sqlite:///"))
+    file.parent.mkdir(parents=True)
+    with sqlite3.connect(file) as conn:
+        conn.executescript(FIRST_RELEASE_TABLE)
+        conn.execute(
+            "INSERT INTO notifications (id, user_id, channel, data, priority, status,"
+            " scheduled_for, available_at, max_attempts, request_hash, created_at, updated_at)"
+            " VALUES ('old-1', 'u', 'log', '{}', 1, 'pending', ?, ?, 1, 'h', ?, ?)",
+            (NOW, NOW, NOW, NOW),
+        )
+    conn.close()
+    store = open_store(config)
+    try:
+        old = store.get("old-1")
+        assert old is not None and old.replays == 0 and store.history("old-1") == []
+        (claim,) = store.claim_batch("w", 10, NOW, 30_000)
+        store.finish([Outcome(claim, Verdict.DEAD, "HTTP 410")], NOW + 1)
+        assert store.replay(["old-1"], NOW + 2) == ["old-1"]
+        replayed = store.get("old-1")
+        assert replayed is not None and replayed.status is Status.PENDING
+        assert replayed.replays == 1
+    finally:
+        store.close()
+    reopened = open_store(config)  # a second open finds nothing left to add
+    try:
+        history = reopened.history("old-1")
+        assert history is not None and [h.outcome for h in history] == ["dead", "replayed"]
+    finally:
+        reopened.close()

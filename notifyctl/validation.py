@@ -54,7 +54,19 @@ def _string(body: dict[str, Any], name: str, limit: int, required: bool = False)
         raise Invalid([FieldError(name, "must not be empty")])
     if len(value) > limit:
         raise Invalid([FieldError(name, f"must be at most {limit} characters")])
+    if not value.isascii() and not _encodable(value):
+        message = "must be valid Unicode text: a lone surrogate (such as \\ud800) is not"
+        raise Invalid([FieldError(name, message)])
     return value
+
+
+def _encodable(value: str) -> bool:
+    """JSON's \\uXXXX escapes can produce lone surrogates, which no store can encode."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _too_deep(value: Any, limit: int) -> bool:

@@ -203,3 +203,17 @@ def test_no_body_makes_a_500_and_the_store_holds_exactly_what_was_accepted(
     assert response.status_code in (200, 201, 400, 409, 415, 422)
     after = sum(api_store.counts(now_ms()).values()) - api_store.counts(now_ms())["locked"]
     assert after - before == (1 if response.status_code == 201 else 0)
+
+
+def test_a_lone_surrogate_is_422_and_nothing_is_stored(
+    client: TestClient, api_store: Store
+) -> None:
+    headers = {"content-type": "application/json"}
+    single = b'{"user_id": "\\ud800", "channel": "log"}'
+    response = client.post("/v1/notifications", content=single, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "user_id"
+    batch = b'{"notifications": [{"user_id": "u", "channel": "log", "title": "\\udfff"}]}'
+    response = client.post("/v1/notifications/batch", content=batch, headers=headers)
+    assert response.status_code == 200 and response.json()["results"][0]["status"] == 422
+    assert sum(api_store.counts(now_ms()).values()) == 0

@@ -355,6 +355,17 @@ def test_request_hash_accepts_a_lone_surrogate_from_a_json_escape() -> None:
     assert len(request_hash({**LOG, "title": "\ud800"})) == 64
 
 
+@pytest.mark.parametrize("field", ["user_id", "title", "body", "idempotency_key"])
+def test_a_lone_surrogate_in_a_text_field_is_refused_by_name(field: str) -> None:
+    # JSON's "\ud800" escape parses to a string no store can encode (it was a 500 at insert).
+    (error,) = errors_of({**LOG, field: "ok \ud800"})
+    assert error.field == field and "lone surrogate" in error.message
+
+
+def test_proper_non_ascii_text_is_accepted() -> None:
+    assert parse({**LOG, "title": "héllo 🚀 \u4e16\u754c"}).title == "héllo 🚀 世界"
+
+
 # --- no input crashes the validator ----------------------------------------------------------
 
 ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=30)

@@ -2,8 +2,11 @@
 
 The same code as a real run, against an in-process null API that answers at once, doubling the
 rate each step. A step passes when the generator kept its schedule with room to spare: achieved
->= 99.5 % of planned, nothing skipped, lag p99 <= 2 ms, CPU < 70 % of one core. The ceiling is
-the last step that passed; measurements of a service are trustworthy up to about half of it.
+>= 99.5 % of planned, nothing skipped, lag p99 within the limit, CPU < 70 % of one core. The lag
+limit is 2 ms, or twice the first (slowest) step's lag p99 when this machine's timers are that
+jittery even at 12 requests/s: lag that is there at any rate is the machine's, not the
+generator's limit. The ceiling is the last step that passed; measurements of a service are
+trustworthy up to about half of it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from notifyctl.roles.sink import NullApi
 SCHEMA = "notifyctl-loadgen-calibration/1"
 MIN_ACHIEVED = 0.995
 MAX_LAG_MS = 2.0
+#: the first step's limit: the run-validity limit, since it also measures the timers' jitter
+FIRST_STEP_LAG_MS = 10.0
+JITTER_FACTOR = 2.0
 MAX_CPU_PERCENT = 70.0
 START_REQUESTS_PER_S = 12.0
 MAX_STEPS = 16
@@ -37,7 +43,9 @@ def step_plan(plan: Plan, target: str, rate: float, step_s: float) -> Plan:
     )
 
 
-def judge(rate: float, batch: int, summary: dict[str, Any]) -> dict[str, Any]:
+def judge(
+    rate: float, batch: int, summary: dict[str, Any], max_lag_ms: float = MAX_LAG_MS
+) -> dict[str, Any]:
     generator, counts = summary["generator"], summary["counts"]
     achieved = summary["rates"]["achieved_ratio"]
     lag_p99 = generator["lag_p99_ms"] or 0.0
@@ -46,8 +54,8 @@ def judge(rate: float, batch: int, summary: dict[str, Any]) -> dict[str, Any]:
         failures.append(f"achieved {achieved:.2%} < {MIN_ACHIEVED:.1%}")
     if counts["not_sent"]:
         failures.append(f"{counts['not_sent']:,} not sent")
-    if lag_p99 > MAX_LAG_MS:
-        failures.append(f"lag p99 {lag_p99:g} ms > {MAX_LAG_MS:g} ms")
+    if lag_p99 > max_lag_ms:
+        failures.append(f"lag p99 {lag_p99:g} ms > {max_lag_ms:g} ms")
     if generator["interrupted"]:
         failures.append("interrupted")
     if generator["cpu_percent"] >= MAX_CPU_PERCENT:
@@ -72,13 +80,16 @@ async def calibrate(plan: Plan, step_s: float, console: Console) -> dict[str, An
     console.print(
         f"calibrating against an in-process null API, {step_s:g} s per step, batch {plan.batch}"
     )
+    lag_limit = FIRST_STEP_LAG_MS
     async with NullApi() as null:
         while len(steps) < MAX_STEPS:
-            step = await run_step(plan, null.url, rate, step_s)
+            step = await run_step(plan, null.url, rate, step_s, lag_limit)
             if not step["passed"] and "interrupted" not in step["failures"]:
                 # a noisy neighbour can fail one step: try it again
                 console.print(step_line(step) + "  [dim](retrying once)[/]")
-                step = await run_step(plan, null.url, rate, step_s)
+                step = await run_step(plan, null.url, rate, step_s, lag_limit)
+            if not steps:
+                lag_limit = max(MAX_LAG_MS, JITTER_FACTOR * (step["lag_p99_ms"] or 0.0))
             steps.append(step)
             console.print(step_line(step))
             if not step["passed"]:
@@ -90,11 +101,13 @@ async def calibrate(plan: Plan, step_s: float, console: Console) -> dict[str, An
             "ceiling": ceiling}  # fmt: skip
 
 
-async def run_step(plan: Plan, target: str, rate: float, step_s: float) -> dict[str, Any]:
+async def run_step(
+    plan: Plan, target: str, rate: float, step_s: float, max_lag_ms: float = MAX_LAG_MS
+) -> dict[str, Any]:
     busy, own, wall = machine_busy_s(), time.process_time(), time.monotonic()
     summary = await LoadRun(step_plan(plan, target, rate, step_s)).run()
     others = machine_busy_s() - busy - (time.process_time() - own)
-    step = judge(rate, plan.batch, summary)
+    step = judge(rate, plan.batch, summary, max_lag_ms)
     step["other_load_cores"] = round(max(others, 0.0) / (time.monotonic() - wall), 2)
     await asyncio.sleep(PAUSE_S)
     return step

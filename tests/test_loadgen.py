@@ -459,3 +459,21 @@ def test_the_request_template_makes_the_same_json_as_the_api_expects() -> None:
 def test_a_malformed_batch_answer_is_refused_whole(raw: bytes) -> None:
     with pytest.raises((ValueError, KeyError, TypeError)):
         read_results(raw, size=1)
+
+
+def step_summary(lag_p99_ms: float) -> dict[str, Any]:
+    return {
+        "generator": {"lag_p99_ms": lag_p99_ms, "interrupted": False, "cpu_percent": 3.0},
+        "counts": {"not_sent": 0},
+        "rates": {"achieved_ratio": 1.0},
+        "latency_ms": {"service_time": {"p99": 0.3}},
+    }
+
+
+def test_calibration_judges_lag_against_the_limit_it_is_given() -> None:
+    from notifyctl.roles.loadgen_calibrate import MAX_LAG_MS, judge
+
+    jittery = step_summary(lag_p99_ms=2.2)  # timers this late with the generator idle
+    assert judge(48, 1, jittery)["failures"] == [f"lag p99 2.2 ms > {MAX_LAG_MS:g} ms"]
+    assert judge(48, 1, jittery, max_lag_ms=4.4)["passed"] is True
+    assert judge(48, 1, step_summary(lag_p99_ms=5.0), max_lag_ms=4.4)["passed"] is False

@@ -204,3 +204,16 @@ def api_health(base_url: str) -> dict[str, Any] | None:
     except OSError:
         return None
     return body if status == 200 else None
+
+
+def leased_by_pid(store: object, pid: int) -> set[str]:
+    """Ids a (SQLite) worker process still holds leases on, as it left them."""
+    from notifyctl.store.sqlite import SqliteStore
+
+    assert isinstance(store, SqliteStore)
+    with store._read() as conn:
+        rows = conn.execute(
+            "SELECT id FROM notifications WHERE locked_by LIKE ? AND status = 'pending'",
+            (f"%-{pid}-%",),
+        ).fetchall()
+    return {row[0] for row in rows}

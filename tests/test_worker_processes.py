@@ -12,7 +12,15 @@ import pytest
 from notifyctl.model import Priority, Status, now_ms
 from notifyctl.store import open_store
 from tests.conftest import make_config
-from tests.helpers import Receiver, insert, start_worker, stop, wait_until, webhooks
+from tests.helpers import (
+    Receiver,
+    insert,
+    leased_by_pid,
+    start_worker,
+    stop,
+    wait_until,
+    webhooks,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +72,6 @@ def test_leases_of_a_worker_killed_mid_run_are_taken_over(tmp_path: Path) -> Non
     for notification_id in orphaned:
         found = store.get(notification_id)
         assert found is not None and found.status is Status.SENT and found.attempts == 2
-
-
-def leased_by_pid(store: object, pid: int) -> set[str]:
-    from notifyctl.store.sqlite import SqliteStore
-
-    assert isinstance(store, SqliteStore)
-    with store._read() as conn:
-        rows = conn.execute(
-            "SELECT id FROM notifications WHERE locked_by LIKE ? AND status = 'pending'",
-            (f"%-{pid}-%",),
-        ).fetchall()
-    return {row[0] for row in rows}
 
 
 def test_sigterm_finishes_in_flight_work_and_leaves_nothing_leased(tmp_path: Path) -> None:

@@ -74,11 +74,6 @@ def test_leases_of_a_worker_killed_mid_run_are_taken_over(tmp_path: Path) -> Non
         assert found is not None and found.status is Status.SENT and found.attempts == 2
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known race, seen once in five full runs under heavy load: a clean SIGTERM stop "
-    "left 34 claimed rows leased (sent=66 of 100 claimed); see the closing note of 2026-11-28",
-)
 def test_sigterm_finishes_in_flight_work_and_leaves_nothing_leased(tmp_path: Path) -> None:
     config = make_config(tmp_path, worker_concurrency=50)
     store = open_store(config)

@@ -35,6 +35,7 @@ from notifyctl.lease import renew_every_ms, worker_identity
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, WorkerStats, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
 
@@ -76,8 +77,8 @@ class Worker:
         self._all_done = anyio.Event()
         self.stopping = anyio.Event()
         self.broker = broker
-        self._receipts: list[Receipt] = []
-        self._receipts_ready = anyio.Event()
+        self._wakeups = WakeUpQueue()
+        self._wakeups_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
         self.metrics = WorkerMetrics(self, store, broker)
 
@@ -120,8 +121,8 @@ class Worker:
                 background.start_soon(self._heartbeat_loop)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
                 await self._deliver_until_stopped()
-                await self._flush_pending()
                 background.cancel_scope.cancel()
+            await self._flush_at_stop()
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close()
@@ -184,30 +185,30 @@ class Worker:
 
     def _accept(self, receipt: Receipt) -> None:
         """On the event loop, from the broker's thread."""
-        self._receipts.append(receipt)
-        self._receipts_ready.set()
+        self._wakeups.add(receipt)
+        self._wakeups_ready.set()
         self._last_wakeup = time.monotonic()
 
     async def _wakeup_loop(self, deliveries: TaskGroup) -> None:
         """Claim what the broker names, then acknowledge: a lost claim is acked, never delivered."""
         assert self.broker is not None
         while not self.stopping.is_set():
-            with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
-                await self._receipts_ready.wait()
+            if not self._wakeups:
+                with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
+                    await self._wakeups_ready.wait()
+                self._wakeups_ready = anyio.Event()
+                continue
             free = self.config.worker_concurrency - self._active
-            if not self._receipts or free <= 0:
-                if self._receipts:
-                    await self._wait_for_slot()
+            if free <= 0:
+                await self._wait_for_slot()
                 continue
-            batch, self._receipts = self._receipts[:free], self._receipts[free:]
-            if not self._receipts:
-                self._receipts_ready = anyio.Event()
-            claims = await self._claim_ids([r.wakeup.notification_id for r in batch])
+            taken = self._wakeups.take(min(free, self.config.worker_batch_size))
+            claims = await self._claim_ids(WakeUpQueue.ids(taken))
             if claims is None:
-                self._receipts = batch + self._receipts  # the store failed: decide them later
+                self._wakeups.put_back(taken)  # the store failed: decide them later
                 continue
-            self.broker.ack(batch)
-            self.stats.wakeups_lost += len(batch) - len(claims)
+            self.broker.ack(WakeUpQueue.decided(taken))
+            self.stats.wakeups_lost += len(taken) - len(claims)
             for claim in claims:
                 self._start(deliveries, claim)
 
@@ -319,6 +320,16 @@ class Worker:
 
     async def _flush_pending(self) -> None:
         while self._outcomes:
+            if not await self._write_outcomes():
+                await anyio.sleep(STORE_RETRY_S)
+
+    async def _write_outcomes(self) -> bool:
+        """Write every outcome gathered so far; False (outcomes kept) if the store failed.
+
+        Shielded: a batch taken from ``_outcomes`` is written and counted, or put back, even when
+        the flush loop is cancelled at stop, so no outcome is ever held only by a cancelled task.
+        """
+        with anyio.CancelScope(shield=True):
             batch, self._outcomes = self._outcomes, []
             try:
                 report = await self._call("finish", self.store.finish, batch, self._clock())
@@ -326,9 +337,21 @@ class Worker:
                 self.stats.store_errors += 1
                 log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
                 self._outcomes = batch + self._outcomes
-                await anyio.sleep(STORE_RETRY_S)
-                continue
+                return False
             self._count(batch, set(report.stale))
+        return True
+
+    async def _flush_at_stop(self) -> None:
+        """The last outcomes, after the flush loop stopped; bounded, so a store that stays down
+        cannot keep a stopping worker alive (its leases then expire and others retry)."""
+        with anyio.move_on_after(max(self.config.shutdown_grace_ms / 1000, STORE_RETRY_S * 4)):
+            await self._flush_pending()
+        if self._outcomes:
+            log.error(
+                "stopped with %d outcomes unrecorded: the store did not answer; their leases"
+                " expire after LOCK_DURATION_MS and they are delivered again",
+                len(self._outcomes),
+            )
 
     def _count(self, batch: list[Outcome], stale: set[str]) -> None:
         stats, now = self.stats, self._clock()

@@ -1,0 +1,89 @@
+"""A stopping worker leaves nothing leased: every claim it holds ends delivered, retried or given
+back, whatever point of its life the stop finds it at (in-process worker, real SQLite store; the
+channel is a stand-in so the test decides when deliveries finish)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+
+from notifyctl.model import Notification, Status, now_ms
+from notifyctl.retry import DeliveryResult, ResultKind
+from notifyctl.roles.worker import Worker
+from notifyctl.store import open_store
+from notifyctl.store.sqlite import SqliteStore
+from tests.conftest import make_config
+from tests.helpers import insert, webhooks
+
+
+class HangingChannel:
+    """Never finishes a delivery by itself: only a stop's cancellation ends one."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    async def deliver(self, notification: Notification) -> DeliveryResult:
+        self.started += 1
+        await anyio.sleep_forever()
+        return DeliveryResult(ResultKind.OK)  # pragma: no cover - never reached
+
+    async def aclose(self) -> None:
+        pass
+
+
+def stopped_worker(tmp_path: Path, rows: int, **settings: object) -> tuple[SqliteStore, Worker]:
+    config = make_config(tmp_path, **settings)
+    store = open_store(config)
+    assert isinstance(store, SqliteStore)
+    insert(store, webhooks("http://127.0.0.1:9/hook", rows))
+    return store, Worker(config, store, {"webhook": HangingChannel()}, 1)
+
+
+def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leased(
+    tmp_path: Path,
+) -> None:
+    store, worker = stopped_worker(tmp_path, 100, worker_concurrency=50, shutdown_grace_ms=200)
+    channel = worker.channels["webhook"]
+    assert isinstance(channel, HangingChannel)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while channel.started < 50:
+                    await anyio.sleep(0.01)
+            worker.stop()
+
+    anyio.run(scenario)
+    counts = store.counts(now_ms())
+    assert counts["locked"] == 0
+    assert counts[Status.PENDING.value] == 100
+    assert worker.stats.claimed == 50 and worker.stats.retried == 50
+    interrupted = store.list_notifications(Status.PENDING.value, None, 100, None)
+    assert sum(1 for n in interrupted if n.attempts == 1) == 50
+
+
+def test_a_delivery_cancelled_as_soon_as_it_is_started_still_records_its_outcome(
+    tmp_path: Path,
+) -> None:
+    """anyio runs a new task up to its first checkpoint even when its group is cancelled at once,
+    so ``_deliver`` always reaches the code that records an interrupted delivery. Were that to
+    change, a stop would strand such claims until their leases expire."""
+    store, worker = stopped_worker(tmp_path, 20)
+
+    async def scenario() -> None:
+        claims = store.claim_batch(worker.id, 20, now_ms(), 60_000)
+        assert len(claims) == 20
+        async with anyio.create_task_group() as deliveries:
+            for claim in claims:
+                worker._start(deliveries, claim)
+            deliveries.cancel_scope.cancel()  # before any task had its first step
+        await worker._flush_pending()
+
+    anyio.run(scenario)
+    counts = store.counts(now_ms())
+    assert counts["locked"] == 0 and counts[Status.PENDING.value] == 20
+    assert worker.stats.retried + worker.stats.released == 20

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def wakeups(count: int, priority: int = 1, prefix: str = "n") -> list[WakeUp]:
-    return [WakeUp(f"{prefix}{i}", priority) for i in range(count)]
+    return [WakeUp((f"{prefix}{i}",), priority) for i in range(count)]
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_a_consumer_holds_at_most_prefetch_unacknowledged(
         second = consumer.take(10)
         consumer.broker.ack(second)
         consumer.broker.ack(consumer.take(10))
-    ids = [r.wakeup.notification_id for r in first + second]
+    ids = [r.wakeup.ids[0] for r in first + second]
     assert len(set(ids)) == 20
     assert queue_state(rabbit_group)[0] == 0
 
@@ -127,15 +127,19 @@ def test_an_unreadable_message_is_dropped_and_consuming_goes_on(
 ) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     channel = connection.channel()
-    for garbage in (b"not json", b'{"id": 7}', b"[]", b"\xff"):
+    garbage_messages = (
+        b"not json", b'{"id": 7}', b"[]", b"\xff", b'{"ids": []}', b'{"ids": ["a", 7]}',
+        b'{"ids": "abc"}', json.dumps({"ids": ["x"] * 1001}).encode(),
+    )  # fmt: skip
+    for garbage in garbage_messages:
         channel.basic_publish("", rabbit_group, garbage)
     connection.close()
     publisher.publish(wakeups(1))
     with Consumer(rabbit_group, prefetch=10) as consumer:
         (receipt,) = consumer.take(1)
         consumer.broker.ack([receipt])
-        assert receipt.wakeup.notification_id == "n0"
-        assert consumer.broker.counters()["bad_messages"] == 4
+        assert receipt.wakeup.ids == ("n0",)
+        assert consumer.broker.counters()["bad_messages"] == len(garbage_messages)
     assert queue_state(rabbit_group)[0] == 0
 
 
@@ -165,3 +169,19 @@ def test_a_broker_that_cannot_be_reached_counts_nothing_lost_and_never_blocks() 
         assert not broker.connected
     finally:
         broker.close()
+
+
+def test_one_message_names_many_notifications_and_earlier_one_id_messages_still_read(
+    publisher: RabbitBroker, rabbit_group: str
+) -> None:
+    publisher.publish([WakeUp(tuple(f"n{i}" for i in range(50)), 2)])
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    connection.channel().basic_publish("", rabbit_group, b'{"id": "legacy", "priority": 1}')
+    connection.close()
+    with Consumer(rabbit_group, prefetch=10) as consumer:
+        received = consumer.take(2)
+        consumer.broker.ack(received)
+    by_priority = sorted(received, key=lambda r: -r.wakeup.priority)
+    assert by_priority[0].wakeup == WakeUp(tuple(f"n{i}" for i in range(50)), 2)
+    assert by_priority[1].wakeup == WakeUp(("legacy",), 1)
+    wait_until(lambda: queue_state(rabbit_group)[0] == 0, 10, "both acknowledged")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from notifyctl.broker.base import Broker, Receipt, WakeUp
+from notifyctl.broker.base import Broker, Receipt, WakeUp, group_wakeups
 from notifyctl.config import Config
 
-__all__ = ["Broker", "Receipt", "WakeUp", "open_broker"]
+__all__ = ["Broker", "Receipt", "WakeUp", "group_wakeups", "open_broker"]
 
 
 def open_broker(config: Config) -> Broker | None:

@@ -7,31 +7,58 @@ store sweep finds the notification), never data, so publishing never blocks and 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+#: ids per wake-up message: one message per claim batch, not per notification, so RabbitMQ and
+#: the consumers handle a fiftieth of the messages
+WAKEUP_IDS = 50
+#: the most ids a message may name (a bound for what we accept, above what we publish)
+MAX_WAKEUP_IDS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
 class WakeUp:
-    notification_id: str
+    """Notifications of one priority that the store holds and that are due now."""
+
+    ids: tuple[str, ...]
     priority: int
 
     def encode(self) -> bytes:
-        return json.dumps({"id": self.notification_id, "priority": self.priority}).encode()
+        return json.dumps({"ids": list(self.ids), "priority": self.priority}).encode()
 
     @classmethod
     def decode(cls, body: bytes) -> WakeUp:
-        """Raises ValueError for anything that is not a wake-up we published."""
+        """Raises ValueError for anything that is not a wake-up we published.
+
+        Accepts ``{"ids": [...], "priority": p}`` and the one-id ``{"id": ...}`` of earlier
+        versions, which may still be queued during an upgrade.
+        """
         message = json.loads(body)
         if not isinstance(message, dict):
             raise ValueError("not a JSON object")
-        notification_id, priority = message.get("id"), message.get("priority", 1)
-        if not isinstance(notification_id, str) or not 0 < len(notification_id) <= 256:
+        ids = message["ids"] if "ids" in message else [message.get("id")]
+        if not isinstance(ids, list) or not 0 < len(ids) <= MAX_WAKEUP_IDS:
+            raise ValueError(f"ids must be a list of 1 to {MAX_WAKEUP_IDS} notification ids")
+        if not all(isinstance(i, str) and 0 < len(i) <= 256 for i in ids):
             raise ValueError("no notification id")
+        priority = message.get("priority", 1)
         if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 2:
             raise ValueError("bad priority")
-        return cls(notification_id, priority)
+        return cls(tuple(ids), priority)
+
+
+def group_wakeups(due: Iterable[tuple[str, int]], per_message: int = WAKEUP_IDS) -> list[WakeUp]:
+    """``(id, priority)`` pairs as few wake-ups: by priority, highest first, in arrival order."""
+    by_priority: dict[int, list[str]] = {}
+    for notification_id, priority in due:
+        by_priority.setdefault(priority, []).append(notification_id)
+    return [
+        WakeUp(tuple(ids[start : start + per_message]), priority)
+        for priority, ids in sorted(by_priority.items(), reverse=True)
+        for start in range(0, len(ids), per_message)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +88,8 @@ class Broker(Protocol):
         ...
 
     def publish(self, wakeups: Sequence[WakeUp]) -> None:
-        """Queue wake-ups for publishing with confirms. Never blocks, never raises."""
+        """Queue wake-ups for publishing with confirms, one message each. Never blocks, never
+        raises."""
         ...
 
     def publish_dead_letter(self, record: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from notifyctl.broker import Broker, WakeUp
+from notifyctl.broker import Broker, group_wakeups
 from notifyctl.channels.base import iso_ms
 from notifyctl.config import Config
 from notifyctl.destinations import DestinationPolicy, resolution_problem
@@ -139,11 +139,11 @@ class Api:
         """Publish what is due now; scheduled ones are found by the workers' sweep."""
         if self.broker is None:
             return
-        wakeups = [
-            WakeUp(r.notification.id, int(r.notification.priority))
+        wakeups = group_wakeups(
+            (r.notification.id, int(r.notification.priority))
             for r in results
             if r.created and r.notification.scheduled_for <= now
-        ]
+        )
         if wakeups:
             self.broker.publish(wakeups)
 

@@ -397,17 +397,27 @@ class SqliteStore:
         if not ids:
             return []
         expiry = lease_expiry(now, lease_ms)
-        marks = ",".join("?" * len(ids))
+        with self._read() as conn:
+            # Most wake-ups name rows a sweep already took: finding that out must not cost the
+            # write lock (and stall the API's inserts behind it).
+            ids = list(self._claimable(conn, ids, now))
+        if not ids:
+            return []
         with self._write() as conn:
-            claimable = dict(
-                conn.execute(
-                    f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
-                    " AND status IN ('pending', 'scheduled') AND available_at <= ?"
-                    " AND attempts < max_attempts",
-                    (*ids, now),
-                ).fetchall()
-            )
-            return self._lease(conn, claimable, worker_id, now, expiry)
+            return self._lease(conn, self._claimable(conn, ids, now), worker_id, now, expiry)
+
+    @staticmethod
+    def _claimable(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> dict[str, int]:
+        """Which of ``ids`` are due and unleased (or leased expired: mapped to 1)."""
+        marks = ",".join("?" * len(ids))
+        return dict(
+            conn.execute(
+                f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
+                " AND status IN ('pending', 'scheduled') AND available_at <= ?"
+                " AND attempts < max_attempts",
+                (*ids, now),
+            ).fetchall()
+        )
 
     @staticmethod
     def _lease(

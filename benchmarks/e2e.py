@@ -306,11 +306,11 @@ class Service:
         self.sampler.sample()
         return len(self.sampler.workers()) == self.opts.workers
 
-    def worker_health(self) -> list[dict[str, Any]]:
-        """Each worker's ``GET /health`` on its monitoring port (9090+N style: base + N)."""
+    def worker_stats(self) -> list[dict[str, Any]]:
+        """Each worker's ``GET /stats`` on its monitoring port (9090+N style: base + N)."""
         out = []
         for n in range(1, self.opts.workers + 1):
-            url = f"http://{HOST}:{self.monitor_base + n}/health"
+            url = f"http://{HOST}:{self.monitor_base + n}/stats"
             try:
                 out.append(dict(httpx.get(url, timeout=5).json()))
             except (httpx.HTTPError, ValueError) as exc:
@@ -594,6 +594,7 @@ class RunResult:
     statuses: dict[str, int]
     wall_s: float
     worker_processed: list[int] = field(default_factory=list)
+    claimed_by_wakeup: list[str] = field(default_factory=list)
     #: with --broker: messages left in the run's queues at the end, peak depth during the run
     queues: dict[str, int | None] = field(default_factory=dict)
     queue_peak: int = -1
@@ -634,7 +635,11 @@ def run_once(opts: Options, channel: str, index: int) -> RunResult:
         if opts.profile is not None:
             service.start_profilers(opts.profile, f"{channel}-run{index}")
         summary = measure(opts, channel, service, receiver)
-        summary["worker_processed"] = [h.get("processed", -1) for h in service.worker_health()]
+        stats = service.worker_stats()
+        summary["worker_processed"] = [s.get("processed", -1) for s in stats]
+        summary["claimed_by_wakeup"] = [
+            f"{s.get('claimedByWakeup', 0)}/{s.get('claimed', 0)}" for s in stats
+        ]
         summary["queues"] = service.queue_report()
     finally:
         service.stop()
@@ -758,7 +763,8 @@ def describe(r: RunResult) -> str:
         f" worker RSS MB [{rss}] api {r.api_rss_mb:.0f};"
         f" CPU s: {cpu}; machine busy {r.machine_busy_pct:.0f}% (load before"
         f" {r.load_before:.1f}); restarts {r.restarts};"
-        f" store {r.statuses}; processed per worker (/health) {r.worker_processed}"
+        f" store {r.statuses}; processed per worker (/stats) {r.worker_processed},"
+        f" claimed by wake-up/claimed {r.claimed_by_wakeup}"
         + (
             f"; queue depth peak {r.queue_peak}, at intake end {r.queue_at_intake_end},"
             f" left {r.queues}; RabbitMQ connections lost {r.broker_drops}"

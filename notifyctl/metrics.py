@@ -251,6 +251,11 @@ class WorkerMetrics(Metrics):
         claims.add_metric(["won"], stats.claimed)
         claims.add_metric(["lost"], stats.wakeups_lost)
         yield claims
+        yield CounterMetricFamily(
+            "worker_wakeup_claims", "Notifications claimed because a broker wake-up named them"
+            " (the rest of worker_claims_total{result=\"won\"} the store sweep found).",
+            value=stats.claimed_by_wakeup,
+        )  # fmt: skip
         yield from self._work_counters(stats)
 
     @staticmethod

@@ -214,6 +214,8 @@ class WorkerStats:
     """A worker's counters since it started: the source of ``/stats`` and its metrics."""
 
     claimed: int = 0
+    #: of ``claimed``, those a broker wake-up named (the rest the store sweep found)
+    claimed_by_wakeup: int = 0
     sent: int = 0
     retried: int = 0
     dead: int = 0

@@ -185,3 +185,31 @@ def test_high_priority_overtakes_a_low_priority_backlog(tmp_path: Path, rabbit_g
     assert set(order[:30]) == set(high)
     assert set(order[30:]) == set(low)
     assert store.counts(now_ms())["sent"] == 60
+
+
+def test_an_idle_worker_is_woken_by_the_broker_not_found_by_its_sweep(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    """With a 10-minute POLL_INTERVAL_MS, only wake-ups deliver promptly. A round whose sweep
+    happened to run meanwhile (it backs off from 10 ms, doubling) is repeated, up to 3 times."""
+    config = broker_config(tmp_path, rabbit_group, poll_interval_ms=600_000)
+    monitor = free_port()
+    store = open_store(config)
+    with Receiver() as receiver:
+        service = Service(config, workers=0)
+        service.workers[1] = start_worker(config, 1, NOTIFYCTL_MONITOR_PORT_BASE=str(monitor - 1))
+        try:
+            service.wait_ready()
+            ids: list[str] = []
+            for _ in range(3):
+                ids.extend(service.send(receiver, 120))  # 3 messages: 50 + 50 + 20 ids
+                wait_until(lambda: len(receiver.counts()) == len(ids), 30, "the deliveries")
+                _, stats = http_json("GET", f"http://127.0.0.1:{monitor}/stats")
+                if stats["claimed"] == stats["claimedByWakeup"] == len(ids):
+                    break
+        finally:
+            service.stop()
+        assert_delivered_once(receiver, ids, store)
+    assert stats["claimedByWakeup"] == stats["claimed"] == len(ids), stats
+    assert stats["broker"]["acked"] == stats["broker"]["received"] == len(ids) // 40
+    assert queue_state(rabbit_group) == (0, 0)

@@ -45,6 +45,7 @@ SPEC_METRICS = {
 #: what operators need beyond the spec
 OPERATOR_METRICS = {
     "worker_claims": ("counter", {"result"}),
+    "worker_wakeup_claims": ("counter", set()),
     "worker_stale_writes": ("counter", set()),
     "worker_leases_lost": ("counter", set()),
     "worker_leases_reclaimed": ("counter", set()),

@@ -111,7 +111,8 @@ def stats_json(worker: Worker) -> dict[str, Any]:
     uptime = (now_ms() - worker.started_at) // 1000
     return {
         "worker": worker.number, "workerId": worker.id, "uptime": uptime,
-        "inFlight": worker.in_flight, "claimed": s.claimed, "processed": s.processed,
+        "inFlight": worker.in_flight, "claimed": s.claimed,
+        "claimedByWakeup": s.claimed_by_wakeup, "processed": s.processed,
         "sent": s.sent, "retried": s.retried, "dead": s.dead, "released": s.released,
         "successRate": s.success_rate(), "staleWrites": s.stale_writes,
         "leasesLost": s.leases_lost, "leasesReclaimed": s.reclaimed,

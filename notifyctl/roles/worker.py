@@ -1,9 +1,11 @@
 """The worker role: claim due notifications, deliver many at once, record outcomes fenced.
 
 Loops, all in one event loop:
-- claim: lease up to ``worker_batch_size`` notifications (never more than free delivery slots, so
-  nothing claimed waits unstarted), poll again at once while batches come back full, back off to
-  ``idle_poll_ms`` (or ``POLL_INTERVAL_MS`` with a broker) when idle;
+- claim (the store sweep): lease up to ``worker_batch_size`` notifications (never more than free
+  delivery slots, so nothing claimed waits unstarted), again at once while batches come back full;
+  otherwise rest ``POLL_INTERVAL_MS`` while a broker is connected, else back off to
+  ``idle_poll_ms``;
+- wake-ups (with a broker): claim the ids the broker's messages name, then acknowledge them;
 - deliver: one task per notification, up to ``worker_concurrency`` at a time;
 - flush: outcomes gathered from finished deliveries are written in one store transaction;
 - renew: leases held longer than a third of ``LOCK_DURATION_MS`` are extended;
@@ -85,7 +87,8 @@ class Worker:
     def __repr__(self) -> str:
         s = self.stats
         return (
-            f"<Worker {self.number} id={self.id} active={self._active} sent={s.sent}"
+            f"<Worker {self.number} id={self.id} active={self._active} claimed={s.claimed}"
+            f" (by wake-up {s.claimed_by_wakeup}, wake-ups lost {s.wakeups_lost}) sent={s.sent}"
             f" retried={s.retried} dead={s.dead} stale={s.stale_writes}>"
         )
 
@@ -173,15 +176,20 @@ class Worker:
                 idle_s = MIN_IDLE_S
                 await anyio.sleep(0)  # let the deliveries just started run
                 continue
-            idle_s = MIN_IDLE_S if claims else min(idle_s * 2, self._max_idle_s())
+            idle_s = self._next_idle_s(idle_s, bool(claims))
             with anyio.move_on_after(idle_s):
                 await self.stopping.wait()
 
-    def _max_idle_s(self) -> float:
-        """With a broker waking us, the store sweep only needs POLL_INTERVAL_MS."""
-        if self.broker is not None:
+    def _next_idle_s(self, idle_s: float, found: bool) -> float:
+        """How long the sweep rests after a claim that was not full.
+
+        While the broker is connected, wake-ups bring new work: the sweep is only for what no
+        wake-up names (scheduled, retries, publishes that failed), every POLL_INTERVAL_MS. Without
+        one, poll adaptively: at once after finding work, backing off to IDLE_POLL_MS.
+        """
+        if self.broker is not None and self.broker.connected:
             return self.config.poll_interval_ms / 1000
-        return self.config.idle_poll_ms / 1000
+        return MIN_IDLE_S if found else min(idle_s * 2, self.config.idle_poll_ms / 1000)
 
     def _accept(self, receipt: Receipt) -> None:
         """On the event loop, from the broker's thread."""
@@ -209,6 +217,7 @@ class Worker:
                 continue
             self.broker.ack(WakeUpQueue.decided(taken))
             self.stats.wakeups_lost += len(taken) - len(claims)
+            self.stats.claimed_by_wakeup += len(claims)
             for claim in claims:
                 self._start(deliveries, claim)
 

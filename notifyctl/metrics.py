@@ -264,6 +264,8 @@ class WorkerMetrics(Metrics):
             ("worker_retries", "Attempts that failed and were scheduled again.", stats.retried),
             ("worker_dead_letters", "Notifications this worker gave up on (now dead).",
              stats.dead),
+            ("worker_buried", "Notifications this worker's claims found out of attempts, their"
+             " last worker having died mid-delivery (now dead).", stats.buried),
             ("worker_stale_writes", "Outcomes refused by fencing: the lease had been taken over.",
              stats.stale_writes),
             ("worker_leases_lost", "Leases that expired and were taken over before this worker"

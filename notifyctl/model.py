@@ -225,6 +225,9 @@ class WorkerStats:
     #: claims that took over a lease another worker had let expire
     reclaimed: int = 0
     store_errors: int = 0
+    #: notifications this worker's claims found out of attempts (their last worker died
+    #: mid-delivery) and made dead
+    buried: int = 0
     #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
     wakeups_lost: int = 0
     watchdog_reconnects: int = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.helpers import (
     stop,
     wait_until,
 )
-from tests.rabbit import RABBITMQ_URL, queue_state, rabbitmqctl
+from tests.rabbit import RABBITMQ_URL, get_all, queue_state, rabbitmqctl
 
 pytestmark = pytest.mark.integration
 
@@ -213,3 +214,32 @@ def test_an_idle_worker_is_woken_by_the_broker_not_found_by_its_sweep(
     assert stats["claimedByWakeup"] == stats["claimed"] == len(ids), stats
     assert stats["broker"]["acked"] == stats["broker"]["received"] == len(ids) // 40
     assert queue_state(rabbit_group) == (0, 0)
+
+
+def test_a_final_attempt_orphaned_by_kill_9_ends_dead_and_is_dead_lettered(
+    tmp_path: Path, rabbit_group: str
+) -> None:
+    """The worker that finds the expired lease on the last attempt buries the notification and
+    publishes it to the dead-letter exchange, like any other notification that ends dead."""
+    config = broker_config(tmp_path, rabbit_group, lock_duration_ms=1_000, poll_interval_ms=300)
+    store = open_store(config)
+    with Receiver(lambda attempt: (200, 8.0)) as receiver:  # answers after the kill
+        service = Service(config, workers=1)
+        try:
+            service.wait_ready()
+            (orphan,) = service.send(receiver, 1, max_attempts=1)
+            wait_until(lambda: orphan in receiver.counts(), 30, "the delivery to start")
+            victim = service.workers.pop(1)
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+            service.workers[2] = start_worker(config, 2)
+            dead_letters = f"{rabbit_group}.dead-letters"
+            wait_until(lambda: queue_state(dead_letters)[0] == 1, 30, "the dead letter")
+        finally:
+            service.stop()
+    (body,) = get_all(dead_letters)
+    letter = json.loads(body)
+    assert letter["id"] == orphan and letter["status"] == "dead"
+    assert "lease expired on the final attempt" in letter["last_error"]
+    found = store.get(orphan)
+    assert found is not None and found.status.value == "dead" and found.attempts == 1

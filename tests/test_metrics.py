@@ -51,6 +51,7 @@ OPERATOR_METRICS = {
     "worker_leases_reclaimed": ("counter", set()),
     "worker_retries": ("counter", set()),
     "worker_dead_letters": ("counter", set()),
+    "worker_buried": ("counter", set()),
     "notification_delivery_latency_seconds": ("histogram", {"channel"}),
     "notification_oldest_due_age_seconds": ("gauge", set()),
     "database_operation_duration_seconds": ("histogram", {"operation"}),

@@ -422,10 +422,15 @@ def test_claim_buries_exhausted_notifications_and_still_claims_the_rest(store: S
     fresh = insert_one(store, make(scheduled_for=NOW + LEASE), now=NOW)
     after = NOW + LEASE
     # "up to limit": a batch may come back short while it buries; the next one must not
-    claimed = store.claim_batch(WORKER_B, 10, after, LEASE)
-    claimed += store.claim_batch(WORKER_B, 10, after, LEASE)
+    buried: list[Notification] = []
+    claimed = store.claim_batch(WORKER_B, 10, after, LEASE, buried)
+    claimed += store.claim_batch(WORKER_B, 10, after, LEASE, buried)
     assert [c.id for c in claimed] == [fresh.id]
     assert current(store, exhausted.id).status == Status.DEAD
+    # reported as it now stands, so the worker can dead-letter it
+    assert [n.id for n in buried] == [exhausted.id]
+    assert buried[0].status == Status.DEAD and buried[0].last_error
+    assert buried[0] == current(store, exhausted.id)
 
 
 def test_terminal_notifications_are_never_claimed(store: Store) -> None:
@@ -748,3 +753,15 @@ def test_sqlite_store_runs_in_wal_mode(sqlite_store: SqliteStore) -> None:
     finally:
         conn.close()
     assert mode == "wal"
+
+
+def test_claim_by_id_never_claims_an_exhausted_notification_and_reports_any_it_buries(
+    store: Store,
+) -> None:
+    exhausted = insert_one(store, make(max_attempts=1))
+    claim = claim_one(store, WORKER_A, NOW)
+    buried: list[Notification] = []
+    assert store.claim_ids([exhausted.id], WORKER_B, claim.lock_expiry, LEASE, buried) == []
+    found = current(store, exhausted.id)
+    # an adapter may bury it here or leave it to claim_batch; either way nothing is hidden
+    assert [n.id for n in buried] == ([exhausted.id] if found.status == Status.DEAD else [])

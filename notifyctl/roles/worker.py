@@ -35,7 +35,15 @@ from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import renew_every_ms, worker_identity
 from notifyctl.metrics import WorkerMetrics
-from notifyctl.model import Claim, Outcome, Verdict, WorkerRecord, WorkerStats, now_ms
+from notifyctl.model import (
+    Claim,
+    Notification,
+    Outcome,
+    Verdict,
+    WorkerRecord,
+    WorkerStats,
+    now_ms,
+)
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.sdnotify import feed_watchdog, sd_notify
@@ -222,22 +230,27 @@ class Worker:
                 self._start(deliveries, claim)
 
     async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
+        buried: list[Notification] = []
         try:
             claims = await self._call(
                 "claim_ids", self.store.claim_ids, ids, self.id, self._clock(),
-                self.config.lock_duration_ms,
+                self.config.lock_duration_ms, buried,
             )  # fmt: skip
         except StoreError as exc:
             self.stats.store_errors += 1
             log.warning("claim by id failed, retrying: %s", exc)
             await anyio.sleep(STORE_RETRY_S)
             return None
-        self._count_claims(claims)
+        self._count_claims(claims, buried)
         return claims
 
-    def _count_claims(self, claims: list[Claim]) -> None:
+    def _count_claims(self, claims: list[Claim], buried: list[Notification]) -> None:
         self.stats.claimed += len(claims)
         self.stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
+        for notification in buried:  # their last worker died on the final attempt
+            self.stats.buried += 1
+            log.warning("%s is dead: %s", notification.id, notification.last_error)
+            self._dead_letter(notification, notification.last_error)
 
     def _watchdog(self) -> None:
         """The sweep found due work but no wake-up came for a long while: the consumer may have
@@ -258,17 +271,18 @@ class Worker:
             await self._slot_freed.wait()
 
     async def _claim(self, wanted: int) -> list[Claim]:
+        buried: list[Notification] = []
         try:
             claims = await self._call(
                 "claim_batch", self.store.claim_batch, self.id, wanted, self._clock(),
-                self.config.lock_duration_ms,
+                self.config.lock_duration_ms, buried,
             )  # fmt: skip
         except StoreError as exc:
             self.stats.store_errors += 1
             log.warning("claim failed, retrying: %s", exc)
             await anyio.sleep(STORE_RETRY_S)
             return []
-        self._count_claims(claims)
+        self._count_claims(claims, buried)
         return claims
 
     def _start(self, deliveries: TaskGroup, claim: Claim) -> None:
@@ -381,12 +395,14 @@ class Worker:
             if verdict is Verdict.SENT:
                 self.metrics.delivered(notification.channel, now - notification.created_at)
             elif verdict is Verdict.DEAD:
-                self._dead_letter(outcome)
+                self._dead_letter(notification, outcome.error)
 
-    def _dead_letter(self, outcome: Outcome) -> None:
+    def _dead_letter(self, notification: Notification, error: str | None) -> None:
+        """Every notification that ends dead goes to the dead-letter exchange, for operators
+        and other systems to subscribe to failures."""
         if self.broker is not None:
-            record = payload(outcome.claim.notification)
-            record.update(status="dead", last_error=outcome.error, worker=self.id)
+            record = payload(notification)
+            record.update(status="dead", last_error=error, worker=self.id)
             self.broker.publish_dead_letter(record)
 
     async def _renew_loop(self) -> None:

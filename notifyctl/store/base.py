@@ -57,23 +57,39 @@ class Store(Protocol):
         """
         ...
 
-    def claim_batch(self, worker_id: str, limit: int, now: int, lease_ms: int) -> list[Claim]:
+    def claim_batch(
+        self,
+        worker_id: str,
+        limit: int,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
         """Atomically lease up to ``limit`` claimable notifications, highest priority and
         earliest due first.
 
         Each claim increments ``attempts`` and ``lock_version`` (the fencing token). Due, unleased
-        notifications out of attempts (their last worker died) are made ``dead`` in the same write.
+        notifications out of attempts (their last worker died) are made ``dead`` in the same write
+        and, as they now stand, appended to ``buried`` (so the caller can dead-letter them).
         Returns exactly what was won: no other worker can hold a live lease on any of them.
         A claim that takes over an expired lease has ``reclaimed=True`` and appends a
         ``lease_expired`` entry (the old worker, ``at`` = the old expiry) to the history.
         """
         ...
 
-    def claim_ids(self, ids: Sequence[str], worker_id: str, now: int, lease_ms: int) -> list[Claim]:
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
         """Atomically lease those of ``ids`` that are claimable now (the broker path).
 
         The same rules as ``claim_batch``; an id that is unknown, terminal, not yet due, out of
-        attempts or leased by a live worker is simply not in the result.
+        attempts or leased by a live worker is simply not in the result. An adapter may bury
+        exhausted ones here as ``claim_batch`` does, or leave them to it.
         """
         ...
 

@@ -207,7 +207,14 @@ class MongoStore:
             return "not_found", None
         return "conflict", schema.to_notification(doc)
 
-    def claim_batch(self, worker_id: str, limit: int, now: int, lease_ms: int) -> list[Claim]:
+    def claim_batch(
+        self,
+        worker_id: str,
+        limit: int,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
         update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
         claims: list[Claim] = []
         # each buried (out of attempts) notification costs one operation but no slot
@@ -215,20 +222,39 @@ class MongoStore:
             doc = self._claim_one(schema.due(now), update, claims, sort=True)
             if doc is None:
                 break
-            if doc["status"] != Status.DEAD:
-                claims.append(self._claim_of(doc, worker_id))
-                if len(claims) == limit:
-                    break
+            self._keep(doc, worker_id, claims, buried)
+            if len(claims) == limit:
+                break
         return sorted(claims, key=claim_order)
 
-    def claim_ids(self, ids: Sequence[str], worker_id: str, now: int, lease_ms: int) -> list[Claim]:
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
         update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
         claims: list[Claim] = []
         for notification_id in dict.fromkeys(ids):
             doc = self._claim_one({"_id": notification_id, **schema.due(now)}, update, claims)
-            if doc is not None and doc["status"] != Status.DEAD:
-                claims.append(self._claim_of(doc, worker_id))
+            if doc is not None:
+                self._keep(doc, worker_id, claims, buried)
         return sorted(claims, key=claim_order)
+
+    def _keep(
+        self,
+        doc: Document,
+        worker_id: str,
+        claims: list[Claim],
+        buried: list[Notification] | None,
+    ) -> None:
+        """A claimed document joins ``claims``; one the claim update buried, ``buried``."""
+        if doc["status"] != Status.DEAD:
+            claims.append(self._claim_of(doc, worker_id))
+        elif buried is not None:
+            buried.append(schema.to_notification(doc))
 
     def _claim_one(
         self, query: Document, update: list[Document], won: list[Claim], sort: bool = False

@@ -376,24 +376,48 @@ class SqliteStore:
             return "not_found", None
         return ("cancelled" if changed else "conflict"), row_to_notification(row)
 
-    def claim_batch(self, worker_id: str, limit: int, now: int, lease_ms: int) -> list[Claim]:
+    def claim_batch(
+        self,
+        worker_id: str,
+        limit: int,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
         expiry = lease_expiry(now, lease_ms)
         if not self._anything_due(now):
             return []
         with self._write() as conn:
             claimable, exhausted = self._candidates(conn, limit, now)
             if exhausted:
-                conn.executemany(
-                    "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
-                    " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-                    f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id = ?",
-                    [(now, i) for i in exhausted],
-                )
+                dead = self._bury(conn, exhausted, now)
+                if buried is not None:
+                    buried.extend(dead)
             claims = self._lease(conn, claimable, worker_id, now, expiry)
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
 
-    def claim_ids(self, ids: Sequence[str], worker_id: str, now: int, lease_ms: int) -> list[Claim]:
+    @staticmethod
+    def _bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notification]:
+        """Make due notifications out of attempts ``dead`` (their last worker died)."""
+        marks = ",".join("?" * len(ids))
+        rows = conn.execute(
+            "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
+            " 'lease expired on the final attempt: its worker stopped mid-delivery',"
+            f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
+            (now, *ids),
+        ).fetchall()
+        return [row_to_notification(row) for row in rows]
+
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> list[Claim]:
+        """Exhausted ids are left to ``claim_batch``'s burial (the sweep finds them)."""
         if not ids:
             return []
         expiry = lease_expiry(now, lease_ms)

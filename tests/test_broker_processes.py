@@ -201,6 +201,10 @@ def test_an_idle_worker_is_woken_by_the_broker_not_found_by_its_sweep(
         service.workers[1] = start_worker(config, 1, NOTIFYCTL_MONITOR_PORT_BASE=str(monitor - 1))
         try:
             service.wait_ready()
+            # until its own broker connection is up, the worker's sweep polls adaptively
+            worker = f"http://127.0.0.1:{monitor}"
+            wait_until(lambda: (api_health(worker) or {}).get("messageQueue") == "connected",
+                       60, "the worker's broker connection")  # fmt: skip
             ids: list[str] = []
             for _ in range(3):
                 ids.extend(service.send(receiver, 120))  # 3 messages: 50 + 50 + 20 ids

@@ -19,6 +19,7 @@ import pytest
 
 from notifyctl.model import (
     Claim,
+    FinishReport,
     NewNotification,
     Notification,
     Outcome,
@@ -765,3 +766,30 @@ def test_claim_by_id_never_claims_an_exhausted_notification_and_reports_any_it_b
     found = current(store, exhausted.id)
     # an adapter may bury it here or leave it to claim_batch; either way nothing is hidden
     assert [n.id for n in buried] == ([exhausted.id] if found.status == Status.DEAD else [])
+
+
+def test_finish_and_claim_by_id_is_finish_then_claim(store: Store) -> None:
+    done, next_one, taken = (insert_one(store, make()) for _ in range(3))
+    (first,) = store.claim_ids([done.id], WORKER_A, NOW, LEASE)
+    (elsewhere,) = store.claim_ids([taken.id], WORKER_B, NOW, LEASE)
+    stale = Outcome(replace(elsewhere, worker_id=WORKER_A), Verdict.SENT)
+    report, claims = store.finish_and_claim_ids(
+        [Outcome(first, Verdict.SENT), stale], [next_one.id, taken.id, done.id],
+        WORKER_A, NOW + 1, LEASE,
+    )  # fmt: skip
+    assert report.applied == 1 and report.stale == (taken.id,)
+    assert [c.id for c in claims] == [next_one.id]  # taken is leased by B, done is sent
+    assert current(store, done.id).status == Status.SENT
+    assert current(store, next_one.id).locked_by == WORKER_A
+    assert current(store, taken.id).locked_by == WORKER_B
+
+
+def test_finish_and_claim_by_id_with_nothing_to_claim_still_finishes(store: Store) -> None:
+    notification = insert_one(store, make())
+    (claim,) = store.claim_ids([notification.id], WORKER_A, NOW, LEASE)
+    report, claims = store.finish_and_claim_ids(
+        [Outcome(claim, Verdict.SENT)], [], WORKER_A, NOW + 1, LEASE
+    )
+    assert (report.applied, claims) == (1, [])
+    assert current(store, notification.id).status == Status.SENT
+    assert store.finish_and_claim_ids([], [], WORKER_A, NOW + 2, LEASE) == (FinishReport(), [])

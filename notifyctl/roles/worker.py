@@ -230,15 +230,25 @@ class Worker:
                 self._start(deliveries, claim)
 
     async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
+        """Claim ``ids`` and, in the same store call, record the outcomes gathered so far
+        (shielded like ``_write_outcomes``); None if the store failed."""
         buried: list[Notification] = []
-        try:
-            claims = await self._call(
-                "claim_ids", self.store.claim_ids, ids, self.id, self._clock(),
-                self.config.lock_duration_ms, buried,
-            )  # fmt: skip
-        except StoreError as exc:
-            self.stats.store_errors += 1
-            log.warning("claim by id failed, retrying: %s", exc)
+        with anyio.CancelScope(shield=True):
+            outcomes, self._outcomes = self._outcomes, []
+            try:
+                report, claims = await self._call(
+                    "claim_ids", self.store.finish_and_claim_ids, outcomes, ids, self.id,
+                    self._clock(), self.config.lock_duration_ms, buried,
+                )  # fmt: skip
+            except StoreError as exc:
+                self.stats.store_errors += 1
+                self._outcomes = outcomes + self._outcomes
+                log.warning("claim by id failed, retrying: %s", exc)
+                failed = True
+            else:
+                failed = False
+                self._count(outcomes, set(report.stale))
+        if failed:
             await anyio.sleep(STORE_RETRY_S)
             return None
         self._count_claims(claims, buried)

@@ -93,6 +93,21 @@ class Store(Protocol):
         """
         ...
 
+    def finish_and_claim_ids(
+        self,
+        outcomes: Sequence[Outcome],
+        ids: Sequence[str],
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> tuple[FinishReport, list[Claim]]:
+        """``finish(outcomes, now)`` and then ``claim_ids(ids, ...)``, with their results: the
+        worker's hot path, which records what it delivered as it claims what comes next. An
+        adapter with one writer at a time (SQLite) does both in one write transaction.
+        """
+        ...
+
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         """Extend the leases still held by these claims; returns the ids whose lease was lost.
 

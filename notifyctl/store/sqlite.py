@@ -420,15 +420,31 @@ class SqliteStore:
         """Exhausted ids are left to ``claim_batch``'s burial (the sweep finds them)."""
         if not ids:
             return []
+        return self.finish_and_claim_ids((), ids, worker_id, now, lease_ms)[1]
+
+    def finish_and_claim_ids(
+        self,
+        outcomes: Sequence[Outcome],
+        ids: Sequence[str],
+        worker_id: str,
+        now: int,
+        lease_ms: int,
+        buried: list[Notification] | None = None,
+    ) -> tuple[FinishReport, list[Claim]]:
+        """One write transaction for both: one wait for the write lock, one commit."""
+        if ids:
+            with self._read() as conn:
+                # Most wake-ups name rows a sweep already took: finding that out must not cost
+                # the write lock (and stall the API's inserts behind it).
+                ids = list(self._claimable(conn, ids, now))
+        if not ids and not outcomes:
+            return FinishReport(), []
         expiry = lease_expiry(now, lease_ms)
-        with self._read() as conn:
-            # Most wake-ups name rows a sweep already took: finding that out must not cost the
-            # write lock (and stall the API's inserts behind it).
-            ids = list(self._claimable(conn, ids, now))
-        if not ids:
-            return []
         with self._write() as conn:
-            return self._lease(conn, self._claimable(conn, ids, now), worker_id, now, expiry)
+            report = self._finish_in(conn, outcomes, now) if outcomes else FinishReport()
+            claimable = self._claimable(conn, ids, now) if ids else {}
+            claims = self._lease(conn, claimable, worker_id, now, expiry)
+        return report, claims
 
     @staticmethod
     def _claimable(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> dict[str, int]:
@@ -511,19 +527,24 @@ class SqliteStore:
         return lost
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
+        with self._write() as conn:
+            return self._finish_in(conn, outcomes, now)
+
+    def _finish_in(
+        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int
+    ) -> FinishReport:
         by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
         stale: list[str] = []
-        with self._write() as conn:
-            holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
-            for outcome in outcomes:  # in order, as if each were written on its own
-                if holders.get(outcome.claim.id) != fence_of(outcome.claim):
-                    stale.append(outcome.claim.id)
-                    continue
-                holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
-                by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
-            for verdict, params in by_verdict.items():
-                # The SQL is fenced too: the check above only spares us a statement per row.
-                conn.executemany(FINISH_SQL[verdict], params)
+        holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
+        for outcome in outcomes:  # in order, as if each were written on its own
+            if holders.get(outcome.claim.id) != fence_of(outcome.claim):
+                stale.append(outcome.claim.id)
+                continue
+            holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
+            by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
+        for verdict, params in by_verdict.items():
+            # The SQL is fenced too: the check above only spares us a statement per row.
+            conn.executemany(FINISH_SQL[verdict], params)
         return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
 
     @staticmethod

@@ -47,6 +47,7 @@ import aiohttp
 import httpx
 import psutil
 import raw_pika
+from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
@@ -305,6 +306,27 @@ class Service:
         assert self.sampler is not None
         self.sampler.sample()
         return len(self.sampler.workers()) == self.opts.workers
+
+    def store_calls(self) -> dict[str, int]:
+        """Store calls by operation and their total milliseconds, summed over the workers."""
+        calls: Counter[str] = Counter()
+        for n in range(1, self.opts.workers + 1):
+            url = f"http://{HOST}:{self.monitor_base + n}/metrics"
+            try:
+                text = httpx.get(url, timeout=5).text
+            except httpx.HTTPError as exc:
+                print(f"  cannot scrape worker {n}: {exc!r}", file=sys.stderr)
+                continue
+            for family in text_string_to_metric_families(text):
+                if family.name != "database_operation_duration_seconds":
+                    continue
+                for sample in family.samples:
+                    operation = sample.labels.get("operation")
+                    if sample.name.endswith("_count"):
+                        calls[operation] += int(sample.value)
+                    elif sample.name.endswith("_sum"):
+                        calls[f"{operation} ms"] += int(sample.value * 1000)
+        return dict(calls)
 
     def worker_stats(self) -> list[dict[str, Any]]:
         """Each worker's ``GET /stats`` on its monitoring port (9090+N style: base + N)."""
@@ -595,6 +617,8 @@ class RunResult:
     wall_s: float
     worker_processed: list[int] = field(default_factory=list)
     claimed_by_wakeup: list[str] = field(default_factory=list)
+    #: the workers' store calls by operation (their /metrics), over the whole run
+    store_calls: dict[str, int] = field(default_factory=dict)
     #: with --broker: messages left in the run's queues at the end, peak depth during the run
     queues: dict[str, int | None] = field(default_factory=dict)
     queue_peak: int = -1
@@ -641,6 +665,7 @@ def run_once(opts: Options, channel: str, index: int) -> RunResult:
             f"{s.get('claimedByWakeup', 0)}/{s.get('claimed', 0)}" for s in stats
         ]
         summary["queues"] = service.queue_report()
+        summary["store_calls"] = service.store_calls()
     finally:
         service.stop()
         service.delete_queues()
@@ -764,7 +789,8 @@ def describe(r: RunResult) -> str:
         f" CPU s: {cpu}; machine busy {r.machine_busy_pct:.0f}% (load before"
         f" {r.load_before:.1f}); restarts {r.restarts};"
         f" store {r.statuses}; processed per worker (/stats) {r.worker_processed},"
-        f" claimed by wake-up/claimed {r.claimed_by_wakeup}"
+        f" claimed by wake-up/claimed {r.claimed_by_wakeup};"
+        f" worker store calls {r.store_calls}"
         + (
             f"; queue depth peak {r.queue_peak}, at intake end {r.queue_at_intake_end},"
             f" left {r.queues}; RabbitMQ connections lost {r.broker_drops}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,6 +139,9 @@ FINISH_SQL = {
 
 #: stays well under SQLite's limit on bound parameters per statement
 MAX_VARIABLES = 5_000
+#: a writer waiting for another process's write lock tries again after these pauses (doubling)
+LOCK_RETRY_FIRST_S = 0.0002
+LOCK_RETRY_MAX_S = 0.002
 
 
 def fence_of(claim: Claim) -> tuple[str | None, int]:
@@ -198,6 +202,34 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
 
 
+def begin_immediate(conn: sqlite3.Connection, timeout_s: float) -> None:
+    """Take the database's write lock, waiting for other processes up to ``timeout_s``.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so a worker waiting
+    behind the API or another worker misses most of the moments the lock is free (measured: store
+    calls took twice as long with two workers contending). This waits in steps of 0.2-2 ms.
+    """
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + timeout_s
+        pause = LOCK_RETRY_FIRST_S
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, LOCK_RETRY_MAX_S)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+
+
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+
+
 class SqliteStore:
     """One connection per store object, shared by the threads of one process under a lock."""
 
@@ -208,6 +240,7 @@ class SqliteStore:
         self._waiting = 0
         self._waiting_lock = threading.Lock()
         self._open = False
+        self._busy_timeout_s = busy_timeout_s
         self._conn = self._connect(path_of(url), synchronous, busy_timeout_s)
         self._open = True
 
@@ -231,10 +264,9 @@ class SqliteStore:
             ) from exc
         return conn
 
-    @staticmethod
     @contextmanager
-    def _write_on(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
+    def _write_on(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        begin_immediate(conn, self._busy_timeout_s)
         try:
             yield conn
         except BaseException:

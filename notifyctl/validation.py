@@ -164,9 +164,13 @@ def _max_attempts(body: dict[str, Any], default: int) -> int:
     return value
 
 
+#: built once: json.dumps with these arguments would build an encoder for every request
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def request_hash(body: dict[str, Any]) -> str:
     """Fingerprint of a request, to tell an idempotent replay from a conflicting reuse of a key."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = _CANONICAL.encode(body)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 

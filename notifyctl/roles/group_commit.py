@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-
-import anyio
+from concurrent.futures import ThreadPoolExecutor
 
 from notifyctl.model import InsertResult, NewNotification, now_ms
 
@@ -23,6 +22,10 @@ class GroupCommit:
         self._max_group = max_group
         self._waiting: list[tuple[NewNotification, asyncio.Future[InsertResult]]] = []
         self._writer: asyncio.Task[None] | None = None
+        # A thread of its own: there is one writer task, so anyio's pool would add only its
+        # limiter and checkpoints (two more event-loop rounds for every group). It ends when
+        # this object is collected.
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
 
     async def insert(self, item: NewNotification) -> InsertResult:
         future: asyncio.Future[InsertResult] = asyncio.get_running_loop().create_future()
@@ -37,7 +40,9 @@ class GroupCommit:
             del self._waiting[: self._max_group]
             try:
                 items = [item for item, _ in group]
-                results = await anyio.to_thread.run_sync(self._insert_many, items, now_ms())
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._insert_many, items, now_ms()
+                )
             except Exception as exc:  # the store failed: every caller in the group hears it
                 for _, future in group:
                     if not future.done():

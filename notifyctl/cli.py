@@ -174,7 +174,7 @@ def worker(
     built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
     store = open_store_or_exit(built, durable_writes=False)
     try:
-        anyio.run(serve_worker, built, worker_id, store)
+        anyio.run(serve_worker, built, worker_id, store, backend_options=fast_event_loop())
     except NotifyError as exc:
         fail(exc)
 

@@ -180,23 +180,26 @@ class Worker:
                 self._start(deliveries, claim)
             if claims:
                 self._watchdog()
-            if claims and len(claims) == wanted:
+            if claims and len(claims) == wanted and not self._wakeups:
                 idle_s = MIN_IDLE_S
                 await anyio.sleep(0)  # let the deliveries just started run
                 continue
-            idle_s = self._next_idle_s(idle_s, bool(claims))
+            idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
             with anyio.move_on_after(idle_s):
                 await self.stopping.wait()
 
-    def _next_idle_s(self, idle_s: float, found: bool) -> float:
-        """How long the sweep rests after a claim that was not full.
+    def _next_idle_s(self, idle_s: float, found: bool, full: bool) -> float:
+        """How long the sweep rests after a claim that was not full, or was full while wake-ups
+        were waiting.
 
         While the broker is connected, wake-ups bring new work: the sweep is only for what no
-        wake-up names (scheduled, retries, publishes that failed), every POLL_INTERVAL_MS. Without
-        one, poll adaptively: at once after finding work, backing off to IDLE_POLL_MS.
+        wake-up names (scheduled, retries, publishes that failed), every POLL_INTERVAL_MS; a
+        backlog it finds (say, from a broker outage) it drains every IDLE_POLL_MS beside the
+        wake-ups, whose claims would otherwise contend with its own. Without a broker, poll
+        adaptively: at once after finding work, backing off to IDLE_POLL_MS.
         """
         if self.broker is not None and self.broker.connected:
-            return self.config.poll_interval_ms / 1000
+            return self.config.idle_poll_ms / 1000 if full else self.config.poll_interval_ms / 1000
         return MIN_IDLE_S if found else min(idle_s * 2, self.config.idle_poll_ms / 1000)
 
     def _accept(self, receipt: Receipt) -> None:

@@ -53,6 +53,10 @@ log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01
 MAX_WAKEUP_WAIT_S = 0.25
 STORE_RETRY_S = 0.5
+#: the flush loop gathers outcomes finishing together for this long before writing them
+GATHER_S = 0.002
+#: and while wake-up ids wait to be claimed, up to this many times more
+PIGGYBACK_WAITS = 10
 T = TypeVar("T")
 #: a recorded verdict -> its outcome label and WorkerStats field
 OUTCOME_NAMES = {Verdict.SENT: "sent", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
@@ -351,7 +355,12 @@ class Worker:
         while True:
             await self._outcomes_ready.wait()
             self._outcomes_ready = anyio.Event()
-            await anyio.sleep(0.002)  # gather the outcomes finishing together into one write
+            await anyio.sleep(GATHER_S)  # gather the outcomes finishing together into one write
+            for _ in range(PIGGYBACK_WAITS):
+                if not (self._outcomes and self._wakeups):
+                    break
+                # the wake-up loop's next claim records them in its own transaction
+                await anyio.sleep(GATHER_S)
             await self._flush_pending()
 
     async def _flush_pending(self) -> None:

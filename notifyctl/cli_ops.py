@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from notifyctl import views
+from notifyctl.broker import open_broker
 from notifyctl.config import Config
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
@@ -156,8 +157,11 @@ def dlq_replay(
     """Put dead notifications back as due with attempts reset, keeping their ids."""
     if bool(ids) == replay_all or (ids and (since or channel)):
         fail(ValueError("give either --id ID (repeatable) or --all [--since T] [--channel C]"))
-    _, store = open_existing_store(ctx)
+    built, store = open_existing_store(ctx)
     now = now_ms()
     selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel)
-    report = dlq.replay(store, selection, now, dry_run).as_json()
-    show(report, as_json, views.format_replay)
+    report = dlq.replay(store, selection, now, dry_run)
+    broker = open_broker(built)
+    if broker is not None and report.replayed:
+        dlq.wake_workers(broker, report)
+    show(report.as_json(), as_json, views.format_replay)

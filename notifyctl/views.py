@@ -110,6 +110,10 @@ def format_replay(report: dict[str, Any]) -> RenderableType:
         parts.append(Text("No dead letters match."))
     if not report["dry_run"]:
         parts.append(Text(f"Replayed {len(report['replayed']):,}: due now, attempts reset."))
+        woken = report.get("wakeups_confirmed")
+        if woken is not None and report["replayed"]:
+            note = f"Workers woken through the broker: {woken:,} wake-up message(s) confirmed;"
+            parts.append(Text(note + " anything else waits for their next store sweep."))
     for notification_id, status in report["skipped"].items():
         parts.append(Text(f"skipped {notification_id}: {status}", style="yellow"))
     return Group(*parts)

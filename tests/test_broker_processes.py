@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from tests.conftest import make_config
 from tests.helpers import (
     Receiver,
     api_health,
+    child_env,
     free_port,
     http_json,
     leased_by_pid,
@@ -247,3 +250,33 @@ def test_a_final_attempt_orphaned_by_kill_9_ends_dead_and_is_dead_lettered(
     assert "lease expired on the final attempt" in letter["last_error"]
     found = store.get(orphan)
     assert found is not None and found.status.value == "dead" and found.attempts == 1
+
+
+def test_dlq_replay_wakes_the_workers_through_the_broker(tmp_path: Path, rabbit_group: str) -> None:
+    """With a 10-minute POLL_INTERVAL_MS, replayed dead letters are delivered promptly only if
+    the replay announced them."""
+    config = broker_config(tmp_path, rabbit_group, poll_interval_ms=600_000)
+    monitor = free_port()
+    store = open_store(config)
+    # The first attempt of every id is refused for good (410): each dies at once.
+    with Receiver(lambda attempt: (410, 0.0) if attempt == 1 else (200, 0.0)) as receiver:
+        service = Service(config, workers=0)
+        service.workers[1] = start_worker(config, 1, NOTIFYCTL_MONITOR_PORT_BASE=str(monitor - 1))
+        worker = f"http://127.0.0.1:{monitor}"
+        try:
+            service.wait_ready()
+            wait_until(lambda: (api_health(worker) or {}).get("messageQueue") == "connected",
+                       60, "the worker's broker connection")  # fmt: skip
+            ids = service.send(receiver, 20)
+            wait_until(lambda: store.counts(now_ms())["dead"] == 20, 30, "20 dead letters")
+            argv = [sys.executable, "-m", "notifyctl", "dlq", "replay", "--all", "--json"]
+            done = subprocess.run(argv, env=child_env(config), capture_output=True, timeout=60)
+            assert done.returncode == 0, done.stderr.decode()
+            report = json.loads(done.stdout)
+            assert set(report["replayed"]) == set(ids) and report["wakeups_confirmed"] == 1
+            wait_until(lambda: store.counts(now_ms())["sent"] == 20, 30, "the replayed ones")
+            _, stats = http_json("GET", f"{worker}/stats")
+        finally:
+            service.stop()
+    assert stats["claimedByWakeup"] == stats["claimed"] == 40  # 20 first attempts, 20 replays
+    assert sorted(receiver.counts().values()) == [2] * 20

@@ -1,19 +1,22 @@
 """``notifyctl dlq replay``: put dead notifications back as due, keeping their ids.
 
 Receivers still deduplicate by ``webhook-id`` (the notification id). The replay is recorded on
-each notification (``replays``, a ``replayed`` history entry, a note in ``last_error``). Workers
-find replayed notifications on their next store sweep (``POLL_INTERVAL_MS`` with a broker).
+each notification (``replays``, a ``replayed`` history entry, a note in ``last_error``). With a
+broker configured, the replayed notifications are announced to the workers (wake-ups, confirmed
+within a few seconds); otherwise, or if that fails, workers find them on their next store sweep.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from notifyctl.broker import Broker, group_wakeups
 from notifyctl.errors import NotifyError
-from notifyctl.model import Status
+from notifyctl.model import Priority, Status
 from notifyctl.roles.inspect import dead_letter_json
 from notifyctl.store import Store
 from notifyctl.validation import parse_timestamp
@@ -50,10 +53,39 @@ class ReplayReport:
     replayed: list[str] = field(default_factory=list)
     #: ids given that are not dead letters: id -> their status, or "unknown"
     skipped: dict[str, str] = field(default_factory=dict)
+    #: wake-up messages the broker confirmed for the replayed ones (None: no broker)
+    woken: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "selected": self.selected, "replayed": self.replayed,
-                "skipped": self.skipped}  # fmt: skip
+                "skipped": self.skipped, "wakeups_confirmed": self.woken}  # fmt: skip
+
+
+def wake_workers(broker: Broker, report: ReplayReport, timeout_s: float = 5.0) -> None:
+    """Announce the replayed notifications, so workers deliver them now rather than at their next
+    sweep; waits up to ``timeout_s`` for the broker's confirms (what is not confirmed, the sweep
+    still finds)."""
+    priorities = {d["id"]: Priority.parse(d["priority"]) for d in report.selected}
+    wakeups = group_wakeups((i, int(priorities[i])) for i in report.replayed)
+    report.woken = 0
+    if not wakeups:
+        return
+    broker.start()
+    try:
+        broker.publish(wakeups)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            settled = broker.counters()
+            if sum(settled.get(k, 0) for k in SETTLED) >= len(wakeups):
+                break
+            time.sleep(0.05)
+        report.woken = broker.counters().get("publish_confirmed", 0)
+    finally:
+        broker.close()
+
+
+#: broker counters of publishes that will not be confirmed any more, one way or the other
+SETTLED = ("publish_confirmed", "publish_nacked", "publish_timeouts", "publish_dropped")
 
 
 def parse_since(text: str, now: int) -> int:

@@ -12,6 +12,8 @@ from typing import Any
 import psutil
 import pytest
 
+from notifyctl.roles.supervisor import Supervisor
+from tests.conftest import make_config
 from tests.helpers import Receiver, answers, call, free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -88,3 +90,14 @@ def notification(url: str) -> dict[str, Any]:
 
 def sent(api: str, notification_id: str) -> bool:
     return call("GET", f"{api}/v1/notifications/{notification_id}")[1]["status"] == "sent"
+
+
+def test_up_tells_its_children_how_many_workers_and_apis_the_deployment_has(
+    tmp_path: Path,
+) -> None:
+    """What sizes itself by the deployment (the MongoDB pool: (workers + APIs) x 5) must see the
+    workers ``up`` runs, not the NUM_WORKERS default."""
+    supervisor = Supervisor(make_config(tmp_path), workers=3)
+    assert supervisor.env["NUM_WORKERS"] == "3"
+    assert supervisor.env["NUM_API_INSTANCES"] == "1"
+    assert len(supervisor.children) == 4  # the API and three workers

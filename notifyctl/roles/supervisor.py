@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from notifyctl.config import Config
@@ -38,6 +38,8 @@ class Child:
 
 class Supervisor:
     def __init__(self, config: Config, workers: int) -> None:
+        # what this deployment is, for whatever sizes itself by it (the MongoDB pool)
+        config = replace(config, num_workers=workers, num_api_instances=1)
         self.config = config
         self.env = {**os.environ, **config.to_environ(), SUPERVISOR_ENV: str(os.getpid())}
         base = [sys.executable, "-m", "notifyctl"]

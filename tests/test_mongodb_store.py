@@ -91,7 +91,30 @@ def test_start_up_creates_every_index(mongo: MongoStore) -> None:
     assert found["notifications.status_id"]["key"] == [("status", 1), ("_id", -1)]
     assert found["notifications.user_id"]["key"] == [("user_id", 1), ("_id", -1)]
     assert found["workers.last_heartbeat"]["key"] == [("last_heartbeat", 1)]
+    assert found["notifications.status_updated"]["key"] == [("status", 1), ("updated_at", 1)]
+    assert found["notifications.status_sent_at"]["key"] == [("status", 1), ("sent_at", 1)]
     assert "notifications.retention" not in found
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ({"status": "sent", "sent_at": {"$gte": "AT"}}, "status_sent_at"),
+        ({"status": "dead", "updated_at": {"$gte": "AT"}}, "status_updated"),
+    ],
+)
+def test_throughput_over_a_window_reads_an_index_not_the_collection(
+    mongo: MongoStore, raw: Database[dict[str, Any]], query: dict[str, Any], index: str
+) -> None:
+    mongo.insert_many([make() for _ in range(20)], NOW)
+    at = schema.to_date(NOW - 60_000)
+    filter_ = {k: ({"$gte": at} if v == {"$gte": "AT"} else v) for k, v in query.items()}
+    command = SON([("count", "notifications"), ("query", filter_)])
+    plan = raw.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
+    found = list(stages(plan))
+    scans = [s.get("indexName") for s in found if s["stage"] in ("IXSCAN", "COUNT_SCAN")]
+    assert index in scans, plan
+    assert not [s for s in found if s["stage"] == "COLLSCAN"], plan
 
 
 def test_retention_adds_changes_and_removes_the_ttl_index(mongodb_url: str) -> None:

@@ -123,6 +123,10 @@ INDEXES: tuple[Index, ...] = (
     ),
     ("notifications", "status_id", [("status", ASCENDING), ("_id", DESCENDING)], {}),
     ("notifications", "user_id", [("user_id", ASCENDING), ("_id", DESCENDING)], {}),
+    # throughput over a window (inspect stats, the dashboards): delivered by sent_at, dead (and
+    # the dead-letter listing) by their last change
+    ("notifications", "status_updated", [("status", ASCENDING), ("updated_at", ASCENDING)], {}),
+    ("notifications", "status_sent_at", [("status", ASCENDING), ("sent_at", ASCENDING)], {}),
     ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
 )
 

@@ -4,10 +4,13 @@ channel is a stand-in so the test decides when deliveries finish)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import anyio
+import pytest
 
+from notifyctl.errors import StoreError
 from notifyctl.model import Notification, Status, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
 from notifyctl.roles.worker import Worker
@@ -87,3 +90,61 @@ def test_a_delivery_cancelled_as_soon_as_it_is_started_still_records_its_outcome
     counts = store.counts(now_ms())
     assert counts["locked"] == 0 and counts[Status.PENDING.value] == 20
     assert worker.stats.retried + worker.stats.released == 20
+
+
+class InstantChannel:
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.delivered = 0
+
+    async def deliver(self, notification: Notification) -> DeliveryResult:
+        self.delivered += 1
+        return DeliveryResult(ResultKind.OK)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class FinishFails:
+    """The real store, except that recording outcomes fails (the store went away)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def finish(self, *args: object) -> object:
+        raise StoreError("sqlite store: disk I/O error")
+
+    def finish_and_claim_ids(self, *args: object) -> object:
+        raise StoreError("sqlite store: disk I/O error")
+
+
+def test_a_stopping_worker_whose_store_fails_still_exits_and_its_leases_just_expire(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(tmp_path, shutdown_grace_ms=100)
+    store = open_store(config)
+    assert isinstance(store, SqliteStore)
+    insert(store, webhooks("http://127.0.0.1:9/hook", 10))
+    channel = InstantChannel()
+    worker = Worker(config, FinishFails(store), {"webhook": channel}, 1)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while channel.delivered < 10:
+                    await anyio.sleep(0.01)
+            worker.stop()
+
+    started = time.monotonic()
+    anyio.run(scenario)
+    # bounded: the grace period or 4 store retries, whichever is longer, then it gives up
+    assert time.monotonic() - started < 15
+    assert "stopped with 10 outcomes unrecorded" in caplog.text
+    assert worker.stats.sent == 0 and worker.stats.store_errors >= 2
+    # nothing was recorded, so nothing is lost: the leases expire and the rows are delivered again
+    assert store.counts(now_ms())["locked"] == 10

@@ -200,3 +200,22 @@ def test_driver_errors_become_store_errors_when_the_server_goes_away(tmp_path: P
             store.claim_batch(WORKER_A, 5, NOW, LEASE)
     finally:
         store.close()
+
+
+def test_a_claim_failing_after_the_outcomes_were_recorded_returns_them_not_an_error(
+    mongo: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Raising would make the worker write those outcomes again (and count them stale)."""
+    (result,) = mongo.insert_many([make()], NOW)
+    (claim,) = mongo.claim_ids([result.notification.id], WORKER_A, NOW, LEASE)
+
+    def unreachable(*args: object) -> object:
+        raise StoreError("mongodb claim: connection reset")
+
+    monkeypatch.setattr(mongo, "claim_ids", unreachable)
+    report, claims = mongo.finish_and_claim_ids(
+        [Outcome(claim, Verdict.SENT)], ["other"], WORKER_A, NOW + 1, LEASE
+    )
+    assert (report.applied, claims) == (1, [])
+    with pytest.raises(StoreError):  # nothing recorded: the caller retries the claim
+        mongo.finish_and_claim_ids([], ["other"], WORKER_A, NOW + 2, LEASE)

@@ -332,9 +332,17 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> tuple[FinishReport, list[Claim]]:
         """Two operations: documents are written atomically one by one, with no shared lock
-        to save a wait on."""
+        to save a wait on. Once the outcomes are recorded, a failed claim returns no claims
+        rather than raising: the caller would write the outcomes again (and find them stale);
+        the ids stay due for the sweep."""
         report = self.finish(outcomes, now)
-        return report, self.claim_ids(ids, worker_id, now, lease_ms, buried)
+        try:
+            return report, self.claim_ids(ids, worker_id, now, lease_ms, buried)
+        except StoreError as exc:
+            if not outcomes:
+                raise
+            log.warning("claim by id after recording %d outcomes failed: %s", len(outcomes), exc)
+            return report, []
 
     def counts(self, now: int) -> dict[str, int]:
         """One aggregation: the counts by status and of live leases come from the same pass."""

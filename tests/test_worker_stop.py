@@ -20,18 +20,21 @@ from tests.conftest import make_config
 from tests.helpers import insert, webhooks
 
 
-class HangingChannel:
-    """Never finishes a delivery by itself: only a stop's cancellation ends one."""
+class StandInChannel:
+    """Delivers at once, or (``hang``) never by itself: then only a stop's cancellation ends a
+    delivery."""
 
     name = "webhook"
 
-    def __init__(self) -> None:
+    def __init__(self, hang: bool = False) -> None:
+        self.hang = hang
         self.started = 0
 
     async def deliver(self, notification: Notification) -> DeliveryResult:
         self.started += 1
-        await anyio.sleep_forever()
-        return DeliveryResult(ResultKind.OK)  # pragma: no cover - never reached
+        if self.hang:
+            await anyio.sleep_forever()
+        return DeliveryResult(ResultKind.OK)
 
     async def aclose(self) -> None:
         pass
@@ -42,7 +45,7 @@ def stopped_worker(tmp_path: Path, rows: int, **settings: object) -> tuple[Sqlit
     store = open_store(config)
     assert isinstance(store, SqliteStore)
     insert(store, webhooks("http://127.0.0.1:9/hook", rows))
-    return store, Worker(config, store, {"webhook": HangingChannel()}, 1)
+    return store, Worker(config, store, {"webhook": StandInChannel(hang=True)}, 1)
 
 
 def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leased(
@@ -50,7 +53,7 @@ def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leas
 ) -> None:
     store, worker = stopped_worker(tmp_path, 100, worker_concurrency=50, shutdown_grace_ms=200)
     channel = worker.channels["webhook"]
-    assert isinstance(channel, HangingChannel)
+    assert isinstance(channel, StandInChannel)
 
     async def scenario() -> None:
         async with anyio.create_task_group() as running:
@@ -92,20 +95,6 @@ def test_a_delivery_cancelled_as_soon_as_it_is_started_still_records_its_outcome
     assert worker.stats.retried + worker.stats.released == 20
 
 
-class InstantChannel:
-    name = "webhook"
-
-    def __init__(self) -> None:
-        self.delivered = 0
-
-    async def deliver(self, notification: Notification) -> DeliveryResult:
-        self.delivered += 1
-        return DeliveryResult(ResultKind.OK)
-
-    async def aclose(self) -> None:
-        pass
-
-
 class FinishFails:
     """The real store, except that recording outcomes fails (the store went away)."""
 
@@ -129,14 +118,14 @@ def test_a_stopping_worker_whose_store_fails_still_exits_and_its_leases_just_exp
     store = open_store(config)
     assert isinstance(store, SqliteStore)
     insert(store, webhooks("http://127.0.0.1:9/hook", 10))
-    channel = InstantChannel()
+    channel = StandInChannel()
     worker = Worker(config, FinishFails(store), {"webhook": channel}, 1)  # type: ignore[arg-type]
 
     async def scenario() -> None:
         async with anyio.create_task_group() as running:
             running.start_soon(worker.run)
             with anyio.fail_after(30):
-                while channel.delivered < 10:
+                while channel.started < 10:
                     await anyio.sleep(0.01)
             worker.stop()
 

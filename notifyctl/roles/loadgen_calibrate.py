@@ -86,12 +86,12 @@ async def calibrate(plan: Plan, step_s: float, console: Console) -> dict[str, An
             step = await run_step(plan, null.url, rate, step_s, lag_limit)
             if not step["passed"] and "interrupted" not in step["failures"]:
                 # a noisy neighbour can fail one step: try it again
-                console.print(step_line(step) + "  [dim](retrying once)[/]")
+                console.print(step_line(step) + "  [dim](retrying once)[/]", soft_wrap=True)
                 step = await run_step(plan, null.url, rate, step_s, lag_limit)
             if not steps:
                 lag_limit = max(MAX_LAG_MS, JITTER_FACTOR * (step["lag_p99_ms"] or 0.0))
             steps.append(step)
-            console.print(step_line(step))
+            console.print(step_line(step), soft_wrap=True)
             if not step["passed"]:
                 break
             rate *= 2

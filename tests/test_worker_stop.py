@@ -87,7 +87,7 @@ def test_a_delivery_cancelled_as_soon_as_it_is_started_still_records_its_outcome
             for claim in claims:
                 worker._start(deliveries, claim)
             deliveries.cancel_scope.cancel()  # before any task had its first step
-        await worker._flush_pending()
+        await worker.outcomes.flush()
 
     anyio.run(scenario)
     counts = store.counts(now_ms())

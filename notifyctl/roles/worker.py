@@ -7,7 +7,8 @@ Loops, all in one event loop:
   ``idle_poll_ms``;
 - wake-ups (with a broker): claim the ids the broker's messages name, then acknowledge them;
 - deliver: one task per notification, up to ``worker_concurrency`` at a time;
-- flush: outcomes gathered from finished deliveries are written in one store transaction;
+- flush: outcomes gathered from finished deliveries are written in one store transaction
+  (``outcomes.py``);
 - renew: leases held longer than a third of ``LOCK_DURATION_MS`` are extended;
 - heartbeat: the worker's row in the store says it is alive.
 SIGTERM/SIGINT: stop claiming, let deliveries finish within the grace period, interrupt the rest,
@@ -30,7 +31,6 @@ from anyio.abc import TaskGroup
 
 from notifyctl.broker import Broker, Receipt
 from notifyctl.channels import Channel
-from notifyctl.channels.base import payload
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import renew_every_ms, worker_identity
@@ -45,6 +45,7 @@ from notifyctl.model import (
     now_ms,
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes
 from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
@@ -52,14 +53,7 @@ from notifyctl.store import Store
 log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01
 MAX_WAKEUP_WAIT_S = 0.25
-STORE_RETRY_S = 0.5
-#: the flush loop gathers outcomes finishing together for this long before writing them
-GATHER_S = 0.002
-#: and while wake-up ids wait to be claimed, up to this many times more
-PIGGYBACK_WAITS = 10
 T = TypeVar("T")
-#: a recorded verdict -> its outcome label and WorkerStats field
-OUTCOME_NAMES = {Verdict.SENT: "sent", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
 
 
 class Worker:
@@ -85,8 +79,6 @@ class Worker:
         self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
         self._held: dict[str, Claim] = {}
         self._active = 0
-        self._outcomes: list[Outcome] = []
-        self._outcomes_ready = anyio.Event()
         self._slot_freed = anyio.Event()
         self._all_done = anyio.Event()
         self.stopping = anyio.Event()
@@ -95,6 +87,9 @@ class Worker:
         self._wakeups_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
         self.metrics = WorkerMetrics(self, store, broker)
+        self.outcomes = Outcomes(
+            store, self._call, self.stats, self.metrics, self._held, clock, broker, self.id
+        )
 
     def __repr__(self) -> str:
         s = self.stats
@@ -131,13 +126,13 @@ class Worker:
             self.broker.start(hand_over)
         try:
             async with anyio.create_task_group() as background:
-                background.start_soon(self._flush_loop)
+                background.start_soon(self.outcomes.flush_loop, self._wakeups.__len__)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
                 await self._deliver_until_stopped()
                 background.cancel_scope.cancel()
-            await self._flush_at_stop()
+            await self.outcomes.flush_at_stop(self.config.shutdown_grace_ms / 1000)
         finally:
             with anyio.CancelScope(shield=True):
                 await self._close()
@@ -238,10 +233,10 @@ class Worker:
 
     async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
         """Claim ``ids`` and, in the same store call, record the outcomes gathered so far
-        (shielded like ``_write_outcomes``); None if the store failed."""
+        (shielded, like the flush in ``outcomes.py``); None if the store failed."""
         buried: list[Notification] = []
         with anyio.CancelScope(shield=True):
-            outcomes, self._outcomes = self._outcomes, []
+            outcomes = self.outcomes.take()
             try:
                 report, claims = await self._call(
                     "claim_ids", self.store.finish_and_claim_ids, outcomes, ids, self.id,
@@ -249,12 +244,12 @@ class Worker:
                 )  # fmt: skip
             except StoreError as exc:
                 self.stats.store_errors += 1
-                self._outcomes = outcomes + self._outcomes
+                self.outcomes.put_back(outcomes)
                 log.warning("claim by id failed, retrying: %s", exc)
                 failed = True
             else:
                 failed = False
-                self._count(outcomes, set(report.stale))
+                self.outcomes.written(outcomes, report)
         if failed:
             await anyio.sleep(STORE_RETRY_S)
             return None
@@ -267,7 +262,7 @@ class Worker:
         for notification in buried:  # their last worker died on the final attempt
             self.stats.buried += 1
             log.warning("%s is dead: %s", notification.id, notification.last_error)
-            self._dead_letter(notification, notification.last_error)
+            self.outcomes.dead_letter(notification, notification.last_error)
 
     def _watchdog(self) -> None:
         """The sweep found due work but no wake-up came for a long while: the consumer may have
@@ -319,14 +314,14 @@ class Worker:
             else:
                 started = True
                 result = await channel.deliver(claim.notification)
-            self._record_outcome(self._outcome(claim, result))
+            self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():
-            self._record_outcome(self._interrupted(claim, started))
+            self.outcomes.record(self._interrupted(claim, started))
             raise
         except Exception as exc:  # a channel bug must not kill the worker or lose the claim
             log.exception("delivery of %s raised", claim.id)
             error = DeliveryResult(ResultKind.RETRYABLE, f"internal error: {exc!r}")
-            self._record_outcome(self._outcome(claim, error))
+            self.outcomes.record(self._outcome(claim, error))
         finally:
             self._active -= 1
             self._slot_freed.set()  # wakes every loop waiting for a slot; the next waits anew
@@ -346,86 +341,6 @@ class Worker:
             return Outcome(claim, Verdict.RELEASE)
         error = "interrupted: the worker stopped before the delivery finished"
         return Outcome(claim, Verdict.RETRY, error, self._clock())
-
-    def _record_outcome(self, outcome: Outcome) -> None:
-        self._outcomes.append(outcome)
-        self._outcomes_ready.set()
-
-    async def _flush_loop(self) -> None:
-        while True:
-            await self._outcomes_ready.wait()
-            self._outcomes_ready = anyio.Event()
-            await anyio.sleep(GATHER_S)  # gather the outcomes finishing together into one write
-            for _ in range(PIGGYBACK_WAITS):
-                if not (self._outcomes and self._wakeups):
-                    break
-                # the wake-up loop's next claim records them in its own transaction
-                await anyio.sleep(GATHER_S)
-            await self._flush_pending()
-
-    async def _flush_pending(self) -> None:
-        while self._outcomes:
-            if not await self._write_outcomes():
-                await anyio.sleep(STORE_RETRY_S)
-
-    async def _write_outcomes(self) -> bool:
-        """Write every outcome gathered so far; False (outcomes kept) if the store failed.
-
-        Shielded: a batch taken from ``_outcomes`` is written and counted, or put back, even when
-        the flush loop is cancelled at stop, so no outcome is ever held only by a cancelled task.
-        """
-        with anyio.CancelScope(shield=True):
-            batch, self._outcomes = self._outcomes, []
-            try:
-                report = await self._call("finish", self.store.finish, batch, self._clock())
-            except StoreError as exc:
-                self.stats.store_errors += 1
-                log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
-                self._outcomes = batch + self._outcomes
-                return False
-            self._count(batch, set(report.stale))
-        return True
-
-    async def _flush_at_stop(self) -> None:
-        """The last outcomes, after the flush loop stopped; bounded, so a store that stays down
-        cannot keep a stopping worker alive (its leases then expire and others retry)."""
-        with anyio.move_on_after(max(self.config.shutdown_grace_ms / 1000, STORE_RETRY_S * 4)):
-            await self._flush_pending()
-        if self._outcomes:
-            log.error(
-                "stopped with %d outcomes unrecorded: the store did not answer; their leases"
-                " expire after LOCK_DURATION_MS and they are delivered again",
-                len(self._outcomes),
-            )
-
-    def _count(self, batch: list[Outcome], stale: set[str]) -> None:
-        stats, now = self.stats, self._clock()
-        for outcome in batch:
-            self._held.pop(outcome.claim.id, None)
-            if outcome.claim.id in stale:
-                stats.stale_writes += 1
-                log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
-                continue
-            verdict, notification = outcome.verdict, outcome.claim.notification
-            if verdict is Verdict.RELEASE:
-                stats.released += 1
-                continue
-            kind = OUTCOME_NAMES[verdict]
-            key = (notification.channel, kind)
-            stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
-            setattr(stats, kind, getattr(stats, kind) + 1)
-            if verdict is Verdict.SENT:
-                self.metrics.delivered(notification.channel, now - notification.created_at)
-            elif verdict is Verdict.DEAD:
-                self._dead_letter(notification, outcome.error)
-
-    def _dead_letter(self, notification: Notification, error: str | None) -> None:
-        """Every notification that ends dead goes to the dead-letter exchange, for operators
-        and other systems to subscribe to failures."""
-        if self.broker is not None:
-            record = payload(notification)
-            record.update(status="dead", last_error=error, worker=self.id)
-            self.broker.publish_dead_letter(record)
 
     async def _renew_loop(self) -> None:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000

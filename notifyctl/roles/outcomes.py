@@ -1,0 +1,160 @@
+"""A worker's outcomes on their way to the store.
+
+Deliveries finish one by one; writing each outcome on its own would cost a store transaction per
+notification. So outcomes are gathered and written fenced in batches: by the flush loop, a couple
+of milliseconds after the first one finished, or riding on the worker's next wake-up claim (one
+transaction for both). Only after the store answered are they counted, dead ones sent to the
+dead-letter exchange, and their claims dropped from the worker's renewals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import anyio
+
+from notifyctl.broker import Broker
+from notifyctl.channels.base import payload
+from notifyctl.errors import StoreError
+from notifyctl.metrics import WorkerMetrics
+from notifyctl.model import Claim, FinishReport, Notification, Outcome, Verdict, WorkerStats
+from notifyctl.store import Store
+
+log = logging.getLogger("notifyctl.worker")
+T = TypeVar("T")
+STORE_RETRY_S = 0.5
+#: the flush loop gathers outcomes finishing together for this long before writing them
+GATHER_S = 0.002
+#: and while wake-up ids wait to be claimed, up to this many times more
+PIGGYBACK_WAITS = 10
+#: a recorded verdict -> its outcome label and WorkerStats field
+OUTCOME_NAMES = {Verdict.SENT: "sent", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
+
+
+class StoreCall(Protocol):
+    """The worker's timed store call (``Worker._call``)."""
+
+    async def __call__(self, operation: str, method: Callable[..., T], *args: Any) -> T: ...
+
+
+class Outcomes:
+    def __init__(
+        self,
+        store: Store,
+        call: StoreCall,
+        stats: WorkerStats,
+        metrics: WorkerMetrics,
+        held: dict[str, Claim],
+        clock: Callable[[], int],
+        broker: Broker | None = None,
+        worker_id: str = "",
+    ) -> None:
+        self._store = store
+        self._call = call
+        self._stats = stats
+        self._metrics = metrics
+        #: the worker's claims still to be renewed; an outcome written ends its claim
+        self._held = held
+        self._clock = clock
+        self._broker = broker
+        self._worker_id = worker_id
+        self._pending: list[Outcome] = []
+        self._ready = anyio.Event()
+
+    def __len__(self) -> int:
+        """Outcomes gathered and not yet written."""
+        return len(self._pending)
+
+    def record(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        self._ready.set()
+
+    def take(self) -> list[Outcome]:
+        """Every outcome gathered so far, for a claim to write in its own transaction; hand them
+        to ``written`` or ``put_back``."""
+        batch, self._pending = self._pending, []
+        return batch
+
+    def put_back(self, batch: list[Outcome]) -> None:
+        """Writing ``batch`` failed: it goes first in line again."""
+        self._pending = batch + self._pending
+
+    async def flush_loop(self, ids_waiting: Callable[[], int]) -> None:
+        """Write outcomes as they come; while wake-up ids wait, leave them to the next claim."""
+        while True:
+            await self._ready.wait()
+            self._ready = anyio.Event()
+            await anyio.sleep(GATHER_S)  # gather the outcomes finishing together into one write
+            for _ in range(PIGGYBACK_WAITS):
+                if not (self._pending and ids_waiting()):
+                    break
+                await anyio.sleep(GATHER_S)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write every outcome gathered, retrying while the store fails."""
+        while self._pending:
+            if not await self._write():
+                await anyio.sleep(STORE_RETRY_S)
+
+    async def _write(self) -> bool:
+        """Write every outcome gathered so far; False (outcomes kept) if the store failed.
+
+        Shielded: a batch taken is written and counted, or put back, even when the flush loop is
+        cancelled at stop, so no outcome is ever held only by a cancelled task.
+        """
+        with anyio.CancelScope(shield=True):
+            batch = self.take()
+            try:
+                report = await self._call("finish", self._store.finish, batch, self._clock())
+            except StoreError as exc:
+                self._stats.store_errors += 1
+                log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
+                self.put_back(batch)
+                return False
+            self.written(batch, report)
+        return True
+
+    async def flush_at_stop(self, grace_s: float) -> None:
+        """The last outcomes, after the flush loop stopped; bounded, so a store that stays down
+        cannot keep a stopping worker alive (its leases then expire and others retry)."""
+        with anyio.move_on_after(max(grace_s, STORE_RETRY_S * 4)):
+            await self.flush()
+        if self._pending:
+            log.error(
+                "stopped with %d outcomes unrecorded: the store did not answer; their leases"
+                " expire after LOCK_DURATION_MS and they are delivered again",
+                len(self._pending),
+            )
+
+    def written(self, batch: list[Outcome], report: FinishReport) -> None:
+        """The store has ``batch`` (but the outcomes it reports stale): count them."""
+        stats, stale, now = self._stats, set(report.stale), self._clock()
+        for outcome in batch:
+            self._held.pop(outcome.claim.id, None)
+            if outcome.claim.id in stale:
+                stats.stale_writes += 1
+                log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
+                continue
+            verdict, notification = outcome.verdict, outcome.claim.notification
+            if verdict is Verdict.RELEASE:
+                stats.released += 1
+                continue
+            kind = OUTCOME_NAMES[verdict]
+            key = (notification.channel, kind)
+            stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
+            setattr(stats, kind, getattr(stats, kind) + 1)
+            if verdict is Verdict.SENT:
+                self._metrics.delivered(notification.channel, now - notification.created_at)
+            elif verdict is Verdict.DEAD:
+                self.dead_letter(notification, outcome.error)
+
+    def dead_letter(self, notification: Notification, error: str | None) -> None:
+        """Every notification that ends dead goes to the dead-letter exchange, for operators
+        and other systems to subscribe to failures."""
+        if self._broker is not None:
+            record = payload(notification)
+            record.update(status="dead", last_error=error, worker=self._worker_id)
+            self._broker.publish_dead_letter(record)

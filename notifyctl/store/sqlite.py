@@ -10,11 +10,7 @@ single range condition and the claim stays an index range scan at a million pend
 from __future__ import annotations
 
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from notifyctl.errors import StoreError, StoreUnavailable
@@ -34,14 +30,17 @@ from notifyctl.model import (
     WorkerRecord,
 )
 from notifyctl.store import sqlite_ops as ops
+from notifyctl.store.sqlite_connection import SharedConnection, begin_immediate, path_of
 from notifyctl.store.sqlite_schema import (
     COLUMNS,
     INSERT,
-    create_tables,
     new_row,
     row_to_notification,
     stored,
 )
+
+# Other code and the tests import these from here, where they were defined before the split.
+__all__ = ["CLAIM_CANDIDATES", "SqliteStore", "begin_immediate", "path_of", "stored"]
 
 CLAIM_CANDIDATES = (
     "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
@@ -80,9 +79,6 @@ FINISH_SQL = {
 
 #: stays well under SQLite's limit on bound parameters per statement
 MAX_VARIABLES = 5_000
-#: a writer waiting for another process's write lock tries again after these pauses (doubling)
-LOCK_RETRY_FIRST_S = 0.0002
-LOCK_RETRY_MAX_S = 0.002
 
 
 def fence_of(claim: Claim) -> tuple[str | None, int]:
@@ -98,136 +94,19 @@ def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def path_of(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
-
-
-def begin_immediate(conn: sqlite3.Connection, timeout_s: float) -> None:
-    """Take the database's write lock, waiting for other processes up to ``timeout_s``.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so a worker waiting
-    behind the API or another worker misses most of the moments the lock is free (measured: store
-    calls took twice as long with two workers contending). This waits in steps of 0.2-2 ms.
-    """
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        deadline = time.monotonic() + timeout_s
-        pause = LOCK_RETRY_FIRST_S
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, LOCK_RETRY_MAX_S)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
-
-
 class SqliteStore:
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(self, url: str, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
         self.url = url
-        self._lock = threading.Lock()
-        #: threads waiting for the connection (the "pending requests" of a one-connection pool)
-        self._waiting = 0
-        self._waiting_lock = threading.Lock()
-        self._open = False
-        self._busy_timeout_s = busy_timeout_s
-        self._conn = self._connect(path_of(url), synchronous, busy_timeout_s)
-        self._open = True
-
-    def _connect(self, file: Path, synchronous: str, timeout: float) -> sqlite3.Connection:
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                file, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            with self._write_on(conn):
-                create_tables(conn)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(
-                f"NOTIFYCTL_STORE_URL: cannot open {self.url} ({exc}); "
-                "check --data-dir / --store and that the directory is writable"
-            ) from exc
-        return conn
-
-    @contextmanager
-    def _write_on(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        begin_immediate(conn, self._busy_timeout_s)
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    @contextmanager
-    def _held(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone; waiters are counted only when there are any."""
-        if not self._lock.acquire(blocking=False):
-            with self._waiting_lock:
-                self._waiting += 1
-            try:
-                self._lock.acquire()
-            finally:
-                with self._waiting_lock:
-                    self._waiting -= 1
-        try:
-            yield self._conn
-        finally:
-            self._lock.release()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: the write lock is held from the first read."""
-        with self._held() as held, self._translated(), self._write_on(held) as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._held() as conn, self._translated():
-            yield conn
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every statement inside sees the same state of the database."""
-        with self._read() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+        self._db = SharedConnection(url, synchronous, busy_timeout_s)
 
     def pool_stats(self) -> dict[str, int]:
-        """The one connection of this process, in the shape of a pool's statistics."""
-        open_ = int(self._open)
-        active = int(self._lock.locked()) if open_ else 0
-        return {
-            "poolSize": 1, "minPoolSize": 1, "openConnections": open_,
-            "activeConnections": active, "idleConnections": open_ - active,
-            "pendingRequests": self._waiting,
-        }  # fmt: skip
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite store {self.url}: {exc}") from exc
+        return self._db.pool_stats()
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         rows = [new_row(item, now) for item in items]  # built before the write lock is taken
-        with self._write() as conn:
+        with self._db.write() as conn:
             before = conn.total_changes
             conn.executemany(INSERT, rows)
             replays = {}
@@ -257,13 +136,13 @@ class SqliteStore:
 
     def ping(self) -> None:
         try:
-            with self._read() as conn:
+            with self._db.read() as conn:
                 conn.execute("SELECT 1").fetchone()
         except StoreError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def get(self, notification_id: str) -> Notification | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
             ).fetchone()
@@ -282,7 +161,7 @@ class SqliteStore:
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
                 " ORDER BY id DESC LIMIT ?",
@@ -291,7 +170,7 @@ class SqliteStore:
         return [row_to_notification(row) for row in rows]
 
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
-        with self._write() as conn:
+        with self._db.write() as conn:
             changed = conn.execute(
                 f"UPDATE notifications SET status = 'cancelled', {RELEASE_LEASE}, updated_at = ?"
                 " WHERE id = ? AND status IN ('pending', 'scheduled')"
@@ -316,7 +195,7 @@ class SqliteStore:
         expiry = lease_expiry(now, lease_ms)
         if not self._anything_due(now):
             return []
-        with self._write() as conn:
+        with self._db.write() as conn:
             claimable, exhausted = self._candidates(conn, limit, now)
             if exhausted:
                 dead = self._bury(conn, exhausted, now)
@@ -362,14 +241,14 @@ class SqliteStore:
     ) -> tuple[FinishReport, list[Claim]]:
         """One write transaction for both: one wait for the write lock, one commit."""
         if ids:
-            with self._read() as conn:
+            with self._db.read() as conn:
                 # Most wake-ups name rows a sweep already took: finding that out must not cost
                 # the write lock (and stall the API's inserts behind it).
                 ids = list(self._claimable(conn, ids, now))
         if not ids and not outcomes:
             return FinishReport(), []
         expiry = lease_expiry(now, lease_ms)
-        with self._write() as conn:
+        with self._db.write() as conn:
             report = self._finish_in(conn, outcomes, now) if outcomes else FinishReport()
             claimable = self._claimable(conn, ids, now) if ids else {}
             claims = self._lease(conn, claimable, worker_id, now, expiry)
@@ -415,7 +294,7 @@ class SqliteStore:
 
     def _anything_due(self, now: int) -> bool:
         """A read that needs no write lock: idle workers polling must not block the API."""
-        with self._read() as conn:
+        with self._db.read() as conn:
             return any(
                 conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
                 for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
@@ -444,7 +323,7 @@ class SqliteStore:
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         expiry = lease_expiry(now, lease_ms)
         lost: list[str] = []
-        with self._write() as conn:
+        with self._db.write() as conn:
             for claim in claims:
                 changed = conn.execute(
                     "UPDATE notifications SET lock_expiry = ?, available_at = ?, updated_at = ?"
@@ -456,7 +335,7 @@ class SqliteStore:
         return lost
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
-        with self._write() as conn:
+        with self._db.write() as conn:
             return self._finish_in(conn, outcomes, now)
 
     def _finish_in(
@@ -492,7 +371,7 @@ class SqliteStore:
         return holders
 
     def counts(self, now: int) -> dict[str, int]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             by_status = dict(
                 conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
             )
@@ -506,7 +385,7 @@ class SqliteStore:
         return result
 
     def register_worker(self, record: WorkerRecord) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO workers (id, worker_number, host, pid, started_at,"
                 " last_heartbeat, in_flight, processed) VALUES (?,?,?,?,?,?,?,?)",
@@ -515,18 +394,18 @@ class SqliteStore:
             )  # fmt: skip
 
     def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ? WHERE id = ?",
                 (now, in_flight, processed, worker_id),
             )
 
     def deregister_worker(self, worker_id: str) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
     def workers(self) -> list[WorkerRecord]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT id, worker_number, host, pid, started_at, last_heartbeat, in_flight,"
                 " processed FROM workers ORDER BY worker_number, started_at"
@@ -536,36 +415,34 @@ class SqliteStore:
     # -- operations (queries in sqlite_ops) -----------------------------------------------------
 
     def oldest_due(self, now: int) -> int | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return ops.oldest_due(conn, now)
 
     def backlog(self, now: int) -> list[BacklogRow]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             return ops.backlog(conn, now)
 
     def finished_since(self, since: int) -> dict[str, int]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             return ops.finished_since(conn, since)
 
     def dead_letters(
         self, since: int | None, until: int | None, channel: str | None, limit: int
     ) -> list[Notification]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit)
         return [row_to_notification(row) for row in rows]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         replayed: list[str] = []
-        with self._write() as conn:
+        with self._db.write() as conn:
             for start in range(0, len(ids), MAX_VARIABLES):
                 replayed += ops.replay(conn, ids[start : start + MAX_VARIABLES], now)
         return replayed
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return ops.history(conn, notification_id)
 
     def close(self) -> None:
-        with self._lock:
-            self._open = False
-            self._conn.close()
+        self._db.close()

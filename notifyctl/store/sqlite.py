@@ -5,13 +5,17 @@ processes can never both read-then-claim the same row. The claim walks a partial
 (priority, available_at) that holds only claimable rows; ``available_at`` is the due time of a
 free notification and the lease expiry of a leased one, so "due and free, or lease expired" is a
 single range condition and the claim stays an index range scan at a million pending rows.
+
+``SqliteStore`` implements the port (``base.py``) and picks the transaction each call runs in;
+the SQL lives beside it: ``sqlite_schema`` (tables, indexes, rows to notifications),
+``sqlite_connection`` (the one connection per process, its locks, its transactions),
+``sqlite_leases`` (claims, renewals, fenced outcomes) and ``sqlite_ops`` (operators' queries).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
@@ -24,13 +28,13 @@ from notifyctl.model import (
     NewNotification,
     Notification,
     Outcome,
-    Priority,
     Status,
-    Verdict,
     WorkerRecord,
 )
+from notifyctl.store import sqlite_leases as leases
 from notifyctl.store import sqlite_ops as ops
 from notifyctl.store.sqlite_connection import SharedConnection, begin_immediate, path_of
+from notifyctl.store.sqlite_leases import CLAIM_CANDIDATES
 from notifyctl.store.sqlite_schema import (
     COLUMNS,
     INSERT,
@@ -41,57 +45,6 @@ from notifyctl.store.sqlite_schema import (
 
 # Other code and the tests import these from here, where they were defined before the split.
 __all__ = ["CLAIM_CANDIDATES", "SqliteStore", "begin_immediate", "path_of", "stored"]
-
-CLAIM_CANDIDATES = (
-    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
-    " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
-    " ORDER BY available_at LIMIT ?"
-)
-FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
-NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
-RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
-
-
-def history_entry(outcome: str, at: str, error: str) -> str:
-    """SQL appending one entry about the attempt the row's current lease stands for."""
-    return (
-        f"history = json_insert(history, '$[#]', json_object('outcome', {outcome}, 'at', {at},"
-        f" 'attempt', attempts, 'worker', locked_by, 'started_at', locked_at, 'error', {error}))"
-    )
-
-
-EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
-SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
-RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
-DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
-FINISH_SQL = {
-    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.RETRY: "UPDATE notifications SET status = CASE WHEN :retry_at > :now THEN 'scheduled'"
-    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RETRY_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
-    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-}
-
-
-#: stays well under SQLite's limit on bound parameters per statement
-MAX_VARIABLES = 5_000
-
-
-def fence_of(claim: Claim) -> tuple[str | None, int]:
-    return claim.worker_id, claim.lock_version
-
-
-def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
-    claim = outcome.claim
-    return {
-        "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
-        "error": outcome.error,
-        "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
-    }  # fmt: skip
 
 
 class SqliteStore:
@@ -118,7 +71,7 @@ class SqliteStore:
         self, conn: sqlite3.Connection, items: Sequence[NewNotification]
     ) -> dict[str, InsertResult]:
         """The items that were not inserted, each with the notification holding its key."""
-        inserted = self._lease_holders(conn, [item.id for item in items])
+        inserted = leases.lease_holders(conn, [item.id for item in items])
         replays: dict[str, InsertResult] = {}
         for item in items:
             if item.id in inserted:
@@ -172,8 +125,8 @@ class SqliteStore:
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
         with self._db.write() as conn:
             changed = conn.execute(
-                f"UPDATE notifications SET status = 'cancelled', {RELEASE_LEASE}, updated_at = ?"
-                " WHERE id = ? AND status IN ('pending', 'scheduled')"
+                f"UPDATE notifications SET status = 'cancelled', {leases.RELEASE_LEASE},"
+                " updated_at = ? WHERE id = ? AND status IN ('pending', 'scheduled')"
                 " AND (locked_by IS NULL OR lock_expiry <= ?)",
                 (now, notification_id, now),
             ).rowcount
@@ -193,29 +146,18 @@ class SqliteStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         expiry = lease_expiry(now, lease_ms)
-        if not self._anything_due(now):
-            return []
+        with self._db.read() as conn:  # idle workers polling must not block the API's writes
+            if not leases.anything_due(conn, now):
+                return []
         with self._db.write() as conn:
-            claimable, exhausted = self._candidates(conn, limit, now)
+            claimable, exhausted = leases.candidates(conn, limit, now)
             if exhausted:
-                dead = self._bury(conn, exhausted, now)
+                dead = leases.bury(conn, exhausted, now)
                 if buried is not None:
                     buried.extend(dead)
-            claims = self._lease(conn, claimable, worker_id, now, expiry)
+            claims = leases.lease(conn, claimable, worker_id, now, expiry)
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
-
-    @staticmethod
-    def _bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notification]:
-        """Make due notifications out of attempts ``dead`` (their last worker died)."""
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
-            " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-            f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
-            (now, *ids),
-        ).fetchall()
-        return [row_to_notification(row) for row in rows]
 
     def claim_ids(
         self,
@@ -244,131 +186,24 @@ class SqliteStore:
             with self._db.read() as conn:
                 # Most wake-ups name rows a sweep already took: finding that out must not cost
                 # the write lock (and stall the API's inserts behind it).
-                ids = list(self._claimable(conn, ids, now))
+                ids = list(leases.claimable_among(conn, ids, now))
         if not ids and not outcomes:
             return FinishReport(), []
         expiry = lease_expiry(now, lease_ms)
         with self._db.write() as conn:
-            report = self._finish_in(conn, outcomes, now) if outcomes else FinishReport()
-            claimable = self._claimable(conn, ids, now) if ids else {}
-            claims = self._lease(conn, claimable, worker_id, now, expiry)
+            report = leases.finish(conn, outcomes, now) if outcomes else FinishReport()
+            claimable = leases.claimable_among(conn, ids, now) if ids else {}
+            claims = leases.lease(conn, claimable, worker_id, now, expiry)
         return report, claims
-
-    @staticmethod
-    def _claimable(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> dict[str, int]:
-        """Which of ``ids`` are due and unleased (or leased expired: mapped to 1)."""
-        marks = ",".join("?" * len(ids))
-        return dict(
-            conn.execute(
-                f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
-                " AND status IN ('pending', 'scheduled') AND available_at <= ?"
-                " AND attempts < max_attempts",
-                (*ids, now),
-            ).fetchall()
-        )
-
-    @staticmethod
-    def _lease(
-        conn: sqlite3.Connection, ids: dict[str, int], worker_id: str, now: int, expiry: int
-    ) -> list[Claim]:
-        """Lease rows already known to be claimable, inside the caller's write transaction.
-
-        ``ids`` maps each id to whether it still carries an expired lease (a takeover).
-        """
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
-            " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-            f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
-            f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
-            f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
-            (worker_id, now, expiry, expiry, now, *ids),
-        ).fetchall()
-        claims = []
-        for row in rows:
-            n = row_to_notification(row)
-            claims.append(Claim(n, worker_id, n.lock_version, expiry, bool(ids[n.id])))
-        return claims
-
-    def _anything_due(self, now: int) -> bool:
-        """A read that needs no write lock: idle workers polling must not block the API."""
-        with self._db.read() as conn:
-            return any(
-                conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
-                for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
-            )
-
-    @staticmethod
-    def _candidates(
-        conn: sqlite3.Connection, limit: int, now: int
-    ) -> tuple[dict[str, int], list[str]]:
-        """Claimable ids (each with whether it carries an expired lease) and exhausted ids."""
-        claimable: dict[str, int] = {}
-        exhausted: list[str] = []
-        for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
-            wanted = limit - len(claimable)
-            if wanted <= 0:
-                break
-            for nid, attempts, max_attempts, expired_lease in conn.execute(
-                CLAIM_CANDIDATES, (int(priority), now, wanted)
-            ):
-                if attempts < max_attempts:
-                    claimable[nid] = expired_lease
-                else:
-                    exhausted.append(nid)
-        return claimable, exhausted
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         expiry = lease_expiry(now, lease_ms)
-        lost: list[str] = []
         with self._db.write() as conn:
-            for claim in claims:
-                changed = conn.execute(
-                    "UPDATE notifications SET lock_expiry = ?, available_at = ?, updated_at = ?"
-                    + FENCE,
-                    (expiry, expiry, now, claim.id, claim.worker_id, claim.lock_version),
-                ).rowcount
-                if not changed:
-                    lost.append(claim.id)
-        return lost
+            return leases.renew(conn, claims, now, expiry)
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         with self._db.write() as conn:
-            return self._finish_in(conn, outcomes, now)
-
-    def _finish_in(
-        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int
-    ) -> FinishReport:
-        by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
-        stale: list[str] = []
-        holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
-        for outcome in outcomes:  # in order, as if each were written on its own
-            if holders.get(outcome.claim.id) != fence_of(outcome.claim):
-                stale.append(outcome.claim.id)
-                continue
-            holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
-            by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
-        for verdict, params in by_verdict.items():
-            # The SQL is fenced too: the check above only spares us a statement per row.
-            conn.executemany(FINISH_SQL[verdict], params)
-        return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
-
-    @staticmethod
-    def _lease_holders(
-        conn: sqlite3.Connection, ids: Sequence[str]
-    ) -> dict[str, tuple[str | None, int]]:
-        holders: dict[str, tuple[str | None, int]] = {}
-        for start in range(0, len(ids), MAX_VARIABLES):
-            chunk = ids[start : start + MAX_VARIABLES]
-            marks = ",".join("?" * len(chunk))
-            for nid, locked_by, version in conn.execute(
-                f"SELECT id, locked_by, lock_version FROM notifications WHERE id IN ({marks})",
-                chunk,
-            ):
-                holders[nid] = (locked_by, version)
-        return holders
+            return leases.finish(conn, outcomes, now)
 
     def counts(self, now: int) -> dict[str, int]:
         with self._db.snapshot() as conn:
@@ -436,8 +271,8 @@ class SqliteStore:
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         replayed: list[str] = []
         with self._db.write() as conn:
-            for start in range(0, len(ids), MAX_VARIABLES):
-                replayed += ops.replay(conn, ids[start : start + MAX_VARIABLES], now)
+            for start in range(0, len(ids), leases.MAX_VARIABLES):
+                replayed += ops.replay(conn, ids[start : start + leases.MAX_VARIABLES], now)
         return replayed
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:

@@ -211,7 +211,7 @@ def leased_by_pid(store: object, pid: int) -> set[str]:
     from notifyctl.store.sqlite import SqliteStore
 
     assert isinstance(store, SqliteStore)
-    with store._read() as conn:
+    with store._db.read() as conn:
         rows = conn.execute(
             "SELECT id FROM notifications WHERE locked_by LIKE ? AND status = 'pending'",
             (f"%-{pid}-%",),

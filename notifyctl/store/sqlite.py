@@ -5,18 +5,17 @@ processes can never both read-then-claim the same row. The claim walks a partial
 (priority, available_at) that holds only claimable rows; ``available_at`` is the due time of a
 free notification and the lease expiry of a leased one, so "due and free, or lease expired" is a
 single range condition and the claim stays an index range scan at a million pending rows.
+
+``SqliteStore`` implements the port (``base.py``) and picks the transaction each call runs in;
+the SQL lives beside it: ``sqlite_schema`` (tables, indexes, rows to notifications),
+``sqlite_connection`` (the one connection per process, its locks, its transactions),
+``sqlite_leases`` (claims, renewals, fenced outcomes) and ``sqlite_ops`` (operators' queries).
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
@@ -29,205 +28,23 @@ from notifyctl.model import (
     NewNotification,
     Notification,
     Outcome,
-    Priority,
     Status,
-    Verdict,
     WorkerRecord,
 )
+from notifyctl.store import sqlite_leases as leases
 from notifyctl.store import sqlite_ops as ops
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS notifications (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    dest TEXT,
-    title TEXT,
-    body TEXT,
-    data TEXT NOT NULL,
-    priority INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    scheduled_for INTEGER NOT NULL,
-    available_at INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    max_attempts INTEGER NOT NULL,
-    last_error TEXT,
-    idempotency_key TEXT,
-    request_hash TEXT NOT NULL,
-    locked_by TEXT,
-    locked_at INTEGER,
-    lock_expiry INTEGER,
-    lock_version INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    sent_at INTEGER,
-    history TEXT NOT NULL DEFAULT '[]',
-    replays INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS notifications_claim
-    ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
-CREATE UNIQUE INDEX IF NOT EXISTS notifications_idempotency
-    ON notifications (idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
-CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id);
-CREATE INDEX IF NOT EXISTS notifications_leased
-    ON notifications (lock_expiry) WHERE locked_by IS NOT NULL;
-CREATE INDEX IF NOT EXISTS notifications_sent_at
-    ON notifications (sent_at) WHERE sent_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS workers (
-    id TEXT PRIMARY KEY,
-    worker_number INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    started_at INTEGER NOT NULL,
-    last_heartbeat INTEGER NOT NULL,
-    in_flight INTEGER NOT NULL DEFAULT 0,
-    processed INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
-"""
-#: columns added after the first release: (name, declaration), added to older databases at open
-ADDED_COLUMNS = (
-    ("history", "TEXT NOT NULL DEFAULT '[]'"),
-    ("replays", "INTEGER NOT NULL DEFAULT 0"),
+from notifyctl.store.sqlite_connection import SharedConnection, begin_immediate, path_of
+from notifyctl.store.sqlite_leases import CLAIM_CANDIDATES
+from notifyctl.store.sqlite_schema import (
+    COLUMNS,
+    INSERT,
+    new_row,
+    row_to_notification,
+    stored,
 )
 
-COLUMNS = (
-    "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
-    " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
-    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays"
-)
-INSERT = (
-    "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
-    " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
-)
-CLAIM_CANDIDATES = (
-    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
-    " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
-    " ORDER BY available_at LIMIT ?"
-)
-FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
-NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
-RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
-
-
-def history_entry(outcome: str, at: str, error: str) -> str:
-    """SQL appending one entry about the attempt the row's current lease stands for."""
-    return (
-        f"history = json_insert(history, '$[#]', json_object('outcome', {outcome}, 'at', {at},"
-        f" 'attempt', attempts, 'worker', locked_by, 'started_at', locked_at, 'error', {error}))"
-    )
-
-
-EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
-SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
-RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
-DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
-FINISH_SQL = {
-    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.RETRY: "UPDATE notifications SET status = CASE WHEN :retry_at > :now THEN 'scheduled'"
-    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RETRY_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-    Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
-    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
-}
-
-
-#: stays well under SQLite's limit on bound parameters per statement
-MAX_VARIABLES = 5_000
-#: a writer waiting for another process's write lock tries again after these pauses (doubling)
-LOCK_RETRY_FIRST_S = 0.0002
-LOCK_RETRY_MAX_S = 0.002
-
-
-def fence_of(claim: Claim) -> tuple[str | None, int]:
-    return claim.worker_id, claim.lock_version
-
-
-def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
-    claim = outcome.claim
-    return {
-        "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
-        "error": outcome.error,
-        "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
-    }  # fmt: skip
-
-
-def path_of(url: str) -> Path:
-    return Path(url.removeprefix("sqlite:///"))
-
-
-def row_to_notification(row: Sequence[Any]) -> Notification:
-    return Notification(
-        id=row[0], user_id=row[1], channel=row[2], to=row[3], title=row[4], body=row[5],
-        data=json.loads(row[6]), priority=Priority(row[7]), status=Status(row[8]),
-        scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
-        last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
-        locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
-        updated_at=row[21], sent_at=row[22], replays=row[23],
-    )  # fmt: skip
-
-
-def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
-    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
-    return (
-        item.id, item.user_id, item.channel, item.to, item.title, item.body,
-        json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
-        item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
-        item.request_hash, item.created_at, now,
-    )  # fmt: skip
-
-
-def stored(item: NewNotification, now: int) -> Notification:
-    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
-    return Notification(
-        id=item.id, user_id=item.user_id, channel=item.channel, to=item.to, title=item.title,
-        body=item.body, data=item.data, priority=item.priority, status=status,
-        scheduled_for=item.scheduled_for, available_at=item.scheduled_for, attempts=0,
-        max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
-        request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
-        lock_version=0, created_at=item.created_at, updated_at=now,
-    )  # fmt: skip
-
-
-def add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring a database made by an older release up to date, inside the caller's transaction."""
-    present = {row[1] for row in conn.execute("PRAGMA table_info(notifications)")}
-    for name, declaration in ADDED_COLUMNS:
-        if name not in present:
-            conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
-
-
-def begin_immediate(conn: sqlite3.Connection, timeout_s: float) -> None:
-    """Take the database's write lock, waiting for other processes up to ``timeout_s``.
-
-    SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries, so a worker waiting
-    behind the API or another worker misses most of the moments the lock is free (measured: store
-    calls took twice as long with two workers contending). This waits in steps of 0.2-2 ms.
-    """
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        deadline = time.monotonic() + timeout_s
-        pause = LOCK_RETRY_FIRST_S
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(pause)
-            pause = min(pause * 2, LOCK_RETRY_MAX_S)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
-
-
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or "locked" in str(exc)
+# Other code and the tests import these from here, where they were defined before the split.
+__all__ = ["CLAIM_CANDIDATES", "SqliteStore", "begin_immediate", "path_of", "stored"]
 
 
 class SqliteStore:
@@ -235,102 +52,14 @@ class SqliteStore:
 
     def __init__(self, url: str, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
         self.url = url
-        self._lock = threading.Lock()
-        #: threads waiting for the connection (the "pending requests" of a one-connection pool)
-        self._waiting = 0
-        self._waiting_lock = threading.Lock()
-        self._open = False
-        self._busy_timeout_s = busy_timeout_s
-        self._conn = self._connect(path_of(url), synchronous, busy_timeout_s)
-        self._open = True
-
-    def _connect(self, file: Path, synchronous: str, timeout: float) -> sqlite3.Connection:
-        try:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                file, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-            with self._write_on(conn):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                add_missing_columns(conn)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreUnavailable(
-                f"NOTIFYCTL_STORE_URL: cannot open {self.url} ({exc}); "
-                "check --data-dir / --store and that the directory is writable"
-            ) from exc
-        return conn
-
-    @contextmanager
-    def _write_on(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        begin_immediate(conn, self._busy_timeout_s)
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    @contextmanager
-    def _held(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for this thread alone; waiters are counted only when there are any."""
-        if not self._lock.acquire(blocking=False):
-            with self._waiting_lock:
-                self._waiting += 1
-            try:
-                self._lock.acquire()
-            finally:
-                with self._waiting_lock:
-                    self._waiting -= 1
-        try:
-            yield self._conn
-        finally:
-            self._lock.release()
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: the write lock is held from the first read."""
-        with self._held() as held, self._translated(), self._write_on(held) as conn:
-            yield conn
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._held() as conn, self._translated():
-            yield conn
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every statement inside sees the same state of the database."""
-        with self._read() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                conn.execute("COMMIT")
+        self._db = SharedConnection(url, synchronous, busy_timeout_s)
 
     def pool_stats(self) -> dict[str, int]:
-        """The one connection of this process, in the shape of a pool's statistics."""
-        open_ = int(self._open)
-        active = int(self._lock.locked()) if open_ else 0
-        return {
-            "poolSize": 1, "minPoolSize": 1, "openConnections": open_,
-            "activeConnections": active, "idleConnections": open_ - active,
-            "pendingRequests": self._waiting,
-        }  # fmt: skip
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite store {self.url}: {exc}") from exc
+        return self._db.pool_stats()
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         rows = [new_row(item, now) for item in items]  # built before the write lock is taken
-        with self._write() as conn:
+        with self._db.write() as conn:
             before = conn.total_changes
             conn.executemany(INSERT, rows)
             replays = {}
@@ -342,7 +71,7 @@ class SqliteStore:
         self, conn: sqlite3.Connection, items: Sequence[NewNotification]
     ) -> dict[str, InsertResult]:
         """The items that were not inserted, each with the notification holding its key."""
-        inserted = self._lease_holders(conn, [item.id for item in items])
+        inserted = leases.lease_holders(conn, [item.id for item in items])
         replays: dict[str, InsertResult] = {}
         for item in items:
             if item.id in inserted:
@@ -360,13 +89,13 @@ class SqliteStore:
 
     def ping(self) -> None:
         try:
-            with self._read() as conn:
+            with self._db.read() as conn:
                 conn.execute("SELECT 1").fetchone()
         except StoreError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
     def get(self, notification_id: str) -> Notification | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             row = conn.execute(
                 f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
             ).fetchone()
@@ -385,7 +114,7 @@ class SqliteStore:
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM notifications WHERE {' AND '.join(where)}"
                 " ORDER BY id DESC LIMIT ?",
@@ -394,10 +123,10 @@ class SqliteStore:
         return [row_to_notification(row) for row in rows]
 
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
-        with self._write() as conn:
+        with self._db.write() as conn:
             changed = conn.execute(
-                f"UPDATE notifications SET status = 'cancelled', {RELEASE_LEASE}, updated_at = ?"
-                " WHERE id = ? AND status IN ('pending', 'scheduled')"
+                f"UPDATE notifications SET status = 'cancelled', {leases.RELEASE_LEASE},"
+                " updated_at = ? WHERE id = ? AND status IN ('pending', 'scheduled')"
                 " AND (locked_by IS NULL OR lock_expiry <= ?)",
                 (now, notification_id, now),
             ).rowcount
@@ -417,29 +146,18 @@ class SqliteStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         expiry = lease_expiry(now, lease_ms)
-        if not self._anything_due(now):
-            return []
-        with self._write() as conn:
-            claimable, exhausted = self._candidates(conn, limit, now)
+        with self._db.read() as conn:  # idle workers polling must not block the API's writes
+            if not leases.anything_due(conn, now):
+                return []
+        with self._db.write() as conn:
+            claimable, exhausted = leases.candidates(conn, limit, now)
             if exhausted:
-                dead = self._bury(conn, exhausted, now)
+                dead = leases.bury(conn, exhausted, now)
                 if buried is not None:
                     buried.extend(dead)
-            claims = self._lease(conn, claimable, worker_id, now, expiry)
+            claims = leases.lease(conn, claimable, worker_id, now, expiry)
         claims.sort(key=lambda c: (-c.notification.priority, c.notification.scheduled_for))
         return claims
-
-    @staticmethod
-    def _bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notification]:
-        """Make due notifications out of attempts ``dead`` (their last worker died)."""
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
-            " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-            f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
-            (now, *ids),
-        ).fetchall()
-        return [row_to_notification(row) for row in rows]
 
     def claim_ids(
         self,
@@ -465,137 +183,30 @@ class SqliteStore:
     ) -> tuple[FinishReport, list[Claim]]:
         """One write transaction for both: one wait for the write lock, one commit."""
         if ids:
-            with self._read() as conn:
+            with self._db.read() as conn:
                 # Most wake-ups name rows a sweep already took: finding that out must not cost
                 # the write lock (and stall the API's inserts behind it).
-                ids = list(self._claimable(conn, ids, now))
+                ids = list(leases.claimable_among(conn, ids, now))
         if not ids and not outcomes:
             return FinishReport(), []
         expiry = lease_expiry(now, lease_ms)
-        with self._write() as conn:
-            report = self._finish_in(conn, outcomes, now) if outcomes else FinishReport()
-            claimable = self._claimable(conn, ids, now) if ids else {}
-            claims = self._lease(conn, claimable, worker_id, now, expiry)
+        with self._db.write() as conn:
+            report = leases.finish(conn, outcomes, now) if outcomes else FinishReport()
+            claimable = leases.claimable_among(conn, ids, now) if ids else {}
+            claims = leases.lease(conn, claimable, worker_id, now, expiry)
         return report, claims
-
-    @staticmethod
-    def _claimable(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> dict[str, int]:
-        """Which of ``ids`` are due and unleased (or leased expired: mapped to 1)."""
-        marks = ",".join("?" * len(ids))
-        return dict(
-            conn.execute(
-                f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
-                " AND status IN ('pending', 'scheduled') AND available_at <= ?"
-                " AND attempts < max_attempts",
-                (*ids, now),
-            ).fetchall()
-        )
-
-    @staticmethod
-    def _lease(
-        conn: sqlite3.Connection, ids: dict[str, int], worker_id: str, now: int, expiry: int
-    ) -> list[Claim]:
-        """Lease rows already known to be claimable, inside the caller's write transaction.
-
-        ``ids`` maps each id to whether it still carries an expired lease (a takeover).
-        """
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        rows = conn.execute(
-            "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
-            " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-            f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
-            f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
-            f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
-            (worker_id, now, expiry, expiry, now, *ids),
-        ).fetchall()
-        claims = []
-        for row in rows:
-            n = row_to_notification(row)
-            claims.append(Claim(n, worker_id, n.lock_version, expiry, bool(ids[n.id])))
-        return claims
-
-    def _anything_due(self, now: int) -> bool:
-        """A read that needs no write lock: idle workers polling must not block the API."""
-        with self._read() as conn:
-            return any(
-                conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
-                for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
-            )
-
-    @staticmethod
-    def _candidates(
-        conn: sqlite3.Connection, limit: int, now: int
-    ) -> tuple[dict[str, int], list[str]]:
-        """Claimable ids (each with whether it carries an expired lease) and exhausted ids."""
-        claimable: dict[str, int] = {}
-        exhausted: list[str] = []
-        for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
-            wanted = limit - len(claimable)
-            if wanted <= 0:
-                break
-            for nid, attempts, max_attempts, expired_lease in conn.execute(
-                CLAIM_CANDIDATES, (int(priority), now, wanted)
-            ):
-                if attempts < max_attempts:
-                    claimable[nid] = expired_lease
-                else:
-                    exhausted.append(nid)
-        return claimable, exhausted
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         expiry = lease_expiry(now, lease_ms)
-        lost: list[str] = []
-        with self._write() as conn:
-            for claim in claims:
-                changed = conn.execute(
-                    "UPDATE notifications SET lock_expiry = ?, available_at = ?, updated_at = ?"
-                    + FENCE,
-                    (expiry, expiry, now, claim.id, claim.worker_id, claim.lock_version),
-                ).rowcount
-                if not changed:
-                    lost.append(claim.id)
-        return lost
+        with self._db.write() as conn:
+            return leases.renew(conn, claims, now, expiry)
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
-        with self._write() as conn:
-            return self._finish_in(conn, outcomes, now)
-
-    def _finish_in(
-        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int
-    ) -> FinishReport:
-        by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
-        stale: list[str] = []
-        holders = self._lease_holders(conn, [o.claim.id for o in outcomes])
-        for outcome in outcomes:  # in order, as if each were written on its own
-            if holders.get(outcome.claim.id) != fence_of(outcome.claim):
-                stale.append(outcome.claim.id)
-                continue
-            holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
-            by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
-        for verdict, params in by_verdict.items():
-            # The SQL is fenced too: the check above only spares us a statement per row.
-            conn.executemany(FINISH_SQL[verdict], params)
-        return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
-
-    @staticmethod
-    def _lease_holders(
-        conn: sqlite3.Connection, ids: Sequence[str]
-    ) -> dict[str, tuple[str | None, int]]:
-        holders: dict[str, tuple[str | None, int]] = {}
-        for start in range(0, len(ids), MAX_VARIABLES):
-            chunk = ids[start : start + MAX_VARIABLES]
-            marks = ",".join("?" * len(chunk))
-            for nid, locked_by, version in conn.execute(
-                f"SELECT id, locked_by, lock_version FROM notifications WHERE id IN ({marks})",
-                chunk,
-            ):
-                holders[nid] = (locked_by, version)
-        return holders
+        with self._db.write() as conn:
+            return leases.finish(conn, outcomes, now)
 
     def counts(self, now: int) -> dict[str, int]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             by_status = dict(
                 conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
             )
@@ -609,7 +220,7 @@ class SqliteStore:
         return result
 
     def register_worker(self, record: WorkerRecord) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO workers (id, worker_number, host, pid, started_at,"
                 " last_heartbeat, in_flight, processed) VALUES (?,?,?,?,?,?,?,?)",
@@ -618,18 +229,18 @@ class SqliteStore:
             )  # fmt: skip
 
     def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute(
                 "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ? WHERE id = ?",
                 (now, in_flight, processed, worker_id),
             )
 
     def deregister_worker(self, worker_id: str) -> None:
-        with self._write() as conn:
+        with self._db.write() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
     def workers(self) -> list[WorkerRecord]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT id, worker_number, host, pid, started_at, last_heartbeat, in_flight,"
                 " processed FROM workers ORDER BY worker_number, started_at"
@@ -639,36 +250,34 @@ class SqliteStore:
     # -- operations (queries in sqlite_ops) -----------------------------------------------------
 
     def oldest_due(self, now: int) -> int | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return ops.oldest_due(conn, now)
 
     def backlog(self, now: int) -> list[BacklogRow]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             return ops.backlog(conn, now)
 
     def finished_since(self, since: int) -> dict[str, int]:
-        with self._snapshot() as conn:
+        with self._db.snapshot() as conn:
             return ops.finished_since(conn, since)
 
     def dead_letters(
         self, since: int | None, until: int | None, channel: str | None, limit: int
     ) -> list[Notification]:
-        with self._read() as conn:
+        with self._db.read() as conn:
             rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit)
         return [row_to_notification(row) for row in rows]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         replayed: list[str] = []
-        with self._write() as conn:
-            for start in range(0, len(ids), MAX_VARIABLES):
-                replayed += ops.replay(conn, ids[start : start + MAX_VARIABLES], now)
+        with self._db.write() as conn:
+            for start in range(0, len(ids), leases.MAX_VARIABLES):
+                replayed += ops.replay(conn, ids[start : start + leases.MAX_VARIABLES], now)
         return replayed
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
-        with self._read() as conn:
+        with self._db.read() as conn:
             return ops.history(conn, notification_id)
 
     def close(self) -> None:
-        with self._lock:
-            self._open = False
-            self._conn.close()
+        self._db.close()

@@ -1,0 +1,190 @@
+"""The SQLite store's claims, renewals and fenced outcomes: the rules of ``notifyctl.lease`` in SQL.
+
+Plain functions on a connection, like ``sqlite_ops``: ``SqliteStore`` decides which transaction
+each runs in (a claim's candidates are found and leased inside one write transaction, so no
+other process can take the same row in between). What a worker writes under its lease (renew,
+finish) is fenced on ``(locked_by, lock_version)``, so a worker whose lease was taken over writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from notifyctl.model import Claim, FinishReport, Notification, Outcome, Priority, Verdict
+from notifyctl.store.sqlite_schema import COLUMNS, row_to_notification
+
+CLAIM_CANDIDATES = (
+    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
+    " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
+    " ORDER BY available_at LIMIT ?"
+)
+FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
+NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
+RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
+
+
+def history_entry(outcome: str, at: str, error: str) -> str:
+    """SQL appending one entry about the attempt the row's current lease stands for."""
+    return (
+        f"history = json_insert(history, '$[#]', json_object('outcome', {outcome}, 'at', {at},"
+        f" 'attempt', attempts, 'worker', locked_by, 'started_at', locked_at, 'error', {error}))"
+    )
+
+
+EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
+SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
+RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
+DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
+FINISH_SQL = {
+    Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    Verdict.RETRY: "UPDATE notifications SET status = CASE WHEN :retry_at > :now THEN 'scheduled'"
+    f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RETRY_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
+    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
+    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+}
+
+
+#: stays well under SQLite's limit on bound parameters per statement
+MAX_VARIABLES = 5_000
+
+
+def fence_of(claim: Claim) -> tuple[str | None, int]:
+    return claim.worker_id, claim.lock_version
+
+
+def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
+    claim = outcome.claim
+    return {
+        "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
+        "error": outcome.error,
+        "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
+    }  # fmt: skip
+
+
+def anything_due(conn: sqlite3.Connection, now: int) -> bool:
+    """Whether a claim would find anything: a read, so the caller needs no write lock for it."""
+    return any(
+        conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
+        for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
+    )
+
+
+def candidates(conn: sqlite3.Connection, limit: int, now: int) -> tuple[dict[str, int], list[str]]:
+    """Claimable ids (each with whether it carries an expired lease) and exhausted ids."""
+    claimable: dict[str, int] = {}
+    exhausted: list[str] = []
+    for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
+        wanted = limit - len(claimable)
+        if wanted <= 0:
+            break
+        for nid, attempts, max_attempts, expired_lease in conn.execute(
+            CLAIM_CANDIDATES, (int(priority), now, wanted)
+        ):
+            if attempts < max_attempts:
+                claimable[nid] = expired_lease
+            else:
+                exhausted.append(nid)
+    return claimable, exhausted
+
+
+def bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notification]:
+    """Make due notifications out of attempts ``dead`` (their last worker died)."""
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
+        " 'lease expired on the final attempt: its worker stopped mid-delivery',"
+        f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
+        (now, *ids),
+    ).fetchall()
+    return [row_to_notification(row) for row in rows]
+
+
+def claimable_among(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> dict[str, int]:
+    """Which of ``ids`` are due and unleased (or leased expired: mapped to 1)."""
+    marks = ",".join("?" * len(ids))
+    return dict(
+        conn.execute(
+            f"SELECT id, locked_by IS NOT NULL FROM notifications WHERE id IN ({marks})"
+            " AND status IN ('pending', 'scheduled') AND available_at <= ?"
+            " AND attempts < max_attempts",
+            (*ids, now),
+        ).fetchall()
+    )
+
+
+def lease(
+    conn: sqlite3.Connection, ids: dict[str, int], worker_id: str, now: int, expiry: int
+) -> list[Claim]:
+    """Lease rows already known to be claimable, inside the caller's write transaction.
+
+    ``ids`` maps each id to whether it still carries an expired lease (a takeover).
+    """
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
+        " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
+        f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
+        f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+        f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
+        (worker_id, now, expiry, expiry, now, *ids),
+    ).fetchall()
+    claims = []
+    for row in rows:
+        n = row_to_notification(row)
+        claims.append(Claim(n, worker_id, n.lock_version, expiry, bool(ids[n.id])))
+    return claims
+
+
+def renew(conn: sqlite3.Connection, claims: Sequence[Claim], now: int, expiry: int) -> list[str]:
+    """Extend the leases still held; the ids of those lost (fenced out) are returned."""
+    lost: list[str] = []
+    for claim in claims:
+        changed = conn.execute(
+            "UPDATE notifications SET lock_expiry = ?, available_at = ?, updated_at = ?" + FENCE,
+            (expiry, expiry, now, claim.id, claim.worker_id, claim.lock_version),
+        ).rowcount
+        if not changed:
+            lost.append(claim.id)
+    return lost
+
+
+def finish(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int) -> FinishReport:
+    """Apply each outcome whose claim still holds its lease; report the others as stale."""
+    by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
+    stale: list[str] = []
+    holders = lease_holders(conn, [o.claim.id for o in outcomes])
+    for outcome in outcomes:  # in order, as if each were written on its own
+        if holders.get(outcome.claim.id) != fence_of(outcome.claim):
+            stale.append(outcome.claim.id)
+            continue
+        holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
+        by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
+    for verdict, params in by_verdict.items():
+        # The SQL is fenced too: the check above only spares us a statement per row.
+        conn.executemany(FINISH_SQL[verdict], params)
+    return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
+
+
+def lease_holders(
+    conn: sqlite3.Connection, ids: Sequence[str]
+) -> dict[str, tuple[str | None, int]]:
+    """``(locked_by, lock_version)`` of each of ``ids`` that exists; absent ids are left out."""
+    holders: dict[str, tuple[str | None, int]] = {}
+    for start in range(0, len(ids), MAX_VARIABLES):
+        chunk = ids[start : start + MAX_VARIABLES]
+        marks = ",".join("?" * len(chunk))
+        for nid, locked_by, version in conn.execute(
+            f"SELECT id, locked_by, lock_version FROM notifications WHERE id IN ({marks})",
+            chunk,
+        ):
+            holders[nid] = (locked_by, version)
+    return holders

@@ -1,0 +1,131 @@
+"""How the SQLite store lays out notifications and workers, and how a row becomes a Notification.
+
+The tables, their indexes and the columns later releases added live here apart from the store's
+statements, so a change of layout is made (and reviewed) in one place: ``COLUMNS`` and
+``row_to_notification`` must agree column for column, as must ``INSERT`` and ``new_row``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from notifyctl.model import NewNotification, Notification, Priority, Status
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    dest TEXT,
+    title TEXT,
+    body TEXT,
+    data TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    scheduled_for INTEGER NOT NULL,
+    available_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    last_error TEXT,
+    idempotency_key TEXT,
+    request_hash TEXT NOT NULL,
+    locked_by TEXT,
+    locked_at INTEGER,
+    lock_expiry INTEGER,
+    lock_version INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    history TEXT NOT NULL DEFAULT '[]',
+    replays INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notifications_claim
+    ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
+CREATE UNIQUE INDEX IF NOT EXISTS notifications_idempotency
+    ON notifications (idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
+CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id);
+CREATE INDEX IF NOT EXISTS notifications_leased
+    ON notifications (lock_expiry) WHERE locked_by IS NOT NULL;
+CREATE INDEX IF NOT EXISTS notifications_sent_at
+    ON notifications (sent_at) WHERE sent_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS workers (
+    id TEXT PRIMARY KEY,
+    worker_number INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    last_heartbeat INTEGER NOT NULL,
+    in_flight INTEGER NOT NULL DEFAULT 0,
+    processed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
+"""
+#: columns added after the first release: (name, declaration), added to older databases at open
+ADDED_COLUMNS = (
+    ("history", "TEXT NOT NULL DEFAULT '[]'"),
+    ("replays", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+COLUMNS = (
+    "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
+    " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays"
+)
+INSERT = (
+    "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
+    " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
+    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+)
+
+
+def row_to_notification(row: Sequence[Any]) -> Notification:
+    return Notification(
+        id=row[0], user_id=row[1], channel=row[2], to=row[3], title=row[4], body=row[5],
+        data=json.loads(row[6]), priority=Priority(row[7]), status=Status(row[8]),
+        scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
+        last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
+        locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
+        updated_at=row[21], sent_at=row[22], replays=row[23],
+    )  # fmt: skip
+
+
+def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
+    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    return (
+        item.id, item.user_id, item.channel, item.to, item.title, item.body,
+        json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
+        item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
+        item.request_hash, item.created_at, now,
+    )  # fmt: skip
+
+
+def stored(item: NewNotification, now: int) -> Notification:
+    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    return Notification(
+        id=item.id, user_id=item.user_id, channel=item.channel, to=item.to, title=item.title,
+        body=item.body, data=item.data, priority=item.priority, status=status,
+        scheduled_for=item.scheduled_for, available_at=item.scheduled_for, attempts=0,
+        max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
+        request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
+        lock_version=0, created_at=item.created_at, updated_at=now,
+    )  # fmt: skip
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a database made by an older release up to date, inside the caller's transaction."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(notifications)")}
+    for name, declaration in ADDED_COLUMNS:
+        if name not in present:
+            conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    """Create what is missing, inside the caller's transaction; an existing database is kept."""
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    add_missing_columns(conn)

@@ -72,27 +72,51 @@ def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leas
     assert sum(1 for n in interrupted if n.attempts == 1) == 50
 
 
-def test_a_delivery_cancelled_as_soon_as_it_is_started_still_records_its_outcome(
+def test_a_delivery_cancelled_before_its_first_step_still_records_its_outcome(
     tmp_path: Path,
 ) -> None:
-    """anyio runs a new task up to its first checkpoint even when its group is cancelled at once,
-    so ``_deliver`` always reaches the code that records an interrupted delivery. Were that to
-    change, a stop would strand such claims until their leases expire."""
+    """A bare asyncio task cancelled before its first step never runs a line of its coroutine,
+    so ``_deliver`` cannot record anything; the in-flight tracker must, or a stop would strand
+    such claims until their leases expire."""
     store, worker = stopped_worker(tmp_path, 20)
 
     async def scenario() -> None:
         claims = store.claim_batch(worker.id, 20, now_ms(), 60_000)
         assert len(claims) == 20
-        async with anyio.create_task_group() as deliveries:
-            for claim in claims:
-                worker._start(deliveries, claim)
-            deliveries.cancel_scope.cancel()  # before any task had its first step
+        for claim in claims:
+            worker._start(claim)
+        assert worker.in_flight == 20
+        await worker._in_flight.cancel_all()  # before any task had its first step
+        assert worker.in_flight == 0
         await worker.outcomes.flush()
 
     anyio.run(scenario)
     counts = store.counts(now_ms())
     assert counts["locked"] == 0 and counts[Status.PENDING.value] == 20
-    assert worker.stats.retried + worker.stats.released == 20
+    assert worker.stats.released == 20 and worker.stats.retried == 0
+
+
+def test_a_delivery_cancelled_mid_way_is_recorded_once_as_an_interrupted_attempt(
+    tmp_path: Path,
+) -> None:
+    store, worker = stopped_worker(tmp_path, 20)
+    channel = worker.channels["webhook"]
+    assert isinstance(channel, StandInChannel)
+
+    async def scenario() -> None:
+        claims = store.claim_batch(worker.id, 20, now_ms(), 60_000)
+        for claim in claims:
+            worker._start(claim)
+        await anyio.sleep(0.05)
+        assert channel.started == 20  # every delivery is inside the channel, hanging
+        await worker._in_flight.cancel_all()
+        await worker.outcomes.flush()
+
+    anyio.run(scenario)
+    counts = store.counts(now_ms())
+    assert counts["locked"] == 0 and counts[Status.PENDING.value] == 20
+    assert worker.stats.retried == 20 and worker.stats.released == 0
+    assert worker.stats.processed == 20  # each once: recorded by the delivery, not again
 
 
 class FinishFails:

@@ -6,7 +6,7 @@ Loops, all in one event loop:
   otherwise rest ``POLL_INTERVAL_MS`` while a broker is connected, else back off to
   ``idle_poll_ms``;
 - wake-ups (with a broker): claim the ids the broker's messages name, then acknowledge them;
-- deliver: one task per notification, up to ``worker_concurrency`` at a time;
+- deliver: one task per notification, up to ``worker_concurrency`` at a time (``inflight.py``);
 - flush: outcomes gathered from finished deliveries are written in one store transaction
   (``outcomes.py``);
 - renew: leases held longer than a third of ``LOCK_DURATION_MS`` are extended;
@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 
 from notifyctl.broker import Broker, Receipt
 from notifyctl.channels import Channel
@@ -45,6 +44,7 @@ from notifyctl.model import (
     now_ms,
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.roles.inflight import InFlight
 from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes
 from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.sdnotify import feed_watchdog, sd_notify
@@ -78,9 +78,7 @@ class Worker:
         self._rand = rand
         self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
         self._held: dict[str, Claim] = {}
-        self._active = 0
-        self._slot_freed = anyio.Event()
-        self._all_done = anyio.Event()
+        self._in_flight = InFlight(self._deliver, self._never_ran)
         self.stopping = anyio.Event()
         self.broker = broker
         self._wakeups = WakeUpQueue()
@@ -94,14 +92,14 @@ class Worker:
     def __repr__(self) -> str:
         s = self.stats
         return (
-            f"<Worker {self.number} id={self.id} active={self._active} claimed={s.claimed}"
+            f"<Worker {self.number} id={self.id} active={self.in_flight} claimed={s.claimed}"
             f" (by wake-up {s.claimed_by_wakeup}, wake-ups lost {s.wakeups_lost}) sent={s.sent}"
             f" retried={s.retried} dead={s.dead} stale={s.stale_writes}>"
         )
 
     @property
     def in_flight(self) -> int:
-        return self._active
+        return len(self._in_flight)
 
     async def _call(self, operation: str, method: Callable[..., T], *args: Any) -> T:
         """A store call on a worker thread, timed for ``database_operation_duration_seconds``."""
@@ -113,7 +111,8 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
-        sd_notify("STOPPING=1", f"STATUS=worker {self.number} stopping, {self._active} in flight")
+        in_flight = len(self._in_flight)
+        sd_notify("STOPPING=1", f"STATUS=worker {self.number} stopping, {in_flight} in flight")
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
@@ -155,28 +154,30 @@ class Worker:
             log.warning("could not remove worker row at stop: %s", exc)
 
     async def _deliver_until_stopped(self) -> None:
-        async with anyio.create_task_group() as deliveries:
+        try:
             async with anyio.create_task_group() as intake:
-                intake.start_soon(self._claim_loop, deliveries)
+                intake.start_soon(self._claim_loop)
                 if self.broker is not None:
-                    intake.start_soon(self._wakeup_loop, deliveries)
-            log.info("worker %s stopping: %d deliveries in flight", self.number, self._active)
-            if self._active:
-                with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
-                    await self._all_done.wait()
-            deliveries.cancel_scope.cancel()
+                    intake.start_soon(self._wakeup_loop)
+            in_flight = len(self._in_flight)
+            log.info("worker %s stopping: %d deliveries in flight", self.number, in_flight)
+            with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
+                await self._in_flight.all_done()
+        finally:  # stopped, or cancelled from outside: no delivery outlives the worker
+            with anyio.CancelScope(shield=True):
+                await self._in_flight.cancel_all()
 
-    async def _claim_loop(self, deliveries: TaskGroup) -> None:
+    async def _claim_loop(self) -> None:
         idle_s = MIN_IDLE_S
         while not self.stopping.is_set():
-            free = self.config.worker_concurrency - self._active
+            free = self.config.worker_concurrency - len(self._in_flight)
             if free <= 0:
                 await self._wait_for_slot()
                 continue
             wanted = min(self.config.worker_batch_size, free)
             claims = await self._claim(wanted)
             for claim in claims:
-                self._start(deliveries, claim)
+                self._start(claim)
             if claims:
                 self._watchdog()
             if claims and len(claims) == wanted and not self._wakeups:
@@ -207,7 +208,7 @@ class Worker:
         self._wakeups_ready.set()
         self._last_wakeup = time.monotonic()
 
-    async def _wakeup_loop(self, deliveries: TaskGroup) -> None:
+    async def _wakeup_loop(self) -> None:
         """Claim what the broker names, then acknowledge: a lost claim is acked, never delivered."""
         assert self.broker is not None
         while not self.stopping.is_set():
@@ -216,7 +217,7 @@ class Worker:
                     await self._wakeups_ready.wait()
                 self._wakeups_ready = anyio.Event()
                 continue
-            free = self.config.worker_concurrency - self._active
+            free = self.config.worker_concurrency - len(self._in_flight)
             if free <= 0:
                 await self._wait_for_slot()
                 continue
@@ -229,7 +230,7 @@ class Worker:
             self.stats.wakeups_lost += len(taken) - len(claims)
             self.stats.claimed_by_wakeup += len(claims)
             for claim in claims:
-                self._start(deliveries, claim)
+                self._start(claim)
 
     async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
         """Claim ``ids`` and, in the same store call, record the outcomes gathered so far
@@ -280,7 +281,7 @@ class Worker:
 
     async def _wait_for_slot(self) -> None:
         with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
-            await self._slot_freed.wait()
+            await self._in_flight.slot_freed()
 
     async def _claim(self, wanted: int) -> list[Claim]:
         buried: list[Notification] = []
@@ -297,11 +298,9 @@ class Worker:
         self._count_claims(claims, buried)
         return claims
 
-    def _start(self, deliveries: TaskGroup, claim: Claim) -> None:
+    def _start(self, claim: Claim) -> None:
         self._held[claim.id] = claim
-        self._active += 1
-        self._all_done = anyio.Event() if self._all_done.is_set() else self._all_done
-        deliveries.start_soon(self._deliver, claim)
+        self._in_flight.start(claim)
 
     async def _deliver(self, claim: Claim) -> None:
         started = False
@@ -322,12 +321,10 @@ class Worker:
             log.exception("delivery of %s raised", claim.id)
             error = DeliveryResult(ResultKind.RETRYABLE, f"internal error: {exc!r}")
             self.outcomes.record(self._outcome(claim, error))
-        finally:
-            self._active -= 1
-            self._slot_freed.set()  # wakes every loop waiting for a slot; the next waits anew
-            self._slot_freed = anyio.Event()
-            if self._active == 0:
-                self._all_done.set()
+
+    def _never_ran(self, claim: Claim) -> None:
+        """A delivery cancelled before its first step: nothing was attempted."""
+        self.outcomes.record(self._interrupted(claim, started=False))
 
     def _outcome(self, claim: Claim, result: DeliveryResult) -> Outcome:
         n = claim.notification
@@ -366,7 +363,7 @@ class Worker:
         while True:
             try:
                 await self._call(
-                    "heartbeat", self.store.heartbeat, self.id, self._clock(), self._active,
+                    "heartbeat", self.store.heartbeat, self.id, self._clock(), len(self._in_flight),
                     self.stats.processed,
                 )  # fmt: skip
             except StoreError as exc:

@@ -29,7 +29,8 @@ class InFlight:
         self._deliver = deliver
         self._never_ran = never_ran
         self._tasks: dict[asyncio.Task[None], Claim] = {}
-        self._begun: set[asyncio.Task[None]] = set()
+        #: ids of the deliveries whose coroutine has begun (a claim is in flight once at most)
+        self._begun: set[str] = set()
         self._slot_freed = asyncio.Event()
         self._all_done = asyncio.Event()
         self._all_done.set()
@@ -44,15 +45,13 @@ class InFlight:
         task.add_done_callback(self._ended)
 
     async def _run(self, claim: Claim) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._begun.add(task)
+        self._begun.add(claim.id)  # by id: asyncio.current_task() costs a system call here
         await self._deliver(claim)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task)
-        if task in self._begun:
-            self._begun.discard(task)
+        if claim.id in self._begun:
+            self._begun.discard(claim.id)
         else:
             self._never_ran(claim)
         if not task.cancelled() and task.exception() is not None:

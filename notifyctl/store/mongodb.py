@@ -13,26 +13,25 @@ without transactions, so the port's batch methods are built from them as follows
   the URL's write concern), and retryable writes make a retry after a failover insert nothing
   twice. Replays and conflicts come from the unique idempotency index.
 
-Driver exceptions never leave this module: they become StoreUnavailable or StoreError.
+Driver exceptions never leave the adapter: ``mongo_connection`` opens the client, waits for the
+server at start-up and turns them into StoreUnavailable or StoreError.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pymongo
-from bson.errors import BSONError
-from pymongo import MongoClient, ReturnDocument, UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from notifyctl.config import Config, redacted
-from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
+from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.lease import lease_expiry
 from notifyctl.model import (
     CLAIMABLE,
@@ -49,13 +48,8 @@ from notifyctl.model import (
 )
 from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_pool import (
-    PoolSize,
-    PoolStats,
-    auto_pool_size,
-    client_options,
-    pool_size,
-)
+from notifyctl.store.mongo_connection import STARTUP_ATTEMPTS, open_client, start, translated
+from notifyctl.store.mongo_pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongo_writes import (
     claim_order,
     claim_update,
@@ -71,8 +65,6 @@ from notifyctl.store.mongo_writes import (
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
-DEFAULT_DATABASE = "notifyctl"
-STARTUP_ATTEMPTS = 5
 PING_TIMEOUT_S = 2.0
 
 
@@ -88,17 +80,10 @@ class MongoStore:
     ) -> None:
         self.url = redacted(url)
         self._stats = PoolStats(size)
-        try:
-            self._client: MongoClient[Document] = MongoClient(
-                url, event_listeners=[self._stats], **client_options(url, size)
-            )
-            database = self._client.get_default_database(DEFAULT_DATABASE)
-        except (ConfigurationError, ValueError, TypeError) as exc:
-            raise ConfigError(f"store URL {self.url}: not a usable MongoDB URL ({exc})") from None
-        self._db = database
-        self._notifications: Collection[Document] = database["notifications"]
-        self._workers: Collection[Document] = database["workers"]
-        self._start(startup_attempts, retention_days)
+        self._client, self._db = open_client(url, size, self._stats)
+        self._notifications: Collection[Document] = self._db["notifications"]
+        self._workers: Collection[Document] = self._db["workers"]
+        start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod
     def from_config(cls, config: Config) -> MongoStore:
@@ -108,36 +93,8 @@ class MongoStore:
         )
         return cls(config.store_url, size, config.retention_days)
 
-    def _start(self, attempts: int, retention_days: int) -> None:
-        """Reach the server and set up the indexes, retrying with backoff while it is down."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self._translated("start-up"):
-                    self._client.admin.command("ping")
-                    schema.ensure_indexes(self._db, retention_days)
-                return
-            except StoreUnavailable as exc:
-                if attempt == attempts:
-                    self._client.close()
-                    raise StoreUnavailable(
-                        f"{exc}; gave up after {attempts} attempts: check the store URL, that "
-                        "MongoDB is running and that this host can reach it"
-                    ) from None
-                pause = min(0.5 * 2 ** (attempt - 1), 8.0)
-                log.warning("%s (attempt %d of %d); again in %.1f s", exc, attempt, attempts, pause)
-                time.sleep(pause)
-            except StoreError:
-                self._client.close()
-                raise
-
-    @contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except ConnectionFailure as exc:
-            raise StoreUnavailable(f"mongodb store {self.url}: {doing}: {exc}") from exc
-        except (PyMongoError, BSONError) as exc:
-            raise StoreError(f"mongodb store {self.url}: {doing}: {exc}") from exc
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        return translated(self.url, doing)
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         fresh = first_of_each_key(items)

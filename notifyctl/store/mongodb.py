@@ -1,39 +1,35 @@
 """The shared store for many hosts: MongoDB through the pymongo driver.
 
 Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
-without transactions, so the port's batch methods are built from them as follows.
+without transactions, so the port's batch methods are built from them: claims, renewals and
+outcomes as ``mongo_leases`` describes, and ``insert_many`` as one unordered insert. Each
+notification is atomic and durable on its own (per the URL's write concern), and retryable writes
+make a retry after a failover insert nothing twice. Replays and conflicts come from the unique
+idempotency index.
 
-- Claims: repeated ``find_one_and_update`` on the claim index (priority, then earliest
-  ``available_at``), each deciding in one pipeline update whether the notification is claimed or,
-  out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB.
-- Renewals and outcomes: one bulk write of updates (ordered for outcomes, so they apply as if
-  written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
-  ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
-- ``insert_many``: one unordered insert; each notification is atomic and durable on its own (per
-  the URL's write concern), and retryable writes make a retry after a failover insert nothing
-  twice. Replays and conflicts come from the unique idempotency index.
-
-Driver exceptions never leave this module: they become StoreUnavailable or StoreError.
+``MongoStore`` implements the port (``base.py``) and wraps each call to the server in the error
+translation (a claim wraps each notification's); the rest lives beside it: ``mongo_connection``
+(opening the client, waiting for the server at start-up, driver exceptions to StoreUnavailable
+or StoreError, so none leaves the adapter), ``mongo_pool`` (the pool's size, options and
+statistics), ``mongo_schema`` (documents, indexes, conversions), ``mongo_writes`` (the update
+documents), ``mongo_leases`` (claims, renewals, fenced outcomes) and ``mongo_ops`` (operators'
+queries).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pymongo
-from bson.errors import BSONError
-from pymongo import MongoClient, ReturnDocument, UpdateOne
+from pymongo import ReturnDocument
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, ConfigurationError, ConnectionFailure, PyMongoError
+from pymongo.errors import BulkWriteError
 
 from notifyctl.config import Config, redacted
-from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
-from notifyctl.lease import lease_expiry
+from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import (
     CLAIMABLE,
     AttemptRecord,
@@ -47,32 +43,15 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store import mongo_leases as leases
 from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_pool import (
-    PoolSize,
-    PoolStats,
-    auto_pool_size,
-    client_options,
-    pool_size,
-)
-from notifyctl.store.mongo_writes import (
-    claim_order,
-    claim_update,
-    fence,
-    finish_report,
-    finish_update,
-    first_of_each_key,
-    holds,
-    insert_results,
-    reclaimed,
-    refused_for_their_key,
-)
+from notifyctl.store.mongo_connection import STARTUP_ATTEMPTS, open_client, start, translated
+from notifyctl.store.mongo_pool import PoolSize, PoolStats, auto_pool_size, pool_size
+from notifyctl.store.mongo_writes import first_of_each_key, insert_results, refused_for_their_key
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]
-DEFAULT_DATABASE = "notifyctl"
-STARTUP_ATTEMPTS = 5
 PING_TIMEOUT_S = 2.0
 
 
@@ -88,17 +67,10 @@ class MongoStore:
     ) -> None:
         self.url = redacted(url)
         self._stats = PoolStats(size)
-        try:
-            self._client: MongoClient[Document] = MongoClient(
-                url, event_listeners=[self._stats], **client_options(url, size)
-            )
-            database = self._client.get_default_database(DEFAULT_DATABASE)
-        except (ConfigurationError, ValueError, TypeError) as exc:
-            raise ConfigError(f"store URL {self.url}: not a usable MongoDB URL ({exc})") from None
-        self._db = database
-        self._notifications: Collection[Document] = database["notifications"]
-        self._workers: Collection[Document] = database["workers"]
-        self._start(startup_attempts, retention_days)
+        self._client, self._db = open_client(url, size, self._stats)
+        self._notifications: Collection[Document] = self._db["notifications"]
+        self._workers: Collection[Document] = self._db["workers"]
+        start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod
     def from_config(cls, config: Config) -> MongoStore:
@@ -108,36 +80,8 @@ class MongoStore:
         )
         return cls(config.store_url, size, config.retention_days)
 
-    def _start(self, attempts: int, retention_days: int) -> None:
-        """Reach the server and set up the indexes, retrying with backoff while it is down."""
-        for attempt in range(1, attempts + 1):
-            try:
-                with self._translated("start-up"):
-                    self._client.admin.command("ping")
-                    schema.ensure_indexes(self._db, retention_days)
-                return
-            except StoreUnavailable as exc:
-                if attempt == attempts:
-                    self._client.close()
-                    raise StoreUnavailable(
-                        f"{exc}; gave up after {attempts} attempts: check the store URL, that "
-                        "MongoDB is running and that this host can reach it"
-                    ) from None
-                pause = min(0.5 * 2 ** (attempt - 1), 8.0)
-                log.warning("%s (attempt %d of %d); again in %.1f s", exc, attempt, attempts, pause)
-                time.sleep(pause)
-            except StoreError:
-                self._client.close()
-                raise
-
-    @contextmanager
-    def _translated(self, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except ConnectionFailure as exc:
-            raise StoreUnavailable(f"mongodb store {self.url}: {doing}: {exc}") from exc
-        except (PyMongoError, BSONError) as exc:
-            raise StoreError(f"mongodb store {self.url}: {doing}: {exc}") from exc
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        return translated(self.url, doing)
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         fresh = first_of_each_key(items)
@@ -215,17 +159,9 @@ class MongoStore:
         lease_ms: int,
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
-        update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
-        claims: list[Claim] = []
-        # each buried (out of attempts) notification costs one operation but no slot
-        for _ in range(2 * limit):
-            doc = self._claim_one(schema.due(now), update, claims, sort=True)
-            if doc is None:
-                break
-            self._keep(doc, worker_id, claims, buried)
-            if len(claims) == limit:
-                break
-        return sorted(claims, key=claim_order)
+        return leases.claim_batch(
+            self._notifications, self.url, worker_id, limit, now, lease_ms, buried
+        )
 
     def claim_ids(
         self,
@@ -235,92 +171,17 @@ class MongoStore:
         lease_ms: int,
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
-        update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
-        claims: list[Claim] = []
-        for notification_id in dict.fromkeys(ids):
-            doc = self._claim_one({"_id": notification_id, **schema.due(now)}, update, claims)
-            if doc is not None:
-                self._keep(doc, worker_id, claims, buried)
-        return sorted(claims, key=claim_order)
-
-    def _keep(
-        self,
-        doc: Document,
-        worker_id: str,
-        claims: list[Claim],
-        buried: list[Notification] | None,
-    ) -> None:
-        """A claimed document joins ``claims``; one the claim update buried, ``buried``."""
-        if doc["status"] != Status.DEAD:
-            claims.append(self._claim_of(doc, worker_id))
-        elif buried is not None:
-            buried.append(schema.to_notification(doc))
-
-    def _claim_one(
-        self, query: Document, update: list[Document], won: list[Claim], sort: bool = False
-    ) -> Document | None:
-        """One atomic claim. A failure after some claims were won ends the batch with them:
-        raising would strand their leases (and their attempts) until they expire."""
-        order: dict[str, Any] = (
-            {"sort": schema.CLAIM_SORT, "hint": schema.CLAIM_INDEX} if sort else {}
+        return leases.claim_ids(
+            self._notifications, self.url, ids, worker_id, now, lease_ms, buried
         )
-        try:
-            with self._translated("claim"):
-                return self._notifications.find_one_and_update(
-                    query, update, return_document=ReturnDocument.AFTER, **order
-                )
-        except StoreError as exc:
-            if not won:
-                raise
-            log.warning("claim stopped after %d won: %s", len(won), exc)
-            return None
-
-    @staticmethod
-    def _claim_of(doc: Document, worker_id: str) -> Claim:
-        notification = schema.to_notification(doc)
-        assert notification.lock_expiry is not None
-        expiry, version = notification.lock_expiry, notification.lock_version
-        return Claim(notification, worker_id, version, expiry, reclaimed(doc))
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
-        if not claims:
-            return []
-        expiry = schema.to_date(lease_expiry(now, lease_ms))
-        extend = {"lock_expiry": expiry, "available_at": expiry, "updated_at": schema.to_date(now)}
         with self._translated("renew"):
-            result = self._notifications.bulk_write(
-                [UpdateOne(fence(claim), {"$set": extend}) for claim in claims], ordered=False
-            )
-            if result.matched_count == len(claims):
-                return []
-            # a renewed lease is live, so nobody can take it between the write and this read
-            held = {
-                doc["_id"]: doc
-                for doc in self._notifications.find(
-                    {"_id": {"$in": [claim.id for claim in claims]}},
-                    {"locked_by": 1, "lock_version": 1},
-                )
-            }
-        return [claim.id for claim in claims if not holds(held.get(claim.id), claim)]
+            return leases.renew(self._notifications, claims, now, lease_ms)
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
-        """In order, as if each outcome were written on its own: an ordered bulk write."""
-        if not outcomes:
-            return FinishReport()
-        token = uuid.uuid4().hex
-        updates = [UpdateOne(fence(o.claim), finish_update(o, now, token)) for o in outcomes]
         with self._translated("finish"):
-            applied = self._notifications.bulk_write(updates, ordered=True).matched_count
-            if applied == len(outcomes):
-                return FinishReport(applied=applied)
-            ids = [outcome.claim.id for outcome in outcomes]
-            finished = {
-                doc["_id"]: doc["lock_version"]
-                for doc in self._notifications.find(
-                    {"_id": {"$in": ids}, "finish_token": token}, {"lock_version": 1}
-                )
-            }
-        return finish_report(outcomes, finished)
+            return leases.finish(self._notifications, outcomes, now)
 
     def finish_and_claim_ids(
         self,

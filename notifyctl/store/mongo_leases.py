@@ -1,0 +1,176 @@
+"""The MongoDB store's claims, renewals and fenced outcomes: ``notifyctl.lease`` in MongoDB writes.
+
+Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
+without transactions, so the port's batch methods are built from them as follows.
+
+- Claims: repeated ``find_one_and_update`` on the claim index (priority, then earliest
+  ``available_at``), each deciding in one pipeline update whether the notification is claimed or,
+  out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB.
+- Renewals and outcomes: one bulk write of updates (ordered for outcomes, so they apply as if
+  written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
+  ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
+
+Plain functions on the notifications collection, like ``mongo_ops``; the update documents are
+built in ``mongo_writes``. ``MongoStore`` translates driver errors around renew and finish; a
+claim translates its own, one notification at a time, because a failure after some claims were
+won must end the batch with them rather than raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.collection import Collection
+
+from notifyctl.errors import StoreError
+from notifyctl.lease import lease_expiry
+from notifyctl.model import Claim, FinishReport, Notification, Outcome, Status
+from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_connection import translated
+from notifyctl.store.mongo_writes import (
+    claim_order,
+    claim_update,
+    fence,
+    finish_report,
+    finish_update,
+    holds,
+    reclaimed,
+)
+
+# the adapter logs under one name, as it did when it was one module
+log = logging.getLogger("notifyctl.store.mongodb")
+Document = dict[str, Any]
+
+
+def claim_batch(
+    notifications: Collection[Document],
+    url: str,
+    worker_id: str,
+    limit: int,
+    now: int,
+    lease_ms: int,
+    buried: list[Notification] | None,
+) -> list[Claim]:
+    """``url`` (redacted) names the store in the errors a claim raises."""
+    update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
+    claims: list[Claim] = []
+    # each buried (out of attempts) notification costs one operation but no slot
+    for _ in range(2 * limit):
+        doc = claim_one(notifications, url, schema.due(now), update, claims, sort=True)
+        if doc is None:
+            break
+        keep(doc, worker_id, claims, buried)
+        if len(claims) == limit:
+            break
+    return sorted(claims, key=claim_order)
+
+
+def claim_ids(
+    notifications: Collection[Document],
+    url: str,
+    ids: Sequence[str],
+    worker_id: str,
+    now: int,
+    lease_ms: int,
+    buried: list[Notification] | None,
+) -> list[Claim]:
+    update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
+    claims: list[Claim] = []
+    for notification_id in dict.fromkeys(ids):
+        query = {"_id": notification_id, **schema.due(now)}
+        doc = claim_one(notifications, url, query, update, claims)
+        if doc is not None:
+            keep(doc, worker_id, claims, buried)
+    return sorted(claims, key=claim_order)
+
+
+def keep(
+    doc: Document,
+    worker_id: str,
+    claims: list[Claim],
+    buried: list[Notification] | None,
+) -> None:
+    """A claimed document joins ``claims``; one the claim update buried, ``buried``."""
+    if doc["status"] != Status.DEAD:
+        claims.append(claim_of(doc, worker_id))
+    elif buried is not None:
+        buried.append(schema.to_notification(doc))
+
+
+def claim_one(
+    notifications: Collection[Document],
+    url: str,
+    query: Document,
+    update: list[Document],
+    won: list[Claim],
+    sort: bool = False,
+) -> Document | None:
+    """One atomic claim. A failure after some claims were won ends the batch with them:
+    raising would strand their leases (and their attempts) until they expire."""
+    order: dict[str, Any] = {"sort": schema.CLAIM_SORT, "hint": schema.CLAIM_INDEX} if sort else {}
+    try:
+        with translated(url, "claim"):
+            return notifications.find_one_and_update(
+                query, update, return_document=ReturnDocument.AFTER, **order
+            )
+    except StoreError as exc:
+        if not won:
+            raise
+        log.warning("claim stopped after %d won: %s", len(won), exc)
+        return None
+
+
+def claim_of(doc: Document, worker_id: str) -> Claim:
+    notification = schema.to_notification(doc)
+    assert notification.lock_expiry is not None
+    expiry, version = notification.lock_expiry, notification.lock_version
+    return Claim(notification, worker_id, version, expiry, reclaimed(doc))
+
+
+def renew(
+    notifications: Collection[Document], claims: Sequence[Claim], now: int, lease_ms: int
+) -> list[str]:
+    """Extend the leases still held; the ids of those lost (fenced out) are returned."""
+    if not claims:
+        return []
+    expiry = schema.to_date(lease_expiry(now, lease_ms))
+    extend = {"lock_expiry": expiry, "available_at": expiry, "updated_at": schema.to_date(now)}
+    result = notifications.bulk_write(
+        [UpdateOne(fence(claim), {"$set": extend}) for claim in claims], ordered=False
+    )
+    if result.matched_count == len(claims):
+        return []
+    # a renewed lease is live, so nobody can take it between the write and this read
+    held = {
+        doc["_id"]: doc
+        for doc in notifications.find(
+            {"_id": {"$in": [claim.id for claim in claims]}},
+            {"locked_by": 1, "lock_version": 1},
+        )
+    }
+    return [claim.id for claim in claims if not holds(held.get(claim.id), claim)]
+
+
+def finish(
+    notifications: Collection[Document], outcomes: Sequence[Outcome], now: int
+) -> FinishReport:
+    """In order, as if each outcome were written on its own: an ordered bulk write."""
+    if not outcomes:
+        return FinishReport()
+    token = uuid.uuid4().hex
+    updates = [UpdateOne(fence(o.claim), finish_update(o, now, token)) for o in outcomes]
+    applied = notifications.bulk_write(updates, ordered=True).matched_count
+    if applied == len(outcomes):
+        return FinishReport(applied=applied)
+    ids = [outcome.claim.id for outcome in outcomes]
+    finished = {
+        doc["_id"]: doc["lock_version"]
+        for doc in notifications.find(
+            {"_id": {"$in": ids}, "finish_token": token}, {"lock_version": 1}
+        )
+    }
+    return finish_report(outcomes, finished)

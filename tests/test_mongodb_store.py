@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 from bson import SON
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from notifyctl.config import redacted
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import Outcome, Priority, Verdict
+from notifyctl.store import mongo_leases
 from notifyctl.store import mongo_schema as schema
 from notifyctl.store.mongo_pool import PoolSize
 from notifyctl.store.mongo_writes import claim_update
@@ -219,3 +220,46 @@ def test_a_claim_failing_after_the_outcomes_were_recorded_returns_them_not_an_er
     assert (report.applied, claims) == (1, [])
     with pytest.raises(StoreError):  # nothing recorded: the caller retries the claim
         mongo.finish_and_claim_ids([], ["other"], WORKER_A, NOW + 2, LEASE)
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_claim_of_50_named_ids_costs_two_round_trips_not_50(
+    mongo: MongoStore, mongodb_url: str
+) -> None:
+    """The wake-up's claim is the broker path's hot path: one update_many, one read-back."""
+    items = [make() for _ in range(50)]
+    mongo.insert_many(items, NOW)
+    gone = items[0].id
+    mongo.cancel(gone, NOW)  # not due any more: named, but not won
+    counter = CommandCounter()
+    client: MongoClient[dict[str, Any]] = MongoClient(
+        mongodb_url, tz_aware=True, event_listeners=[counter]
+    )
+    try:
+        notifications = client.get_default_database()["notifications"]
+        claims = mongo_leases.claim_ids(
+            notifications, "mongodb://test", [i.id for i in items] + [gone], WORKER_A, NOW, LEASE,
+            None,
+        )  # fmt: skip
+    finally:
+        client.close()
+    assert sorted(c.id for c in claims) == sorted(i.id for i in items[1:])
+    assert all(c.worker_id == WORKER_A and c.notification.attempts == 1 for c in claims)
+    assert [n for n in counter.names if n in ("update", "find", "findAndModify")] == [
+        "update", "find"
+    ]  # fmt: skip
+    # claimed once: the same ids again win nothing (their leases are live)
+    assert mongo.claim_ids([i.id for i in items], "worker-b", NOW + 1, LEASE) == []

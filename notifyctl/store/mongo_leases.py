@@ -5,7 +5,9 @@ without transactions, so the port's batch methods are built from them as follows
 
 - Claims: repeated ``find_one_and_update`` on the claim index (priority, then earliest
   ``available_at``), each deciding in one pipeline update whether the notification is claimed or,
-  out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB.
+  out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB. A claim of
+  named ids (a wake-up's) is one ``update_many`` of the same pipeline with a fresh
+  ``claim_token``, then a read-back of what the token won.
 - Renewals and outcomes: one bulk write of updates (ordered for outcomes, so they apply as if
   written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
   ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
@@ -78,13 +80,38 @@ def claim_ids(
     lease_ms: int,
     buried: list[Notification] | None,
 ) -> list[Claim]:
-    update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
+    """Two round trips however many ids (a wake-up names up to 50): one ``update_many`` that
+    claims, or buries, each of them that is due, marking it with a fresh ``claim_token``; then a
+    read-back of what that token won. Each document's update is atomic and conditional, so two
+    workers given the same id never both win it."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return []
+    token = uuid.uuid4().hex
+    update = [
+        *claim_update(worker_id, now, lease_expiry(now, lease_ms)),
+        {"$set": {"claim_token": token}},
+    ]
+    failed: StoreError | None = None
+    try:
+        with translated(url, "claim"):
+            notifications.update_many({"_id": {"$in": unique}, **schema.due(now)}, update)
+    except StoreError as exc:  # it may have claimed some before failing: read back which
+        failed = exc
+    try:
+        with translated(url, "claim"):
+            won = list(notifications.find({"_id": {"$in": unique}, "claim_token": token}))
+    except StoreError:
+        if failed is not None:
+            raise failed from None
+        raise
+    if failed is not None:
+        if not won:
+            raise failed
+        log.warning("claim by id stopped after %d won: %s", len(won), failed)
     claims: list[Claim] = []
-    for notification_id in dict.fromkeys(ids):
-        query = {"_id": notification_id, **schema.due(now)}
-        doc = claim_one(notifications, url, query, update, claims)
-        if doc is not None:
-            keep(doc, worker_id, claims, buried)
+    for doc in won:
+        keep(doc, worker_id, claims, buried)
     return sorted(claims, key=claim_order)
 
 

@@ -14,8 +14,13 @@ without transactions, so the port's batch methods are built from them as follows
 
 Plain functions on the notifications collection, like ``mongo_ops``; the update documents are
 built in ``mongo_writes``. ``MongoStore`` translates driver errors around renew and finish; a
-claim translates its own, one notification at a time, because a failure after some claims were
-won must end the batch with them rather than raise.
+claim translates its own, because a failure after some claims were won must end the batch with
+them rather than raise.
+
+The sweep's ``claim_batch`` stays one ``find_one_and_update`` per notification: reading the most
+urgent due ids first and claiming them with one ``update_many`` would make every polling worker
+race for the same head of the queue (tried: in ``tests/test_mongodb_processes.py`` one of four
+claimers won everything and the others came back empty, which a sweep reads as "nothing due").
 """
 
 from __future__ import annotations

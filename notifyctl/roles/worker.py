@@ -111,8 +111,7 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
-        in_flight = len(self._in_flight)
-        sd_notify("STOPPING=1", f"STATUS=worker {self.number} stopping, {in_flight} in flight")
+        sd_notify("STOPPING=1", f"STATUS=worker {self.number} stopping, {self.in_flight} in flight")
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
@@ -125,7 +124,7 @@ class Worker:
             self.broker.start(hand_over)
         try:
             async with anyio.create_task_group() as background:
-                background.start_soon(self.outcomes.flush_loop, self._wakeups.__len__)
+                background.start_soon(self.outcomes.flush_loop, lambda: len(self._wakeups))
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
@@ -159,8 +158,7 @@ class Worker:
                 intake.start_soon(self._claim_loop)
                 if self.broker is not None:
                     intake.start_soon(self._wakeup_loop)
-            in_flight = len(self._in_flight)
-            log.info("worker %s stopping: %d deliveries in flight", self.number, in_flight)
+            log.info("worker %s stopping: %d deliveries in flight", self.number, self.in_flight)
             with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
                 await self._in_flight.all_done()
         finally:  # stopped, or cancelled from outside: no delivery outlives the worker
@@ -170,7 +168,7 @@ class Worker:
     async def _claim_loop(self) -> None:
         idle_s = MIN_IDLE_S
         while not self.stopping.is_set():
-            free = self.config.worker_concurrency - len(self._in_flight)
+            free = self.config.worker_concurrency - self.in_flight
             if free <= 0:
                 await self._wait_for_slot()
                 continue
@@ -217,7 +215,7 @@ class Worker:
                     await self._wakeups_ready.wait()
                 self._wakeups_ready = anyio.Event()
                 continue
-            free = self.config.worker_concurrency - len(self._in_flight)
+            free = self.config.worker_concurrency - self.in_flight
             if free <= 0:
                 await self._wait_for_slot()
                 continue
@@ -363,7 +361,7 @@ class Worker:
         while True:
             try:
                 await self._call(
-                    "heartbeat", self.store.heartbeat, self.id, self._clock(), len(self._in_flight),
+                    "heartbeat", self.store.heartbeat, self.id, self._clock(), self.in_flight,
                     self.stats.processed,
                 )  # fmt: skip
             except StoreError as exc:

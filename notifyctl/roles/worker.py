@@ -1,11 +1,7 @@
 """The worker role: claim due notifications, deliver many at once, record outcomes fenced.
 
 Loops, all in one event loop:
-- claim (the store sweep): lease up to ``worker_batch_size`` notifications (never more than free
-  delivery slots, so nothing claimed waits unstarted), again at once while batches come back full;
-  otherwise rest ``POLL_INTERVAL_MS`` while a broker is connected, else back off to
-  ``idle_poll_ms``;
-- wake-ups (with a broker): claim the ids the broker's messages name, then acknowledge them;
+- claim: the store sweep and, with a broker, the wake-ups (``claiming.py``);
 - deliver: one task per notification, up to ``worker_concurrency`` at a time (``inflight.py``);
 - flush: outcomes gathered from finished deliveries are written in one store transaction
   (``outcomes.py``);
@@ -36,7 +32,6 @@ from notifyctl.lease import renew_every_ms, worker_identity
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
-    Notification,
     Outcome,
     Verdict,
     WorkerRecord,
@@ -44,15 +39,13 @@ from notifyctl.model import (
     now_ms,
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
+from notifyctl.roles.claiming import Claiming
 from notifyctl.roles.inflight import InFlight
-from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes
-from notifyctl.roles.wakeups import WakeUpQueue
+from notifyctl.roles.outcomes import Outcomes
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
-MIN_IDLE_S = 0.01
-MAX_WAKEUP_WAIT_S = 0.25
 T = TypeVar("T")
 
 
@@ -81,13 +74,14 @@ class Worker:
         self._in_flight = InFlight(self._deliver, self._never_ran)
         self.stopping = anyio.Event()
         self.broker = broker
-        self._wakeups = WakeUpQueue()
-        self._wakeups_ready = anyio.Event()
-        self._last_wakeup = self._last_watchdog = time.monotonic()
         self.metrics = WorkerMetrics(self, store, broker)
         self.outcomes = Outcomes(
             store, self._call, self.stats, self.metrics, self._held, clock, broker, self.id
         )
+        self.claiming = Claiming(
+            config, store, self._call, self.id, clock, self.stats, self.outcomes,
+            self._in_flight, self._start, broker,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         s = self.stats
@@ -119,12 +113,12 @@ class Worker:
             loop = asyncio.get_running_loop()
 
             def hand_over(receipt: Receipt) -> None:
-                loop.call_soon_threadsafe(self._accept, receipt)
+                loop.call_soon_threadsafe(self.claiming.accept, receipt)
 
             self.broker.start(hand_over)
         try:
             async with anyio.create_task_group() as background:
-                background.start_soon(self.outcomes.flush_loop, lambda: len(self._wakeups))
+                background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
@@ -154,147 +148,13 @@ class Worker:
 
     async def _deliver_until_stopped(self) -> None:
         try:
-            async with anyio.create_task_group() as intake:
-                intake.start_soon(self._claim_loop)
-                if self.broker is not None:
-                    intake.start_soon(self._wakeup_loop)
+            await self.claiming.run(self.stopping)
             log.info("worker %s stopping: %d deliveries in flight", self.number, self.in_flight)
             with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
                 await self._in_flight.all_done()
         finally:  # stopped, or cancelled from outside: no delivery outlives the worker
             with anyio.CancelScope(shield=True):
                 await self._in_flight.cancel_all()
-
-    async def _claim_loop(self) -> None:
-        idle_s = MIN_IDLE_S
-        while not self.stopping.is_set():
-            free = self.config.worker_concurrency - self.in_flight
-            if free <= 0:
-                await self._wait_for_slot()
-                continue
-            wanted = min(self.config.worker_batch_size, free)
-            claims = await self._claim(wanted)
-            for claim in claims:
-                self._start(claim)
-            if claims:
-                self._watchdog()
-            if claims and len(claims) == wanted and not self._wakeups:
-                idle_s = MIN_IDLE_S
-                await anyio.sleep(0)  # let the deliveries just started run
-                continue
-            idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
-            with anyio.move_on_after(idle_s):
-                await self.stopping.wait()
-
-    def _next_idle_s(self, idle_s: float, found: bool, full: bool) -> float:
-        """How long the sweep rests after a claim that was not full, or was full while wake-ups
-        were waiting.
-
-        While the broker is connected, wake-ups bring new work: the sweep is only for what no
-        wake-up names (scheduled, retries, publishes that failed), every POLL_INTERVAL_MS; a
-        backlog it finds (say, from a broker outage) it drains every IDLE_POLL_MS beside the
-        wake-ups, whose claims would otherwise contend with its own. Without a broker, poll
-        adaptively: at once after finding work, backing off to IDLE_POLL_MS.
-        """
-        if self.broker is not None and self.broker.connected:
-            return self.config.idle_poll_ms / 1000 if full else self.config.poll_interval_ms / 1000
-        return MIN_IDLE_S if found else min(idle_s * 2, self.config.idle_poll_ms / 1000)
-
-    def _accept(self, receipt: Receipt) -> None:
-        """On the event loop, from the broker's thread."""
-        self._wakeups.add(receipt)
-        self._wakeups_ready.set()
-        self._last_wakeup = time.monotonic()
-
-    async def _wakeup_loop(self) -> None:
-        """Claim what the broker names, then acknowledge: a lost claim is acked, never delivered."""
-        assert self.broker is not None
-        while not self.stopping.is_set():
-            if not self._wakeups:
-                with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
-                    await self._wakeups_ready.wait()
-                self._wakeups_ready = anyio.Event()
-                continue
-            free = self.config.worker_concurrency - self.in_flight
-            if free <= 0:
-                await self._wait_for_slot()
-                continue
-            taken = self._wakeups.take(min(free, self.config.worker_batch_size))
-            claims = await self._claim_ids(WakeUpQueue.ids(taken))
-            if claims is None:
-                self._wakeups.put_back(taken)  # the store failed: decide them later
-                continue
-            self.broker.ack(WakeUpQueue.decided(taken))
-            self.stats.wakeups_lost += len(taken) - len(claims)
-            self.stats.claimed_by_wakeup += len(claims)
-            for claim in claims:
-                self._start(claim)
-
-    async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
-        """Claim ``ids`` and, in the same store call, record the outcomes gathered so far
-        (shielded, like the flush in ``outcomes.py``); None if the store failed."""
-        buried: list[Notification] = []
-        with anyio.CancelScope(shield=True):
-            outcomes = self.outcomes.take()
-            try:
-                report, claims = await self._call(
-                    "claim_ids", self.store.finish_and_claim_ids, outcomes, ids, self.id,
-                    self._clock(), self.config.lock_duration_ms, buried,
-                )  # fmt: skip
-            except StoreError as exc:
-                self.stats.store_errors += 1
-                self.outcomes.put_back(outcomes)
-                log.warning("claim by id failed, retrying: %s", exc)
-                failed = True
-            else:
-                failed = False
-                self.outcomes.written(outcomes, report)
-        if failed:
-            await anyio.sleep(STORE_RETRY_S)
-            return None
-        self._count_claims(claims, buried)
-        return claims
-
-    def _count_claims(self, claims: list[Claim], buried: list[Notification]) -> None:
-        self.stats.claimed += len(claims)
-        self.stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
-        for notification in buried:  # their last worker died on the final attempt
-            self.stats.buried += 1
-            log.warning("%s is dead: %s", notification.id, notification.last_error)
-            self.outcomes.dead_letter(notification, notification.last_error)
-
-    def _watchdog(self) -> None:
-        """The sweep found due work but no wake-up came for a long while: the consumer may have
-        silently stopped receiving. Reconnecting costs little; a dead consumer costs latency."""
-        if self.broker is None or not self.broker.connected:
-            return
-        quiet_for = time.monotonic() - max(self._last_wakeup, self._last_watchdog)
-        if quiet_for > 3 * self.config.poll_interval_ms / 1000:
-            log.warning(
-                "no wake-up for %.0f s while the store has due work; reconnecting", quiet_for
-            )
-            self._last_watchdog = time.monotonic()
-            self.stats.watchdog_reconnects += 1
-            self.broker.reconnect()
-
-    async def _wait_for_slot(self) -> None:
-        with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
-            await self._in_flight.slot_freed()
-
-    async def _claim(self, wanted: int) -> list[Claim]:
-        buried: list[Notification] = []
-        try:
-            claims = await self._call(
-                "claim_batch", self.store.claim_batch, self.id, wanted, self._clock(),
-                self.config.lock_duration_ms, buried,
-            )  # fmt: skip
-        except StoreError as exc:
-            self.stats.store_errors += 1
-            log.warning("claim failed, retrying: %s", exc)
-            await anyio.sleep(STORE_RETRY_S)
-            return []
-        self._count_claims(claims, buried)
-        return claims
 
     def _start(self, claim: Claim) -> None:
         self._held[claim.id] = claim

@@ -1,0 +1,205 @@
+"""How a worker gets notifications to deliver: the store sweep, and the broker's wake-ups.
+
+Two loops, one event loop, never more claimed than free delivery slots (nothing claimed waits
+unstarted):
+- the sweep leases up to ``worker_batch_size`` due notifications, again at once while batches come
+  back full; otherwise it rests ``POLL_INTERVAL_MS`` while a broker is connected, else backs off
+  to ``idle_poll_ms``;
+- with a broker, the wake-up loop claims the ids the broker's messages name (recording the
+  outcomes gathered so far in the same store call), then acknowledges the messages: a lost claim
+  is acked, never delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import anyio
+
+from notifyctl.broker import Broker, Receipt
+from notifyctl.config import Config
+from notifyctl.errors import StoreError
+from notifyctl.model import Claim, Notification, WorkerStats
+from notifyctl.roles.inflight import InFlight
+from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes, StoreCall
+from notifyctl.roles.wakeups import WakeUpQueue
+from notifyctl.store import Store
+
+log = logging.getLogger("notifyctl.worker")
+MIN_IDLE_S = 0.01
+MAX_WAKEUP_WAIT_S = 0.25
+
+
+class Claiming:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        call: StoreCall,
+        worker_id: str,
+        clock: Callable[[], int],
+        stats: WorkerStats,
+        outcomes: Outcomes,
+        in_flight: InFlight,
+        start: Callable[[Claim], None],
+        broker: Broker | None = None,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._call = call
+        self._worker_id = worker_id
+        self._clock = clock
+        self._stats = stats
+        self._outcomes = outcomes
+        self._in_flight = in_flight
+        self._start = start
+        self._broker = broker
+        self._wakeups = WakeUpQueue()
+        self._wakeups_ready = anyio.Event()
+        self._last_wakeup = self._last_watchdog = time.monotonic()
+
+    def ids_waiting(self) -> int:
+        """Ids named by wake-ups and not yet claimed."""
+        return len(self._wakeups)
+
+    def accept(self, receipt: Receipt) -> None:
+        """On the event loop, from the broker's thread."""
+        self._wakeups.add(receipt)
+        self._wakeups_ready.set()
+        self._last_wakeup = time.monotonic()
+
+    async def run(self, stopping: anyio.Event) -> None:
+        """Claim and start deliveries until ``stopping`` is set."""
+        async with anyio.create_task_group() as loops:
+            loops.start_soon(self._sweep, stopping)
+            if self._broker is not None:
+                loops.start_soon(self._wakeup_loop, self._broker, stopping)
+
+    def _free_slots(self) -> int:
+        return self.config.worker_concurrency - len(self._in_flight)
+
+    async def _sweep(self, stopping: anyio.Event) -> None:
+        idle_s = MIN_IDLE_S
+        while not stopping.is_set():
+            free = self._free_slots()
+            if free <= 0:
+                await self._wait_for_slot()
+                continue
+            wanted = min(self.config.worker_batch_size, free)
+            claims = await self._claim(wanted)
+            for claim in claims:
+                self._start(claim)
+            if claims:
+                self._watchdog()
+            if claims and len(claims) == wanted and not self._wakeups:
+                idle_s = MIN_IDLE_S
+                await anyio.sleep(0)  # let the deliveries just started run
+                continue
+            idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
+            with anyio.move_on_after(idle_s):
+                await stopping.wait()
+
+    def _next_idle_s(self, idle_s: float, found: bool, full: bool) -> float:
+        """How long the sweep rests after a claim that was not full, or was full while wake-ups
+        were waiting.
+
+        While the broker is connected, wake-ups bring new work: the sweep is only for what no
+        wake-up names (scheduled, retries, publishes that failed), every POLL_INTERVAL_MS; a
+        backlog it finds (say, from a broker outage) it drains every IDLE_POLL_MS beside the
+        wake-ups, whose claims would otherwise contend with its own. Without a broker, poll
+        adaptively: at once after finding work, backing off to IDLE_POLL_MS.
+        """
+        if self._broker is not None and self._broker.connected:
+            return self.config.idle_poll_ms / 1000 if full else self.config.poll_interval_ms / 1000
+        return MIN_IDLE_S if found else min(idle_s * 2, self.config.idle_poll_ms / 1000)
+
+    async def _wakeup_loop(self, broker: Broker, stopping: anyio.Event) -> None:
+        """Claim what the broker names, then acknowledge: a lost claim is acked, never delivered."""
+        while not stopping.is_set():
+            if not self._wakeups:
+                with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
+                    await self._wakeups_ready.wait()
+                self._wakeups_ready = anyio.Event()
+                continue
+            free = self._free_slots()
+            if free <= 0:
+                await self._wait_for_slot()
+                continue
+            taken = self._wakeups.take(min(free, self.config.worker_batch_size))
+            claims = await self._claim_ids(WakeUpQueue.ids(taken))
+            if claims is None:
+                self._wakeups.put_back(taken)  # the store failed: decide them later
+                continue
+            broker.ack(WakeUpQueue.decided(taken))
+            self._stats.wakeups_lost += len(taken) - len(claims)
+            self._stats.claimed_by_wakeup += len(claims)
+            for claim in claims:
+                self._start(claim)
+
+    async def _claim_ids(self, ids: list[str]) -> list[Claim] | None:
+        """Claim ``ids`` and, in the same store call, record the outcomes gathered so far
+        (shielded, like the flush in ``outcomes.py``); None if the store failed."""
+        buried: list[Notification] = []
+        with anyio.CancelScope(shield=True):
+            outcomes = self._outcomes.take()
+            try:
+                report, claims = await self._call(
+                    "claim_ids", self._store.finish_and_claim_ids, outcomes, ids,
+                    self._worker_id, self._clock(), self.config.lock_duration_ms, buried,
+                )  # fmt: skip
+            except StoreError as exc:
+                self._stats.store_errors += 1
+                self._outcomes.put_back(outcomes)
+                log.warning("claim by id failed, retrying: %s", exc)
+                failed = True
+            else:
+                failed = False
+                self._outcomes.written(outcomes, report)
+        if failed:
+            await anyio.sleep(STORE_RETRY_S)
+            return None
+        self._count(claims, buried)
+        return claims
+
+    async def _claim(self, wanted: int) -> list[Claim]:
+        buried: list[Notification] = []
+        try:
+            claims = await self._call(
+                "claim_batch", self._store.claim_batch, self._worker_id, wanted, self._clock(),
+                self.config.lock_duration_ms, buried,
+            )  # fmt: skip
+        except StoreError as exc:
+            self._stats.store_errors += 1
+            log.warning("claim failed, retrying: %s", exc)
+            await anyio.sleep(STORE_RETRY_S)
+            return []
+        self._count(claims, buried)
+        return claims
+
+    def _count(self, claims: list[Claim], buried: list[Notification]) -> None:
+        self._stats.claimed += len(claims)
+        self._stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
+        for notification in buried:  # their last worker died on the final attempt
+            self._stats.buried += 1
+            log.warning("%s is dead: %s", notification.id, notification.last_error)
+            self._outcomes.dead_letter(notification, notification.last_error)
+
+    def _watchdog(self) -> None:
+        """The sweep found due work but no wake-up came for a long while: the consumer may have
+        silently stopped receiving. Reconnecting costs little; a dead consumer costs latency."""
+        if self._broker is None or not self._broker.connected:
+            return
+        quiet_for = time.monotonic() - max(self._last_wakeup, self._last_watchdog)
+        if quiet_for > 3 * self.config.poll_interval_ms / 1000:
+            log.warning(
+                "no wake-up for %.0f s while the store has due work; reconnecting", quiet_for
+            )
+            self._last_watchdog = time.monotonic()
+            self._stats.watchdog_reconnects += 1
+            self._broker.reconnect()
+
+    async def _wait_for_slot(self) -> None:
+        with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
+            await self._in_flight.slot_freed()

@@ -11,7 +11,7 @@ from typing import Any
 from notifyctl.channels.base import iso_ms
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import AttemptRecord, Notification
-from notifyctl.roles.api import notification_json
+from notifyctl.roles.api_io import notification_json
 from notifyctl.store import Store
 
 #: throughput windows of ``inspect stats``, in minutes

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from notifyctl.errors import StoreError
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import QueueSnapshot, now_ms
-from notifyctl.roles.api import broker_state
+from notifyctl.roles.api_io import broker_state
 from notifyctl.roles.serving import RequestTimer, metrics_endpoint
 
 if TYPE_CHECKING:

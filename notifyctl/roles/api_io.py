@@ -1,0 +1,128 @@
+"""The intake API's request and response plumbing, apart from its handlers (``roles/api.py``).
+
+In: a JSON body refused past its size limit while it streams, strict JSON (no NaN), and the list
+endpoint's query with each bad parameter named. Out: the contract's shapes (a notification, an
+insert's outcome, a failed store as a 503, the broker's state for ``/health``), encoded by one
+encoder built once. ``inspect`` and the worker's monitor share these shapes without the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from notifyctl.broker import Broker
+from notifyctl.channels.base import iso_ms
+from notifyctl.errors import StoreError
+from notifyctl.model import InsertResult, Notification, Status
+from notifyctl.roles.problems import HTTPProblem, invalid
+from notifyctl.validation import FieldError
+
+log = logging.getLogger("notifyctl.api")  # the API's logger: a failed store is the API's failure
+DEFAULT_PAGE, MAX_PAGE = 100, 1_000
+ULID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
+#: what Starlette's JSONResponse builds anew for every response
+ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON, refusing more than ``limit`` bytes while reading, not after."""
+    content_type = request.headers.get("content-type", "")
+    if not JSON_TYPE.match(content_type):
+        message = f"send Content-Type: application/json, not {content_type or 'nothing'!r}"
+        raise HTTPProblem(415, "unsupported_media_type", message)
+    too_large = HTTPProblem(413, "body_too_large", f"the body exceeds {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks), parse_constant=reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise HTTPProblem(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (RFC 8259), though Python's parser accepts them."""
+    raise ValueError(f"{name} is not a valid JSON value")
+
+
+def list_query(request: Request) -> tuple[str | None, str | None, int, str | None]:
+    """The list endpoint's query, each bad parameter named."""
+    query = request.query_params
+    errors: list[FieldError] = []
+    unknown = set(query) - {"status", "user_id", "limit", "cursor"}
+    errors += [FieldError(name, "unknown query parameter") for name in sorted(unknown)]
+    status = query.get("status")
+    if status is not None and status not in {s.value for s in Status}:
+        errors.append(FieldError("status", f"must be one of {', '.join(s.value for s in Status)}"))
+    raw_limit = query.get("limit", str(DEFAULT_PAGE))
+    limit = int(raw_limit) if raw_limit.isdigit() else 0
+    if not 1 <= limit <= MAX_PAGE:
+        errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
+    cursor = query.get("cursor")
+    if cursor is not None and not ULID.fullmatch(cursor):
+        errors.append(FieldError("cursor", "must be a next_cursor from an earlier page"))
+    user_id = query.get("user_id")
+    if user_id is not None and not 0 < len(user_id) <= 256:
+        errors.append(FieldError("user_id", "must be 1 to 256 characters"))
+    if errors:
+        raise invalid(errors)
+    return status, user_id, limit, cursor
+
+
+class JsonResponse(JSONResponse):
+    """Starlette's JSONResponse, byte for byte, with one encoder built once (every POST has one)."""
+
+    def render(self, content: Any) -> bytes:
+        return ENCODER.encode(content).encode("utf-8")
+
+
+def notification_json(n: Notification) -> dict[str, Any]:
+    return {
+        "id": n.id, "user_id": n.user_id, "channel": n.channel, "to": n.to, "title": n.title,
+        "body": n.body, "data": n.data, "priority": n.priority.label, "status": n.status.value,
+        "scheduled_for": iso_ms(n.scheduled_for), "attempts": n.attempts,
+        "max_attempts": n.max_attempts, "last_error": n.last_error,
+        "idempotency_key": n.idempotency_key, "locked_by": n.locked_by,
+        "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),
+        "updated_at": iso_ms(n.updated_at), "sent_at": iso_ms(n.sent_at),
+    }  # fmt: skip
+
+
+def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
+    if result.conflict:
+        message = "this idempotency key was used with a different request"
+        error = {"code": "idempotency_conflict", "message": message,
+                 "details": [{"id": result.notification.id}]}  # fmt: skip
+        return 409, {"error": error}
+    return (201 if result.created else 200), notification_json(result.notification)
+
+
+@contextlib.contextmanager
+def unavailable_store_is_503() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        log.error("store failed: %s", exc)
+        raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
+
+
+def broker_state(broker: Broker | None) -> str:
+    if broker is None:
+        return "none"
+    return "connected" if broker.connected else "disconnected"

@@ -48,6 +48,16 @@ def stopped_worker(tmp_path: Path, rows: int, **settings: object) -> tuple[Sqlit
     return store, Worker(config, store, {"webhook": StandInChannel(hang=True)}, 1)
 
 
+async def stop_once_started(worker: Worker, channel: StandInChannel, deliveries: int) -> None:
+    """Run ``worker`` until ``deliveries`` are inside the channel, then stop it (SIGTERM's path)."""
+    async with anyio.create_task_group() as running:
+        running.start_soon(worker.run)
+        with anyio.fail_after(30):
+            while channel.started < deliveries:
+                await anyio.sleep(0.01)
+        worker.stop()
+
+
 def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leased(
     tmp_path: Path,
 ) -> None:
@@ -55,15 +65,7 @@ def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leas
     channel = worker.channels["webhook"]
     assert isinstance(channel, StandInChannel)
 
-    async def scenario() -> None:
-        async with anyio.create_task_group() as running:
-            running.start_soon(worker.run)
-            with anyio.fail_after(30):
-                while channel.started < 50:
-                    await anyio.sleep(0.01)
-            worker.stop()
-
-    anyio.run(scenario)
+    anyio.run(stop_once_started, worker, channel, 50)
     counts = store.counts(now_ms())
     assert counts["locked"] == 0
     assert counts[Status.PENDING.value] == 100
@@ -145,16 +147,8 @@ def test_a_stopping_worker_whose_store_fails_still_exits_and_its_leases_just_exp
     channel = StandInChannel()
     worker = Worker(config, FinishFails(store), {"webhook": channel}, 1)  # type: ignore[arg-type]
 
-    async def scenario() -> None:
-        async with anyio.create_task_group() as running:
-            running.start_soon(worker.run)
-            with anyio.fail_after(30):
-                while channel.started < 10:
-                    await anyio.sleep(0.01)
-            worker.stop()
-
     started = time.monotonic()
-    anyio.run(scenario)
+    anyio.run(stop_once_started, worker, channel, 10)
     # bounded: the grace period or 4 store retries, whichever is longer, then it gives up
     assert time.monotonic() - started < 15
     assert "stopped with 10 outcomes unrecorded" in caplog.text

@@ -286,6 +286,6 @@ def test_dlq_replay_wakes_the_workers_through_the_broker(tmp_path: Path, rabbit_
             _, stats = http_json("GET", f"{worker}/stats")
         finally:
             service.stop()
-    assert stats["claimed"] == 40  # 20 first attempts, 20 replays
+    assert stats["claimed"] == 40, (before, stats)  # 20 first attempts, 20 replays
     assert stats["claimedByWakeup"] - before["claimedByWakeup"] == 20, (before, stats)
     assert sorted(receiver.counts().values()) == [2] * 20

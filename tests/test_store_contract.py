@@ -567,6 +567,46 @@ def test_finish_release_gives_the_attempt_back(store: Store) -> None:
     assert again.notification.attempts == 1
 
 
+def test_finish_interrupted_on_the_last_attempt_gives_it_back_with_a_truthful_entry(
+    store: Store,
+) -> None:
+    """A graceful stop cut the final attempt short: never dead, due again with the attempt
+    returned, and the history names the time, the attempt and the worker."""
+    insert_one(store, make(max_attempts=1))
+    claim = claim_one(store, WORKER_A, NOW)
+    outcome = Outcome(claim, Verdict.INTERRUPTED, error="interrupted: the worker stopped")
+    assert store.finish([outcome], NOW + 5).applied == 1
+    found = current(store, claim.id)
+    assert (found.status, found.attempts) == (Status.PENDING, 0)
+    assert found.available_at <= NOW + 5
+    assert_lease_cleared(found)
+    history = store.history(claim.id)
+    assert history is not None
+    assert [(h.outcome, h.at, h.attempt, h.worker, h.started_at, h.error) for h in history] == [
+        ("interrupted", NOW + 5, 1, WORKER_A, NOW, "interrupted: the worker stopped")
+    ]
+    again = claim_one(store, WORKER_B, NOW + 5)  # claimed, not buried as out of attempts
+    assert again.notification.attempts == 1
+
+
+def test_an_unleased_notification_out_of_attempts_is_buried_with_no_made_up_entry(
+    store: Store,
+) -> None:
+    """Rows an earlier release left pending with every attempt used and no lease (its shutdown
+    retried the final attempt) are buried; both adapters then write the same history: no
+    ``lease_expired`` entry without a lease, time or worker to show."""
+    insert_one(store, make(max_attempts=1))
+    claim = claim_one(store, WORKER_A, NOW)
+    store.finish([Outcome(claim, Verdict.RETRY, "interrupted", NOW + 5)], NOW + 5)
+    buried: list[Notification] = []
+    assert store.claim_batch(WORKER_B, 10, NOW + 10, LEASE, buried) == []
+    assert [n.id for n in buried] == [claim.id]
+    history = store.history(claim.id)
+    assert history is not None
+    assert [h.outcome for h in history] == ["retry"]
+    assert all(h.at is not None and h.worker is not None for h in history)
+
+
 def test_a_stale_finish_is_refused_and_changes_nothing(store: Store) -> None:
     old, new = taken_over(store)
     before = current(store, old.id)

@@ -58,7 +58,7 @@ async def stop_once_started(worker: Worker, channel: StandInChannel, deliveries:
         worker.stop()
 
 
-def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leased(
+def test_deliveries_interrupted_after_the_grace_period_are_given_back_not_left_leased(
     tmp_path: Path,
 ) -> None:
     store, worker = stopped_worker(tmp_path, 100, worker_concurrency=50, shutdown_grace_ms=200)
@@ -69,9 +69,11 @@ def test_deliveries_interrupted_after_the_grace_period_are_retried_not_left_leas
     counts = store.counts(now_ms())
     assert counts["locked"] == 0
     assert counts[Status.PENDING.value] == 100
-    assert worker.stats.claimed == 50 and worker.stats.retried == 50
+    assert worker.stats.claimed == 50 and worker.stats.interrupted == 50
+    assert worker.stats.retried == 0
     interrupted = store.list_notifications(Status.PENDING.value, None, 100, None)
-    assert sum(1 for n in interrupted if n.attempts == 1) == 50
+    assert all(n.attempts == 0 for n in interrupted)  # a stop is no attempt used up
+    assert sum(1 for n in interrupted if n.last_error is None) == 100
 
 
 def test_a_delivery_cancelled_before_its_first_step_still_records_its_outcome(
@@ -117,8 +119,32 @@ def test_a_delivery_cancelled_mid_way_is_recorded_once_as_an_interrupted_attempt
     anyio.run(scenario)
     counts = store.counts(now_ms())
     assert counts["locked"] == 0 and counts[Status.PENDING.value] == 20
-    assert worker.stats.retried == 20 and worker.stats.released == 0
-    assert worker.stats.processed == 20  # each once: recorded by the delivery, not again
+    assert worker.stats.interrupted == 20 and worker.stats.released == 0
+    assert worker.stats.retried == 0  # each once, as interrupted: by the delivery, not again
+
+
+def test_a_stop_during_the_final_attempt_never_dead_letters_it(tmp_path: Path) -> None:
+    """A deploy must not exhaust anything: the interrupted last attempt is given back, recorded
+    with its time and worker, and the next worker delivers it."""
+    store, worker = stopped_worker(tmp_path, 3, max_attempts=1, shutdown_grace_ms=100)
+    channel = worker.channels["webhook"]
+    assert isinstance(channel, StandInChannel)
+
+    anyio.run(stop_once_started, worker, channel, 3)
+    stopped_at = now_ms()
+    for n in store.list_notifications(None, None, 10, None):
+        assert (n.status, n.attempts, n.locked_by) == (Status.PENDING, 0, None)
+        history = store.history(n.id)
+        assert history is not None and len(history) == 1
+        entry = history[0]
+        assert (entry.outcome, entry.attempt, entry.worker) == ("interrupted", 1, worker.id)
+        assert entry.at is not None and 0 < stopped_at - entry.at < 60_000
+        assert entry.error is not None and "interrupted" in entry.error
+
+    successor = Worker(make_config(tmp_path, max_attempts=1), store,
+                       {"webhook": StandInChannel()}, 2)  # fmt: skip
+    claims = store.claim_batch(successor.id, 10, now_ms(), 60_000)
+    assert len(claims) == 3  # claimable again, not buried as out of attempts
 
 
 class FinishFails:

@@ -142,6 +142,9 @@ class Outcomes:
             if verdict is Verdict.RELEASE:
                 stats.released += 1
                 continue
+            if verdict is Verdict.INTERRUPTED:
+                stats.interrupted += 1
+                continue
             kind = OUTCOME_NAMES[verdict]
             key = (notification.channel, kind)
             stats.by_channel[key] = stats.by_channel.get(key, 0) + 1

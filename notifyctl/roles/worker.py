@@ -194,8 +194,10 @@ class Worker:
     def _interrupted(self, claim: Claim, started: bool) -> Outcome:
         if not started:
             return Outcome(claim, Verdict.RELEASE)
+        # Our own stop is no verdict on the notification: the attempt is given back, so a deploy
+        # never dead-letters anything, and the history says truthfully what happened.
         error = "interrupted: the worker stopped before the delivery finished"
-        return Outcome(claim, Verdict.RETRY, error, self._clock())
+        return Outcome(claim, Verdict.INTERRUPTED, error)
 
     async def _renew_loop(self) -> None:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000

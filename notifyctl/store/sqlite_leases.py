@@ -35,9 +35,15 @@ def history_entry(outcome: str, at: str, error: str) -> str:
 
 
 EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
+#: a lease that expired is history; a row with no lease (nothing expired) gets no entry
+EXPIRED_ONLY_IF_LEASED = (
+    f"history = CASE WHEN locked_by IS NULL THEN history"
+    f" ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+)
 SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
 RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
 DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
+INTERRUPTED_ENTRY = history_entry("'interrupted'", ":now", ":error")
 FINISH_SQL = {
     Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
@@ -48,6 +54,10 @@ FINISH_SQL = {
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
     f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    # the history entry is written before the attempt is given back (SET reads the old row)
+    Verdict.INTERRUPTED: "UPDATE notifications SET status = 'pending', available_at = :now,"
+    f" attempts = attempts - 1, {INTERRUPTED_ENTRY}, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
 }
 
 
@@ -100,7 +110,7 @@ def bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notific
     rows = conn.execute(
         "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
         " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-        f" {EXPIRED_ENTRY}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
+        f" {EXPIRED_ONLY_IF_LEASED}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
         (now, *ids),
     ).fetchall()
     return [row_to_notification(row) for row in rows]
@@ -132,8 +142,7 @@ def lease(
     rows = conn.execute(
         "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
         " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-        f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
-        f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+        f" attempts = attempts + 1, updated_at = ?, {EXPIRED_ONLY_IF_LEASED}"
         f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
         (worker_id, now, expiry, expiry, now, *ids),
     ).fetchall()

@@ -134,6 +134,10 @@ class Notification:
         )
 
 
+#: ``(notification id, lock_version)``: one claim, as the worker's bookkeeping keys it
+ClaimKey = tuple[str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A lease won by a worker. ``lock_version`` is the fencing token of every later write."""
@@ -148,6 +152,12 @@ class Claim:
     @property
     def id(self) -> str:
         return self.notification.id
+
+    @property
+    def key(self) -> ClaimKey:
+        """Which claim this is: a worker can hold an id twice (its lease lapsed and it claimed it
+        again), so what it keeps in memory about a claim is keyed by id and fencing token."""
+        return self.notification.id, self.lock_version
 
 
 class Verdict(StrEnum):

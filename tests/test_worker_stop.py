@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from notifyctl.errors import StoreError
-from notifyctl.model import Notification, Status, now_ms
+from notifyctl.model import Notification, Outcome, Status, Verdict, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
 from notifyctl.roles.worker import Worker
 from notifyctl.store import open_store
@@ -181,3 +181,70 @@ def test_a_stopping_worker_whose_store_fails_still_exits_and_its_leases_just_exp
     assert worker.stats.sent == 0 and worker.stats.store_errors >= 2
     # nothing was recorded, so nothing is lost: the leases expire and the rows are delivered again
     assert store.counts(now_ms())["locked"] == 10
+
+
+class CountingHang(StandInChannel):
+    """Hangs like ``StandInChannel(hang=True)`` and counts the deliveries cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__(hang=True)
+        self.cancelled = 0
+
+    async def deliver(self, notification: Notification) -> DeliveryResult:
+        try:
+            return await super().deliver(notification)
+        except anyio.get_cancelled_exc_class():
+            self.cancelled += 1
+            raise
+
+
+def test_a_delivery_whose_lease_was_taken_over_is_cancelled_not_run_into_a_duplicate(
+    tmp_path: Path,
+) -> None:
+    """Another worker took the lease over (here: it claimed at the old lease's expiry); the next
+    renewal finds the lease lost, and the delivery is cancelled with nothing recorded, instead
+    of running on into a certain second delivery."""
+    store, _ = stopped_worker(tmp_path, 1)
+    channel = CountingHang()
+    worker = Worker(make_config(tmp_path, lock_duration_ms=300), store, {"webhook": channel}, 1)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while channel.started < 1:
+                    await anyio.sleep(0.01)
+            (held,) = worker._held.values()
+            taken = store.claim_batch("other-worker", 1, held.lock_expiry, 60_000)
+            assert [c.id for c in taken] == [held.id]
+            with anyio.fail_after(30):
+                while channel.cancelled < 1:
+                    await anyio.sleep(0.01)
+            worker.stop()
+
+    anyio.run(scenario)
+    assert worker.stats.leases_lost == 1
+    assert worker.stats.stale_writes == 0 and worker.stats.interrupted == 0  # nothing recorded
+    (n,) = store.list_notifications(None, None, 10, None)
+    assert n.locked_by == "other-worker" and n.attempts == 2
+
+
+def test_a_stale_outcome_never_drops_the_newer_claim_on_the_same_id_from_renewals(
+    tmp_path: Path,
+) -> None:
+    """The worker's lease lapsed and it claimed the notification again: the old claim's refused
+    outcome must not end the new claim's renewals (bookkeeping is keyed by claim, not id)."""
+    store, worker = stopped_worker(tmp_path, 1)
+    (old,) = store.claim_batch(worker.id, 1, now_ms(), 1)
+    (new,) = store.claim_batch(worker.id, 1, old.lock_expiry, 60_000)
+    assert new.id == old.id and new.lock_version == old.lock_version + 1
+    worker._held[new.key] = new
+    stale = Outcome(old, Verdict.SENT)
+
+    async def write() -> None:
+        worker.outcomes.record(stale)
+        await worker.outcomes.flush()
+
+    anyio.run(write)
+    assert worker.stats.stale_writes == 1
+    assert list(worker._held.values()) == [new]

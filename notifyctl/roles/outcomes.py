@@ -19,7 +19,15 @@ from notifyctl.broker import Broker
 from notifyctl.channels.base import payload
 from notifyctl.errors import StoreError
 from notifyctl.metrics import WorkerMetrics
-from notifyctl.model import Claim, FinishReport, Notification, Outcome, Verdict, WorkerStats
+from notifyctl.model import (
+    Claim,
+    ClaimKey,
+    FinishReport,
+    Notification,
+    Outcome,
+    Verdict,
+    WorkerStats,
+)
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
@@ -46,7 +54,7 @@ class Outcomes:
         call: StoreCall,
         stats: WorkerStats,
         metrics: WorkerMetrics,
-        held: dict[str, Claim],
+        held: dict[ClaimKey, Claim],
         clock: Callable[[], int],
         broker: Broker | None = None,
         worker_id: str = "",
@@ -133,7 +141,7 @@ class Outcomes:
         """The store has ``batch`` (but the outcomes it reports stale): count them."""
         stats, stale, now = self._stats, set(report.stale), self._clock()
         for outcome in batch:
-            self._held.pop(outcome.claim.id, None)
+            self._held.pop(outcome.claim.key, None)  # this claim's, not a newer one's
             if outcome.claim.id in stale:
                 stats.stale_writes += 1
                 log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)

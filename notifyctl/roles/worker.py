@@ -32,6 +32,7 @@ from notifyctl.lease import renew_every_ms, worker_identity
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
+    ClaimKey,
     Outcome,
     Verdict,
     WorkerRecord,
@@ -70,7 +71,10 @@ class Worker:
         self._clock = clock
         self._rand = rand
         self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
-        self._held: dict[str, Claim] = {}
+        #: claims whose leases the renew loop extends, until their outcome is written
+        self._held: dict[ClaimKey, Claim] = {}
+        #: claims whose lease was taken over mid-delivery: their delivery is being cancelled
+        self._lost: set[ClaimKey] = set()
         self._in_flight = InFlight(self._deliver, self._never_ran)
         self.stopping = anyio.Event()
         self.broker = broker
@@ -157,8 +161,22 @@ class Worker:
                 await self._in_flight.cancel_all()
 
     def _start(self, claim: Claim) -> None:
-        self._held[claim.id] = claim
+        for older in [c for key, c in self._held.items() if key[0] == claim.id]:
+            self._lose(older)  # we took over our own lapsed lease: the old claim is void
+        self._held[claim.key] = claim
         self._in_flight.start(claim)
+
+    def _lose(self, claim: Claim) -> None:
+        """The lease was taken over: stop delivering, since the new owner delivers it too and
+        our outcome would be refused anyway. Nothing is recorded for a lost claim."""
+        if self._held.pop(claim.key, None) is None:
+            return
+        self.stats.leases_lost += 1
+        if self._in_flight.cancel(claim):
+            self._lost.add(claim.key)
+            log.warning("lease on %s was lost mid-delivery; delivery cancelled", claim.id)
+        else:
+            log.warning("lease on %s was lost before delivery finished", claim.id)
 
     async def _deliver(self, claim: Claim) -> None:
         started = False
@@ -173,7 +191,8 @@ class Worker:
                 result = await channel.deliver(claim.notification)
             self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():
-            self.outcomes.record(self._interrupted(claim, started))
+            if not self._forget_lost(claim):
+                self.outcomes.record(self._interrupted(claim, started))
             raise
         except Exception as exc:  # a channel bug must not kill the worker or lose the claim
             log.exception("delivery of %s raised", claim.id)
@@ -182,7 +201,15 @@ class Worker:
 
     def _never_ran(self, claim: Claim) -> None:
         """A delivery cancelled before its first step: nothing was attempted."""
-        self.outcomes.record(self._interrupted(claim, started=False))
+        if not self._forget_lost(claim):
+            self.outcomes.record(self._interrupted(claim, started=False))
+
+    def _forget_lost(self, claim: Claim) -> bool:
+        """Whether this claim's delivery was cancelled because its lease was lost."""
+        if claim.key not in self._lost:
+            return False
+        self._lost.discard(claim.key)
+        return True
 
     def _outcome(self, claim: Claim, result: DeliveryResult) -> Outcome:
         n = claim.notification
@@ -214,10 +241,10 @@ class Worker:
                 self.stats.store_errors += 1
                 log.warning("lease renewal failed: %s", exc)
                 continue
-            for notification_id in lost:
-                if self._held.pop(notification_id, None) is not None:
-                    self.stats.leases_lost += 1
-                    log.warning("lease on %s was lost before delivery finished", notification_id)
+            lost_ids = set(lost)
+            for claim in held:  # one held claim per id (see _start), so ids name claims
+                if claim.id in lost_ids:
+                    self._lose(claim)
 
     async def _heartbeat_loop(self) -> None:
         while True:

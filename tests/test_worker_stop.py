@@ -5,11 +5,14 @@ channel is a stand-in so the test decides when deliveries finish)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 
+from notifyctl.broker import Receipt, WakeUp
 from notifyctl.errors import StoreError
 from notifyctl.model import Notification, Outcome, Status, Verdict, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
@@ -248,3 +251,77 @@ def test_a_stale_outcome_never_drops_the_newer_claim_on_the_same_id_from_renewal
     anyio.run(write)
     assert worker.stats.stale_writes == 1
     assert list(worker._held.values()) == [new]
+
+
+class WakeUpsByHand:
+    """The broker port as the worker's wake-up loop sees it; the test hands receipts over."""
+
+    url = "amqp://stand-in"
+    connected = True
+
+    def __init__(self) -> None:
+        self.hand_over: Callable[[Receipt], None] | None = None
+
+    def start(self, on_wakeup: Callable[[Receipt], None] | None = None) -> None:
+        self.hand_over = on_wakeup
+
+    def ack(self, receipts: object) -> None:
+        pass
+
+    def publish_dead_letter(self, record: object) -> None:
+        pass
+
+    def reconnect(self) -> None:
+        pass
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+class SlowSweep:
+    """The real store, whose sweep claims take a while (a busy store): long enough for a
+    wake-up to arrive while the sweep's claim is awaited."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    def claim_batch(self, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        return self._store.claim_batch(*args, **kwargs)
+
+
+def test_the_sweep_and_the_wakeups_together_never_claim_past_the_concurrency(
+    tmp_path: Path,
+) -> None:
+    config = make_config(tmp_path, worker_concurrency=10, worker_batch_size=10)
+    real = open_store(config)
+    assert isinstance(real, SqliteStore)
+    ids = insert(real, webhooks("http://127.0.0.1:9/hook", 30))
+    broker = WakeUpsByHand()
+    channel = StandInChannel(hang=True)
+    worker = Worker(config, SlowSweep(real), {"webhook": channel}, 1, broker=broker)  # type: ignore[arg-type]
+    most_in_flight = 0
+
+    async def scenario() -> None:
+        nonlocal most_in_flight
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while broker.hand_over is None:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.05)  # the sweep's first claim is now being awaited
+            broker.hand_over(Receipt(WakeUp(tuple(ids[20:]), 1), 1, 1))
+            for _ in range(100):  # 1 s: the sweep's claim and the wake-up loop both decided
+                most_in_flight = max(most_in_flight, worker.in_flight)
+                await anyio.sleep(0.01)
+            worker.stop()
+
+    anyio.run(scenario)
+    assert 0 < most_in_flight <= 10
+    assert worker.stats.claimed <= 10

@@ -12,9 +12,10 @@ unstarted):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import anyio
 
@@ -59,6 +60,8 @@ class Claiming:
         self._wakeups = WakeUpQueue()
         self._wakeups_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
+        #: slots promised to claims in progress (see _reserving)
+        self._reserved = 0
 
     def ids_waiting(self) -> int:
         """Ids named by wake-ups and not yet claimed."""
@@ -78,7 +81,19 @@ class Claiming:
                 loops.start_soon(self._wakeup_loop, self._broker, stopping)
 
     def _free_slots(self) -> int:
-        return self.config.worker_concurrency - len(self._in_flight)
+        """Delivery slots neither running nor promised to a claim still awaiting the store."""
+        return self.config.worker_concurrency - len(self._in_flight) - self._reserved
+
+    @contextlib.contextmanager
+    def _reserving(self, slots: int) -> Iterator[None]:
+        """Hold ``slots`` across a claim's await: the sweep and the wake-up loop both claim, and
+        each must see the slots the other is about to fill, or together they claim past
+        ``worker_concurrency`` (claims that would then wait unstarted while their leases run)."""
+        self._reserved += slots
+        try:
+            yield
+        finally:
+            self._reserved -= slots
 
     async def _sweep(self, stopping: anyio.Event) -> None:
         idle_s = MIN_IDLE_S
@@ -88,7 +103,8 @@ class Claiming:
                 await self._wait_for_slot()
                 continue
             wanted = min(self.config.worker_batch_size, free)
-            claims = await self._claim(wanted)
+            with self._reserving(wanted):
+                claims = await self._claim(wanted)
             for claim in claims:
                 self._start(claim)
             if claims:
@@ -128,7 +144,9 @@ class Claiming:
                 await self._wait_for_slot()
                 continue
             taken = self._wakeups.take(min(free, self.config.worker_batch_size))
-            claims = await self._claim_ids(WakeUpQueue.ids(taken))
+            ids = WakeUpQueue.ids(taken)
+            with self._reserving(min(len(ids), free)):
+                claims = await self._claim_ids(ids)
             if claims is None:
                 self._wakeups.put_back(taken)  # the store failed: decide them later
                 continue

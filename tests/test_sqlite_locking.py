@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from notifyctl.store.sqlite import begin_immediate
+from notifyctl.errors import StoreError
+from notifyctl.model import now_ms
+from notifyctl.store import open_store
+from notifyctl.store.sqlite import SqliteStore, begin_immediate
+from tests.conftest import make_config
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -40,3 +44,24 @@ def test_a_writer_gives_up_after_its_timeout_and_keeps_its_busy_timeout(tmp_path
     assert time.monotonic() - started >= 0.1
     assert waiter.execute("PRAGMA busy_timeout").fetchone() == (100,)
     holder.execute("ROLLBACK")
+
+
+def test_a_failed_commit_leaves_the_shared_connection_usable(tmp_path: Path) -> None:
+    """A COMMIT that fails (here a deferred constraint, checked only at COMMIT; in life a full
+    disk or an I/O error) must not leave the process's one connection inside the transaction,
+    or every later store call fails until the process restarts."""
+    store = open_store(make_config(tmp_path))
+    assert isinstance(store, SqliteStore)
+    shared = store._db
+    with shared.read() as conn:  # a test table whose constraint fails only at COMMIT
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE child (parent INTEGER"
+                     " REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")  # fmt: skip
+    with pytest.raises(StoreError, match="FOREIGN KEY"), shared.write() as held:
+        held.execute("INSERT INTO child VALUES (42)")  # no parent 42: COMMIT refuses
+    assert not conn.in_transaction
+    assert store.counts(now_ms())["pending"] == 0  # the next calls work
+    with shared.write() as held:
+        held.execute("INSERT INTO parent VALUES (1)")
+    store.close()

@@ -23,8 +23,9 @@ from notifyctl.broker import Broker, Receipt
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, Notification, WorkerStats
+from notifyctl.retry import StoreBackoff
 from notifyctl.roles.inflight import InFlight
-from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes, StoreCall
+from notifyctl.roles.outcomes import Outcomes, StoreCall
 from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.store import Store
 
@@ -62,6 +63,7 @@ class Claiming:
         self._last_wakeup = self._last_watchdog = time.monotonic()
         #: slots promised to claims in progress (see _reserving)
         self._reserved = 0
+        self._backoff = StoreBackoff()
 
     def ids_waiting(self) -> int:
         """Ids named by wake-ups and not yet claimed."""
@@ -176,8 +178,9 @@ class Claiming:
                 failed = False
                 self._outcomes.written(outcomes, report)
         if failed:
-            await anyio.sleep(STORE_RETRY_S)
+            await anyio.sleep(self._backoff.next_delay_s())
             return None
+        self._backoff.succeeded()
         self._count(claims, buried)
         return claims
 
@@ -191,8 +194,9 @@ class Claiming:
         except StoreError as exc:
             self._stats.store_errors += 1
             log.warning("claim failed, retrying: %s", exc)
-            await anyio.sleep(STORE_RETRY_S)
+            await anyio.sleep(self._backoff.next_delay_s())
             return []
+        self._backoff.succeeded()
         self._count(claims, buried)
         return claims
 

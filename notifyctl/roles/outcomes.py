@@ -28,11 +28,13 @@ from notifyctl.model import (
     Verdict,
     WorkerStats,
 )
+from notifyctl.retry import StoreBackoff
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
-STORE_RETRY_S = 0.5
+#: a stopping worker tries to write its last outcomes for at least this long
+FINAL_FLUSH_MIN_S = 2.0
 #: the flush loop gathers outcomes finishing together for this long before writing them
 GATHER_S = 0.002
 #: and while wake-up ids wait to be claimed, up to this many times more
@@ -69,6 +71,7 @@ class Outcomes:
         self._broker = broker
         self._worker_id = worker_id
         self._pending: list[Outcome] = []
+        self._backoff = StoreBackoff()
         self._ready = anyio.Event()
 
     def __len__(self) -> int:
@@ -104,8 +107,10 @@ class Outcomes:
     async def flush(self) -> None:
         """Write every outcome gathered, retrying while the store fails."""
         while self._pending:
-            if not await self._write():
-                await anyio.sleep(STORE_RETRY_S)
+            if await self._write():
+                self._backoff.succeeded()
+            else:
+                await anyio.sleep(self._backoff.next_delay_s())
 
     async def _write(self) -> bool:
         """Write every outcome gathered so far; False (outcomes kept) if the store failed.
@@ -128,7 +133,7 @@ class Outcomes:
     async def flush_at_stop(self, grace_s: float) -> None:
         """The last outcomes, after the flush loop stopped; bounded, so a store that stays down
         cannot keep a stopping worker alive (its leases then expire and others retry)."""
-        with anyio.move_on_after(max(grace_s, STORE_RETRY_S * 4)):
+        with anyio.move_on_after(max(grace_s, FINAL_FLUSH_MIN_S)):
             await self.flush()
         if self._pending:
             log.error(

@@ -756,6 +756,16 @@ def test_deregister_removes_only_that_worker(store: Store) -> None:
     assert store.workers() == []
 
 
+def test_prune_removes_only_the_rows_of_workers_silent_since_before_the_cutoff(
+    store: Store,
+) -> None:
+    store.register_worker(replace(worker_record(WORKER_A, 1), last_heartbeat=NOW - 7_200_000))
+    store.register_worker(replace(worker_record(WORKER_B, 2), last_heartbeat=NOW - 60_000))
+    assert store.prune_workers(NOW - 3_600_000) == 1
+    assert [w.id for w in store.workers()] == [WORKER_B]
+    assert store.prune_workers(NOW - 3_600_000) == 0
+
+
 def test_ping_succeeds_on_an_open_store(store: Store) -> None:
     store.ping()
 

@@ -14,7 +14,7 @@ import pytest
 
 from notifyctl.broker import Receipt, WakeUp
 from notifyctl.errors import StoreError
-from notifyctl.model import Notification, Outcome, Status, Verdict, now_ms
+from notifyctl.model import Notification, Outcome, Status, Verdict, WorkerRecord, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
 from notifyctl.roles.worker import Worker
 from notifyctl.store import open_store
@@ -323,3 +323,22 @@ def test_the_sweep_and_the_wakeups_together_never_claim_past_the_concurrency(
     anyio.run(scenario)
     assert 0 < most_in_flight <= 10
     assert worker.stats.claimed <= 10
+
+
+def test_a_running_worker_removes_rows_of_workers_silent_for_over_an_hour(tmp_path: Path) -> None:
+    store, worker = stopped_worker(tmp_path, 0)
+    long_ago = now_ms() - 2 * 3_600_000
+    store.register_worker(WorkerRecord("killed-9", 3, "host", 1, long_ago, long_ago, 0, 0))
+    recent = now_ms() - 60_000
+    store.register_worker(WorkerRecord("just-stale", 4, "host", 2, recent, recent, 0, 0))
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while "killed-9" in {w.id for w in store.workers()}:
+                    await anyio.sleep(0.02)
+            worker.stop()
+
+    anyio.run(scenario)
+    assert {w.id for w in store.workers()} == {"just-stale"}  # recent crashes stay visible

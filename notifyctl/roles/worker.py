@@ -28,7 +28,12 @@ from notifyctl.broker import Broker, Receipt
 from notifyctl.channels import Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
-from notifyctl.lease import renew_every_ms, worker_identity
+from notifyctl.lease import (
+    DEAD_WORKER_ROWS_KEPT_MS,
+    PRUNE_WORKERS_EVERY_MS,
+    renew_every_ms,
+    worker_identity,
+)
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
@@ -247,16 +252,28 @@ class Worker:
                     self._lose(claim)
 
     async def _heartbeat_loop(self) -> None:
+        pruned_at: int | None = None
         while True:
             try:
                 await self._call(
                     "heartbeat", self.store.heartbeat, self.id, self._clock(), self.in_flight,
                     self.stats.processed,
                 )  # fmt: skip
+                now = self._clock()
+                if pruned_at is None or now - pruned_at >= PRUNE_WORKERS_EVERY_MS:
+                    pruned_at = now
+                    await self._prune_dead_workers(now)
             except StoreError as exc:
                 self.stats.store_errors += 1
                 log.warning("heartbeat failed: %s", exc)
             await anyio.sleep(self.config.heartbeat_interval_ms / 1000)
+
+    async def _prune_dead_workers(self, now: int) -> None:
+        """Rows of workers that died without deregistering would otherwise stay forever."""
+        stale_before = now - DEAD_WORKER_ROWS_KEPT_MS
+        removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
+        if removed:
+            log.info("removed the rows of %d workers silent for over an hour", removed)
 
 
 async def serve_worker(config: Config, number: int, store: Store) -> None:

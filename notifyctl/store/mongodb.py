@@ -233,6 +233,11 @@ class MongoStore:
         with self._translated("deregister worker"):
             self._workers.delete_one({"_id": worker_id})
 
+    def prune_workers(self, stale_before: int) -> int:
+        with self._translated("prune workers"):
+            stale = {"last_heartbeat": {"$lt": schema.to_date(stale_before)}}
+            return self._workers.delete_many(stale).deleted_count
+
     def workers(self) -> list[WorkerRecord]:
         with self._translated("workers"):
             docs = list(self._workers.find().sort([("worker_number", 1), ("started_at", 1)]))

@@ -239,6 +239,12 @@ class SqliteStore:
         with self._db.write() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
 
+    def prune_workers(self, stale_before: int) -> int:
+        with self._db.write() as conn:
+            return conn.execute(
+                "DELETE FROM workers WHERE last_heartbeat < ?", (stale_before,)
+            ).rowcount
+
     def workers(self) -> list[WorkerRecord]:
         with self._db.read() as conn:
             rows = conn.execute(

@@ -62,6 +62,7 @@ class Config:
     heartbeat_interval_ms: int
     shutdown_grace_ms: int
     max_attempts: int
+    priority_ageing_ms: int
     retry_base_ms: int
     retry_max_ms: int
     webhook_timeout_ms: int

@@ -218,6 +218,13 @@ SETTINGS: tuple[Setting, ...] = (
         "default attempts per notification",
     ),
     S(
+        "priority_ageing_ms",
+        "NOTIFYCTL_PRIORITY_AGEING_MS",
+        integer(0, 86_400_000),
+        60_000,
+        "a due notification rises one priority level per this long waited (0: strict order)",
+    ),
+    S(
         "retry_base_ms",
         "NOTIFYCTL_RETRY_BASE_MS",
         integer(1, 86_400_000),

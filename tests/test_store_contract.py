@@ -370,6 +370,24 @@ def test_claim_with_a_small_limit_picks_the_most_urgent(store: Store) -> None:
     assert [c.id for c in store.claim_batch(WORKER_A, 1, NOW, LEASE)] == [low.id]
 
 
+def test_a_long_waiting_low_notification_is_claimed_before_fresh_high_ones(
+    store: Store,
+) -> None:
+    """Priority ageing (``NOTIFYCTL_PRIORITY_AGEING_MS``, 60 s by default): a due notification
+    rises a level per period waited, so sustained ``high`` traffic cannot starve ``low``."""
+    hour = 3_600_000
+    fresh_high = [make(priority=Priority.HIGH, scheduled_for=NOW - 1_000 * i) for i in range(3)]
+    fresh_normal = make(priority=Priority.NORMAL, scheduled_for=NOW - 30_000)
+    old_low = make(priority=Priority.LOW, scheduled_for=NOW - hour)
+    old_normal = make(priority=Priority.NORMAL, scheduled_for=NOW - 90_000)
+    insert(store, *fresh_high, fresh_normal, old_low, old_normal)
+    first = store.claim_batch(WORKER_A, 2, NOW, LEASE)
+    assert {c.id for c in first} == {old_low.id, old_normal.id}  # level high, waited longest
+    rest = store.claim_batch(WORKER_A, 10, NOW, LEASE)
+    assert [c.id for c in rest[:3]] == [n.id for n in reversed(fresh_high)]  # high, earliest first
+    assert rest[3].id == fresh_normal.id
+
+
 def test_a_notification_not_yet_due_is_not_claimed(store: Store) -> None:
     later = insert_one(store, make(scheduled_for=NOW + 60_000))
     assert store.claim_batch(WORKER_A, 10, NOW + 59_999, LEASE) == []
@@ -791,7 +809,9 @@ def query_plan(database: Path, sql: str, params: tuple[object, ...]) -> list[str
 
 def test_sqlite_claim_candidates_walk_the_partial_claim_index(sqlite_store: SqliteStore) -> None:
     insert(sqlite_store, *(make(priority=Priority(i % 3)) for i in range(30)))
-    plan = query_plan(path_of(sqlite_store.url), CLAIM_CANDIDATES, (int(Priority.HIGH), NOW, 50))
+    plan = query_plan(
+        path_of(sqlite_store.url), CLAIM_CANDIDATES, (int(Priority.HIGH), NOW, NOW - 60_000, 50)
+    )
     assert any("USING INDEX notifications_claim" in step for step in plan), plan
     assert not any(step.startswith("SCAN") and "INDEX" not in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan

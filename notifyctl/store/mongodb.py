@@ -64,8 +64,11 @@ class MongoStore:
         size: PoolSize,
         retention_days: int = 0,
         startup_attempts: int = STARTUP_ATTEMPTS,
+        priority_ageing_ms: int = 0,
     ) -> None:
         self.url = redacted(url)
+        #: see ``notifyctl.claim_order``
+        self._ageing_ms = priority_ageing_ms
         self._stats = PoolStats(size)
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
@@ -78,7 +81,10 @@ class MongoStore:
         size = pool_size(
             config.store_url, config.mongodb_max_pool_size, config.mongodb_min_pool_size, auto
         )
-        return cls(config.store_url, size, config.retention_days)
+        return cls(
+            config.store_url, size, config.retention_days,
+            priority_ageing_ms=config.priority_ageing_ms,
+        )  # fmt: skip
 
     def _translated(self, doing: str) -> AbstractContextManager[None]:
         return translated(self.url, doing)
@@ -160,8 +166,9 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_batch(
-            self._notifications, self.url, worker_id, limit, now, lease_ms, buried
-        )
+            self._notifications, self.url, worker_id, limit, now, lease_ms, buried,
+            self._ageing_ms,
+        )  # fmt: skip
 
     def claim_ids(
         self,

@@ -50,9 +50,17 @@ __all__ = ["CLAIM_CANDIDATES", "SqliteStore", "begin_immediate", "path_of", "sto
 class SqliteStore:
     """One connection per store object, shared by the threads of one process under a lock."""
 
-    def __init__(self, url: str, synchronous: str = "full", busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        synchronous: str = "full",
+        busy_timeout_s: float = 30.0,
+        priority_ageing_ms: int = 0,
+    ) -> None:
         self.url = url
         self._db = SharedConnection(url, synchronous, busy_timeout_s)
+        #: see ``notifyctl.claim_order``
+        self._ageing_ms = priority_ageing_ms
 
     def pool_stats(self) -> dict[str, int]:
         return self._db.pool_stats()
@@ -150,7 +158,7 @@ class SqliteStore:
             if not leases.anything_due(conn, now):
                 return []
         with self._db.write() as conn:
-            claimable, exhausted = leases.candidates(conn, limit, now)
+            claimable, exhausted = leases.candidates(conn, limit, now, self._ageing_ms)
             if exhausted:
                 dead = leases.bury(conn, exhausted, now)
                 if buried is not None:

@@ -200,7 +200,7 @@ class CountingHang(StandInChannel):
 
 
 def test_a_delivery_whose_lease_was_taken_over_is_cancelled_not_run_into_a_duplicate(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Another worker took the lease over (here: it claimed at the old lease's expiry); the next
     renewal finds the lease lost, and the delivery is cancelled with nothing recorded, instead
@@ -228,6 +228,8 @@ def test_a_delivery_whose_lease_was_taken_over_is_cancelled_not_run_into_a_dupli
     assert worker.stats.stale_writes == 0 and worker.stats.interrupted == 0  # nothing recorded
     (n,) = store.list_notifications(None, None, 10, None)
     assert n.locked_by == "other-worker" and n.attempts == 2
+    # the line the spec's troubleshooting guide greps worker logs for
+    assert f"Lock expired on {n.id} (attempt 1, worker {worker.id})" in caplog.text
 
 
 def test_a_stale_outcome_never_drops_the_newer_claim_on_the_same_id_from_renewals(
@@ -342,3 +344,40 @@ def test_a_running_worker_removes_rows_of_workers_silent_for_over_an_hour(tmp_pa
 
     anyio.run(scenario)
     assert {w.id for w in store.workers()} == {"just-stale"}  # recent crashes stay visible
+
+
+class FailsOnce(StandInChannel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def deliver(self, notification: Notification) -> DeliveryResult:
+        self.calls += 1
+        if self.calls == 1:
+            return DeliveryResult(ResultKind.RETRYABLE, "HTTP 503")
+        return DeliveryResult(ResultKind.OK)
+
+
+def test_a_retry_and_a_takeover_each_log_the_line_the_troubleshooting_guide_greps_for(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="notifyctl")
+    config = make_config(tmp_path, retry_base_ms=1, retry_max_ms=2)
+    store = open_store(config)
+    (nid,) = insert(store, webhooks("http://127.0.0.1:9/hook", 1))
+    store.claim_batch("crashed-worker", 1, now_ms(), 1)  # a 1 ms lease: it has run out
+    channel = FailsOnce()
+    worker = Worker(config, store, {"webhook": channel}, 1)
+
+    async def scenario() -> None:
+        async with anyio.create_task_group() as running:
+            running.start_soon(worker.run)
+            with anyio.fail_after(30):
+                while worker.stats.sent < 1:
+                    await anyio.sleep(0.01)
+            worker.stop()
+
+    anyio.run(scenario)
+    assert f"Lock expired on {nid}: its worker stopped mid-delivery; attempt 2" in caplog.text
+    assert f"Retry attempt 3 of 3 for {nid} in " in caplog.text
+    assert f"(worker {worker.id}): HTTP 503" in caplog.text

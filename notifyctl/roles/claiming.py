@@ -202,7 +202,13 @@ class Claiming:
 
     def _count(self, claims: list[Claim], buried: list[Notification]) -> None:
         self._stats.claimed += len(claims)
-        self._stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
+        for claim in claims:
+            if claim.reclaimed:  # its worker stopped mid-delivery: a repeat delivery may follow
+                self._stats.reclaimed += 1
+                log.warning(
+                    "Lock expired on %s: its worker stopped mid-delivery; attempt %d taken over"
+                    " by worker %s", claim.id, claim.notification.attempts, self._worker_id,
+                )  # fmt: skip
         for notification in buried:  # their last worker died on the final attempt
             self._stats.buried += 1
             log.warning("%s is dead: %s", notification.id, notification.last_error)

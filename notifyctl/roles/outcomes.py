@@ -151,21 +151,34 @@ class Outcomes:
                 stats.stale_writes += 1
                 log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
                 continue
-            verdict, notification = outcome.verdict, outcome.claim.notification
-            if verdict is Verdict.RELEASE:
-                stats.released += 1
-                continue
-            if verdict is Verdict.INTERRUPTED:
-                stats.interrupted += 1
-                continue
-            kind = OUTCOME_NAMES[verdict]
-            key = (notification.channel, kind)
-            stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
-            setattr(stats, kind, getattr(stats, kind) + 1)
-            if verdict is Verdict.SENT:
-                self._metrics.delivered(notification.channel, now - notification.created_at)
-            elif verdict is Verdict.DEAD:
-                self.dead_letter(notification, outcome.error)
+            self._count(outcome, now)
+
+    def _count(self, outcome: Outcome, now: int) -> None:
+        stats, verdict, notification = self._stats, outcome.verdict, outcome.claim.notification
+        if verdict is Verdict.RELEASE:
+            stats.released += 1
+            return
+        if verdict is Verdict.INTERRUPTED:
+            stats.interrupted += 1
+            return
+        kind = OUTCOME_NAMES[verdict]
+        key = (notification.channel, kind)
+        stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
+        setattr(stats, kind, getattr(stats, kind) + 1)
+        if verdict is Verdict.SENT:
+            self._metrics.delivered(notification.channel, now - notification.created_at)
+        elif verdict is Verdict.RETRY:
+            self._log_retry(outcome, now)
+        elif verdict is Verdict.DEAD:
+            self.dead_letter(notification, outcome.error)
+
+    def _log_retry(self, outcome: Outcome, now: int) -> None:
+        """One line per retry, worded as the spec's troubleshooting guide greps for it."""
+        n, retry_at = outcome.claim.notification, outcome.retry_at or now
+        log.info(
+            "Retry attempt %d of %d for %s in %.1f s (worker %s): %s", n.attempts + 1,
+            n.max_attempts, n.id, max(retry_at - now, 0) / 1000, self._worker_id, outcome.error,
+        )  # fmt: skip
 
     def dead_letter(self, notification: Notification, error: str | None) -> None:
         """Every notification that ends dead goes to the dead-letter exchange, for operators

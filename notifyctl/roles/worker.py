@@ -177,11 +177,14 @@ class Worker:
         if self._held.pop(claim.key, None) is None:
             return
         self.stats.leases_lost += 1
-        if self._in_flight.cancel(claim):
+        cancelled = self._in_flight.cancel(claim)
+        if cancelled:
             self._lost.add(claim.key)
-            log.warning("lease on %s was lost mid-delivery; delivery cancelled", claim.id)
-        else:
-            log.warning("lease on %s was lost before delivery finished", claim.id)
+        log.warning(
+            "Lock expired on %s (attempt %d, worker %s): another worker took the lease over; %s",
+            claim.id, claim.notification.attempts, self.id,
+            "delivery cancelled" if cancelled else "our outcome will be refused",
+        )  # fmt: skip
 
     async def _deliver(self, claim: Claim) -> None:
         started = False

@@ -49,7 +49,9 @@ def request_schema() -> dict[str, Any]:
             "priority": {"type": ["string", "null"], "enum": ["high", "normal", "low", None]},
             "scheduled_for": {"type": ["string", "null"], "format": "date-time",
                               "description": "RFC 3339 with an offset; at most a year ahead"},
-            "idempotency_key": {"type": ["string", "null"], "maxLength": v.MAX_ID_LENGTH},
+            "idempotency_key": {"type": ["string", "null"], "minLength": 1,
+                                "maxLength": v.MAX_ID_LENGTH,
+                                "description": "printable characters (no control characters)"},
             "max_attempts": {"type": ["integer", "null"], "minimum": 1,
                              "maximum": v.MAX_ATTEMPTS_LIMIT},
         },
@@ -138,6 +140,16 @@ def json_body(schema_name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
 
 
+def idempotency_header() -> dict[str, Any]:
+    return {
+        "name": validation.KEY_HEADER, "in": "header",
+        "description": "the idempotency_key field's rule, in ASCII; a bad one is a 422 naming"
+                       " the header; if both are sent they must be equal",
+        "schema": {"type": "string", "minLength": 1, "maxLength": validation.MAX_ID_LENGTH,
+                   "pattern": "^[ -~]+$"},
+    }  # fmt: skip
+
+
 def paths() -> dict[str, Any]:
     notification = json_response("the notification", ref("Notification"))
     id_param = [{"name": "id", "in": "path", "required": True, "schema": STRING}]
@@ -156,7 +168,7 @@ def paths() -> dict[str, Any]:
             "post": {
                 "summary": "Accept one notification",
                 "requestBody": json_body("NotificationRequest"),
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": STRING}],
+                "parameters": [idempotency_header()],
                 "responses": {"201": notification, "200": json_response(
                     "an idempotent replay: the first notification", ref("Notification")),
                     "409": error_response("the idempotency key was used with another body"),

@@ -22,6 +22,7 @@ from notifyctl.config_parsers import (
     networks,
     networks_or_hosts,
     path,
+    store_url,
     text,
 )
 
@@ -41,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "store_url",
         "NOTIFYCTL_STORE_URL",
-        text,
+        store_url,
         "",
         "store URL; default sqlite:///<data_dir>/notifyctl.db",
     ),

@@ -121,6 +121,13 @@ def test_a_configured_key_in_clear_or_hashed_is_accepted(keyed: TestClient, key:
     assert response.status_code == 201
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(keyed: TestClient, scheme: str) -> None:
+    response = keyed.post("/v1/notifications", json=webhook(),
+                          headers={"authorization": f"{scheme}  {KEY}"})  # fmt: skip
+    assert response.status_code == 201
+
+
 def test_health_and_openapi_stay_open_and_metrics_can_be_closed(keyed: TestClient) -> None:
     assert keyed.get("/health").status_code == 200
     assert keyed.get("/openapi.json").status_code == 200

@@ -128,6 +128,25 @@ def test_the_bearer_scheme_is_case_insensitive(keyed: TestClient, scheme: str) -
     assert response.status_code == 201
 
 
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong"])
+def test_failed_authentications_are_rate_limited_by_address(
+    tmp_path: Path, store: Store, authorization: str | None
+) -> None:
+    headers = {"authorization": authorization} if authorization else {}
+    settings = {"rate_limit_per_s": 1, "rate_limit_burst": 3, "api_keys": KEY}
+    with client_for(tmp_path, store, **settings) as test_client:
+        statuses = []
+        for _ in range(40):  # a slow machine refills a token or two meanwhile: go until refused
+            response = test_client.get("/v1/notifications", headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code != 401:
+                break
+        assert statuses[-1] == 429 and len(statuses) >= 4 and set(statuses[:-1]) == {401}
+        assert code_of(response) == "rate_limited" and int(response.headers["retry-after"]) >= 1
+        good = test_client.get("/v1/notifications", headers={"authorization": f"Bearer {KEY}"})
+        assert good.status_code == 200  # a key's own bucket: the failures cost it nothing
+
+
 def test_health_and_openapi_stay_open_and_metrics_can_be_closed(keyed: TestClient) -> None:
     assert keyed.get("/health").status_code == 200
     assert keyed.get("/openapi.json").status_code == 200

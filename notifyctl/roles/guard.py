@@ -82,9 +82,7 @@ class Guard:
             return
         identity = self._identity(scope)
         if identity is None:
-            problem = HTTPProblem(401, "unauthorized", "send Authorization: Bearer <API key>",
-                                  headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-            await respond(send, problem)
+            await self._unauthorized(scope, send)
             return
         if self.limiter is None or path == "/metrics":
             await self.app(scope, receive, send)
@@ -92,16 +90,33 @@ class Guard:
         decision = self.limiter.take(identity, self.clock())
         limits = rate_headers(decision)
         if not decision.allowed:
-            message = f"rate limit exceeded: retry in {decision.retry_after_s} s"
-            await respond(send, HTTPProblem(429, "rate_limited", message, headers=limits))
+            await respond(send, too_many(decision, limits))
             return
         await self.app(scope, receive, with_headers(send, limits))
+
+    async def _unauthorized(self, scope: Scope, send: Send) -> None:
+        """401, or 429 once the client's address has failed too often: guessing keys, or a
+        client with a stale key, costs a bucket of its own per IP like any other traffic."""
+        if self.limiter is not None:
+            client = "unauthenticated ip:" + client_address(scope, self.trusted)
+            decision = self.limiter.take(client, self.clock())
+            if not decision.allowed:
+                await respond(send, too_many(decision, rate_headers(decision)))
+                return
+        problem = HTTPProblem(401, "unauthorized", "send Authorization: Bearer <API key>",
+                              headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        await respond(send, problem)
 
     def _identity(self, scope: Scope) -> str | None:
         """Who is asking: the API key when keys are on (None if missing or wrong), else the IP."""
         if self.keys.enabled:
             return self.keys.identify(header(scope, b"authorization"))
         return "ip:" + client_address(scope, self.trusted)
+
+
+def too_many(decision: Decision, limits: dict[str, str]) -> HTTPProblem:
+    message = f"rate limit exceeded: retry in {decision.retry_after_s} s"
+    return HTTPProblem(429, "rate_limited", message, headers=limits)
 
 
 def rate_headers(decision: Decision) -> dict[str, str]:

@@ -217,7 +217,9 @@ FORBIDDEN = [
     "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/", "http://[fd00::1]/",
     "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://224.0.0.1/",
     "http://100.100.100.200/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/",
-    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://metadata.google.internal/computeMetadata/v1/", "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::1]/", "http://[::127.0.0.1]/", "http://192.0.0.100/",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "http://[fe80::1%25eth0]/",
 ]  # fmt: skip
 
 

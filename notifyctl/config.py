@@ -53,6 +53,7 @@ class Config:
     api_keys_file: str
     metrics_require_key: bool
     webhook_allow: str
+    intake_dns_timeout_ms: int
     worker_batch_size: int
     worker_concurrency: int
     lock_duration_ms: int

@@ -168,6 +168,14 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "CIDRs or host names webhooks may reach although private, loopback, link-local, ...",
     ),
+    S(
+        "intake_dns_timeout_ms",
+        "NOTIFYCTL_INTAKE_DNS_TIMEOUT_MS",
+        integer(1, 60_000),
+        2_000,
+        "how long a request waits for its webhook hosts to resolve; later ones are checked"
+        " only at delivery",
+    ),
     S("worker_batch_size", "WORKER_BATCH_SIZE", integer(1, 1000), 50, "notifications per claim"),
     S(
         "worker_concurrency",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -104,27 +103,3 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-async def resolution_problem(policy: DestinationPolicy, url: str, resolver: Any) -> str | None:
-    """At intake: the URL's host must not resolve to a forbidden address.
-
-    A name that does not resolve now is accepted: DNS trouble is no reason to refuse a
-    notification, and the guard runs again when it is delivered.
-    """
-    problem = policy.literal_problem(url)
-    host = urlsplit(url).hostname or ""
-    if problem or policy.host_allowed(host):
-        return problem
-    try:
-        ipaddress.ip_address(host)
-        return None  # a literal, already checked
-    except ValueError:
-        pass
-    try:
-        await GuardedResolver(policy, resolver).resolve(host, 0, socket.AF_UNSPEC)
-    except ForbiddenDestination as exc:
-        return str(exc)
-    except OSError:
-        return None
-    return None

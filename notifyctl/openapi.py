@@ -12,6 +12,7 @@ from typing import Any
 from notifyctl import __version__, validation
 from notifyctl.channels import CHANNELS
 from notifyctl.model import Status
+from notifyctl.ratelimit import BATCH_ITEMS_PER_TOKEN
 
 STRING: dict[str, Any] = {"type": "string"}
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
@@ -125,7 +126,11 @@ def components() -> dict[str, Any]:
 
 COMMON_ERRORS = {
     "401": error_response("API keys are configured and none (or a wrong one) was sent"),
-    "429": error_response("rate limited; see Retry-After and X-RateLimit-* headers"),
+    "429": error_response(
+        "rate limited (per API key, else per client address; requests"
+        " without a valid key have a bucket per address of their own); see"
+        " Retry-After and X-RateLimit-* headers"
+    ),
     "503": error_response("the store is unavailable; retry"),
 }
 BODY_ERRORS = {
@@ -134,6 +139,14 @@ BODY_ERRORS = {
     "415": error_response("the body is not application/json"),
     "422": error_response("invalid fields, each named in details"),
 }
+
+
+DNS_NOTE = (
+    "A webhook whose host resolves to a forbidden address (loopback, private, any IANA"
+    " special-purpose block) is a 422 on its to field. Hosts are resolved together, within"
+    " NOTIFYCTL_INTAKE_DNS_TIMEOUT_MS per request: one that does not resolve in time, or at all,"
+    " is accepted and checked again on every address when delivered."
+)
 
 
 def json_body(schema_name: str) -> dict[str, Any]:
@@ -167,6 +180,7 @@ def paths() -> dict[str, Any]:
         "/v1/notifications": {
             "post": {
                 "summary": "Accept one notification",
+                "description": DNS_NOTE,
                 "requestBody": json_body("NotificationRequest"),
                 "parameters": [idempotency_header()],
                 "responses": {"201": notification, "200": json_response(
@@ -182,6 +196,9 @@ def paths() -> dict[str, Any]:
         },
         "/v1/notifications/batch": {"post": {
             "summary": "Accept up to 1,000 notifications in one store write",
+            "description": f"A batch of n items costs 1 + n // {BATCH_ITEMS_PER_TOKEN} rate-limit"
+                           " tokens (1,000 items: 11); past the bucket it is a 429 and nothing is"
+                           " stored. " + DNS_NOTE,
             "requestBody": json_body("BatchRequest"),
             "responses": {"200": json_response("one result per item, in order",
                                                ref("BatchResult")),

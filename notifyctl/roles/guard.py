@@ -2,6 +2,11 @@
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, so it stays a
 dictionary lookup and a token-bucket update, with no extra task or body buffering.
+
+Every request costs one token, taken here before its body is read. A request that turns out to
+ask for more (a batch: see ``ratelimit.BATCH_ITEMS_PER_TOKEN``) takes the rest through the function
+this guard leaves in its scope under ``CHARGE``, once its size is known and before any work;
+the rate-limit headers of the answer then show the bucket after both.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from notifyctl.roles.problems import HTTPProblem, problem_json
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+#: the scope key of the function that takes more tokens from the client's bucket
+CHARGE = "notifyctl.charge"
+Charge = Callable[[int], Decision]
 
 
 def parse_networks(value: str) -> tuple[Network, ...]:
@@ -92,7 +100,21 @@ class Guard:
         if not decision.allowed:
             await respond(send, too_many(decision, limits))
             return
+        scope[CHARGE] = self._charger(identity, limits)  # in place: RequestTimer reads the scope
         await self.app(scope, receive, with_headers(send, limits))
+
+    def _charger(self, identity: str, limits: dict[str, str]) -> Charge:
+        limiter = self.limiter
+        assert limiter is not None
+
+        def charge(tokens: int) -> Decision:
+            # one token is gone already: asking for more than burst - 1 could never succeed
+            decision = limiter.take(identity, self.clock(), min(tokens, limiter.burst - 1))
+            limits.clear()
+            limits.update(rate_headers(decision))
+            return decision
+
+        return charge
 
     async def _unauthorized(self, scope: Scope, send: Send) -> None:
         """401, or 429 once the client's address has failed too often: guessing keys, or a
@@ -131,10 +153,11 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 
 def with_headers(send: Send, extra: dict[str, str]) -> Send:
-    encoded = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    """``send`` adding ``extra`` to the response's headers, as they are when it starts."""
 
     async def sender(message: Message) -> None:
         if message["type"] == "http.response.start":
+            encoded = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
             message = {**message, "headers": [*message.get("headers", []), *encoded]}
         await send(message)
 

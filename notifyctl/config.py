@@ -46,6 +46,8 @@ class Config:
     api_host: str
     api_port: int
     max_body_bytes: int
+    header_timeout_ms: int
+    body_timeout_ms: int
     rate_limit_per_s: int
     rate_limit_burst: int
     trusted_proxies: str

@@ -120,6 +120,20 @@ SETTINGS: tuple[Setting, ...] = (
         "largest request body the API reads (413 beyond)",
     ),
     S(
+        "header_timeout_ms",
+        "NOTIFYCTL_HEADER_TIMEOUT_MS",
+        integer(100, 600_000),
+        10_000,
+        "how long a request's line and headers may take from their first byte (408 beyond)",
+    ),
+    S(
+        "body_timeout_ms",
+        "NOTIFYCTL_BODY_TIMEOUT_MS",
+        integer(100, 3_600_000),
+        30_000,
+        "how long a request body may take to arrive once the API starts reading it (408 beyond)",
+    ),
+    S(
         "rate_limit_per_s",
         "NOTIFYCTL_RATE_LIMIT_PER_S",
         integer(0, 1_000_000),

@@ -135,6 +135,11 @@ COMMON_ERRORS = {
 }
 BODY_ERRORS = {
     "400": error_response("malformed JSON"),
+    "408": error_response(
+        "the body did not arrive within NOTIFYCTL_BODY_TIMEOUT_MS (header_timeout: the request"
+        " line and headers not within NOTIFYCTL_HEADER_TIMEOUT_MS of their first byte, on any"
+        " path); the connection is closed"
+    ),
     "413": error_response("the body is too large"),
     "415": error_response("the body is not application/json"),
     "422": error_response("invalid fields, each named in details"),

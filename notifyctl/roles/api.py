@@ -68,6 +68,10 @@ class Api:
         created = sum(1 for r in results if r.created)
         self.metrics.intake(created, len(results) - created)
 
+    async def _read_json(self, request: Request) -> Any:
+        config = self.config
+        return await read_json(request, config.max_body_bytes, config.body_timeout_ms / 1000)
+
     async def _store(self, method: Any, *args: Any) -> Any:
         with unavailable_store_is_503(), self._timed(method.__name__):
             return await anyio.to_thread.run_sync(method, *args)
@@ -110,7 +114,7 @@ class Api:
             self.broker.publish(wakeups)
 
     async def create(self, request: Request) -> Response:
-        body = await read_json(request, self.config.max_body_bytes)
+        body = await self._read_json(request)
         now = now_ms()
         (item,) = await self._parse([body], now, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
@@ -124,7 +128,7 @@ class Api:
         return JsonResponse(payload, status_code=status, headers=headers)
 
     async def create_batch(self, request: Request) -> Response:
-        body = await read_json(request, self.config.max_body_bytes)
+        body = await self._read_json(request)
         items = body.get("notifications") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or set(body) != {"notifications"}:
             error = FieldError("notifications", 'the body must be {"notifications": [...]}')
@@ -284,7 +288,7 @@ async def serve_api(
     handle_stop_signals(stop.set)
     try:
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
-        await serve_until(app, host, port, stop)
+        await serve_until(app, host, port, stop, config.header_timeout_ms / 1000)
     finally:
         if broker is not None:
             await anyio.to_thread.run_sync(broker.close)

@@ -11,31 +11,45 @@ from http import HTTPStatus
 
 import anyio
 from hypercorn.asyncio import serve
-from hypercorn.config import Config as HypercornConfig
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notifyctl.metrics import Metrics
+from notifyctl.roles.slow_clients import DeadlineConfig
+from notifyctl.roles.slow_clients import install as install_head_deadline
 
 log = logging.getLogger("notifyctl")
 
 
-def hypercorn_config(host: str, port: int) -> HypercornConfig:
-    config = HypercornConfig()
+#: the default head deadline (NOTIFYCTL_HEADER_TIMEOUT_MS's), also of the workers' monitoring ports
+HEADER_TIMEOUT_S = 10.0
+
+
+def hypercorn_config(host: str, port: int, header_timeout_s: float) -> DeadlineConfig:
+    config = DeadlineConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
     config.keep_alive_timeout = 75.0  # above nginx's upstream keepalive_timeout of 60 s
+    config.header_timeout = header_timeout_s  # see roles/slow_clients.py
     return config
 
 
-async def serve_until(app: ASGIApp, host: str, port: int, stop: anyio.Event) -> None:
+async def serve_until(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    stop: anyio.Event,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+) -> None:
     trigger: Callable[..., Awaitable[None]] = stop.wait
+    install_head_deadline()
+    config = hypercorn_config(host, port, header_timeout_s)
     try:
-        await serve(app, hypercorn_config(host, port), shutdown_trigger=trigger)  # type: ignore[arg-type]
+        await serve(app, config, shutdown_trigger=trigger)  # type: ignore[arg-type]
     except asyncio.CancelledError:
         # Hypercorn 0.18 ends its shutdown with ``lifespan_task.cancel(); await lifespan_task``,
         # which re-raises that task's cancellation in ours. Only a cancellation aimed at this

@@ -91,8 +91,8 @@ class Api:
         """Each body validated, then the webhook destinations of the valid ones checked together
         (``IntakeResolver``: concurrently, within one deadline)."""
         parsed = [self._validate(body, now, header_key) for body in bodies]
-        urls = [p.to for p in parsed if isinstance(p, NewNotification) and webhook_url(p)]
-        problems = await self.destinations.problems(url for url in urls if url)
+        webhooks = [p for p in parsed if isinstance(p, NewNotification) and p.channel == "webhook"]
+        problems = await self.destinations.problems(p.to for p in webhooks if p.to)
         return [forbidden_or(p, problems) for p in parsed]
 
     def _validate(self, body: Any, now: int, header_key: str | None) -> Parsed:
@@ -188,15 +188,12 @@ class Api:
         return JsonResponse({"status": "healthy", "database": "connected", "messageQueue": queue})
 
 
-def webhook_url(item: NewNotification) -> bool:
-    return item.channel == "webhook" and bool(item.to)
-
-
 def forbidden_or(parsed: Parsed, problems: dict[str, str]) -> Parsed:
     """``parsed``, or Invalid when its webhook destination is forbidden."""
-    if isinstance(parsed, NewNotification) and parsed.to in problems:
-        problem = problems[parsed.to]
-        return Invalid([FieldError("to", f"forbidden destination: {problem}")])
+    if isinstance(parsed, NewNotification) and parsed.channel == "webhook":
+        problem = problems.get(parsed.to or "")
+        if problem:
+            return Invalid([FieldError("to", f"forbidden destination: {problem}")])
     return parsed
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -15,7 +14,6 @@ from rich.text import Text
 
 from notifyctl import __version__, config
 from notifyctl.cli_ops import dlq_app, inspect_app
-from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.errors import NotifyError
 
 app = typer.Typer(
@@ -136,8 +134,13 @@ def api(
 
     from notifyctl.broker import open_broker
     from notifyctl.roles.api import serve_api
+    from notifyctl.roles.up import require_api_keys
 
     built = settings(ctx, api_host=host, api_port=port)
+    try:
+        require_api_keys(built)
+    except NotifyError as exc:
+        fail(exc)
     store = open_store_or_exit(built)
     args = (built, store, built.api_host, built.api_port, open_broker(built))
     anyio.run(serve_api, *args, backend_options=fast_event_loop())
@@ -191,30 +194,22 @@ def up(
     data_dir: DataDir = None,
 ) -> None:  # fmt: skip
     """Run the whole service on this machine: the API plus N supervised workers."""
+    from notifyctl.roles import up as role
     from notifyctl.roles.supervisor import Supervisor
 
     built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
-    if not built.webhook_allow:  # one machine: its own receivers are fair game
-        built = dataclasses.replace(built, webhook_allow=LOOPBACK_ONLY)
-    open_store_or_exit(built).close()  # fail fast, with one line, before starting anything
-    out = Console()
-    out.print(f"[bold]notifyctl up[/bold] {__version__}")
-    out.print(f"  API        http://{built.api_host}:{built.api_port}  (POST /v1/notifications)")
-    first, last = built.monitor_port_base + 1, built.monitor_port_base + workers
-    monitoring = (
-        f"monitoring on ports {first}-{last}" if built.monitor_port_base else "no monitoring"
-    )
-    out.print(f"  workers    {workers} ({monitoring})")
-    out.print(f"  store      {config.redacted(built.store_url)}")
-    if built.rabbitmq_url == "none":
-        out.print("  broker     none (workers poll the store)")
-    else:
-        broker = config.redacted(built.rabbitmq_url)
-        out.print(f"  broker     {broker} queue {built.rabbitmq_consumer_group}")
-    out.print(f"  webhooks   may reach {built.webhook_allow} (NOTIFYCTL_WEBHOOK_ALLOW); other")
-    out.print("             private, link-local and metadata addresses are refused")
-    out.print("  Ctrl-C stops everything gracefully.")
-    raise typer.Exit(Supervisor(built, workers).run())
+    try:
+        plan = role.plan(built, workers)
+    except NotifyError as exc:
+        fail(exc)
+    open_store_or_exit(plan.config).close()  # fail fast, with one line, before starting anything
+    out = Console(highlight=False)
+    for line in role.banner(plan):
+        out.print(
+            line, style="bold red" if "WARNING" in line else None, markup=False, soft_wrap=True
+        )
+    role.log_warnings(plan)
+    raise typer.Exit(Supervisor(plan.config, workers).run())
 
 
 def option(help: str, *flags: str, **limits: Any) -> Any:

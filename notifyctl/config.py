@@ -53,6 +53,7 @@ class Config:
     trusted_proxies: str
     api_keys: str
     api_keys_file: str
+    require_api_keys: bool
     metrics_require_key: bool
     webhook_allow: str
     intake_dns_timeout_ms: int

@@ -169,6 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
         "file with one API key (or sha256:<hex>) per line",
     ),
     S(
+        "require_api_keys",
+        "NOTIFYCTL_REQUIRE_API_KEYS",
+        boolean,
+        False,
+        "the API refuses to start without API keys (the Docker image sets it)",
+    ),
+    S(
         "metrics_require_key",
         "NOTIFYCTL_METRICS_REQUIRE_KEY",
         boolean,

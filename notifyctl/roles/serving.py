@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
@@ -44,10 +45,15 @@ async def serve_until(
     port: int,
     stop: anyio.Event,
     header_timeout_s: float = HEADER_TIMEOUT_S,
+    bound: socket.socket | None = None,
 ) -> None:
+    """Serve on ``host:port``, or on ``bound``: a socket the caller bound already, so that a taken
+    port was reported in one line before anything started (Hypercorn then owns and closes it)."""
     trigger: Callable[..., Awaitable[None]] = stop.wait
     install_head_deadline()
     config = hypercorn_config(host, port, header_timeout_s)
+    if bound is not None:
+        config.bind = [f"fd://{bound.detach()}"]
     try:
         await serve(app, config, shutdown_trigger=trigger)  # type: ignore[arg-type]
     except asyncio.CancelledError:

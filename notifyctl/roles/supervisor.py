@@ -2,6 +2,10 @@
 
 Children are plain ``notifyctl api`` / ``notifyctl worker --id N`` processes that get the resolved
 configuration through their environment, so they run exactly what the supervisor validated.
+
+A child that exits with code 2 met a configuration error (its one-line message is above, e.g. a
+monitoring port another program took after ``up`` checked it): restarting it cannot help, so the
+supervisor stops everything and exits 2 rather than restart it forever while it delivers nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ log = logging.getLogger("notifyctl.up")
 POLL_S = 0.2
 RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
+#: a child's exit code for a configuration error (``cli.fail``): not worth restarting
+CONFIG_ERROR = 2
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Supervisor:
         self.children += [Child(f"worker-{n}", [*base, "worker", "--id", str(n)]) for n in
                           range(1, workers + 1)]  # fmt: skip
         self.stopping = False
+        self.config_error: str | None = None  # the child that exited with CONFIG_ERROR
 
     def _start(self, child: Child) -> None:
         # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which then stops
@@ -64,6 +71,9 @@ class Supervisor:
         code = process.poll()
         if code is None:
             return
+        if code == CONFIG_ERROR:
+            self._give_up(child)
+            return
         if now - child.started_at > STABLE_AFTER_S:
             child.backoff_s = 0.5
         child.restarts += 1
@@ -71,6 +81,17 @@ class Supervisor:
         child.next_start_at = now + child.backoff_s
         log.warning("%s exited with %s; restarting in %.1f s", child.name, code, child.backoff_s)
         child.backoff_s = min(child.backoff_s * 2, RESTART_BACKOFF_MAX_S)
+
+    def _give_up(self, child: Child) -> None:
+        child.process = None
+        self.config_error = child.name
+        self.stopping = True
+        log.error(
+            "%s exited with code %d, a configuration error (its message is above): restarting it"
+            " cannot help; stopping everything",
+            child.name,
+            CONFIG_ERROR,
+        )
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:  # a second Ctrl-C: stop at once
@@ -91,7 +112,8 @@ class Supervisor:
             for child in self.children:
                 self._check(child, now)
             time.sleep(POLL_S)
-        return self._stop()
+        code = self._stop()
+        return CONFIG_ERROR if self.config_error is not None else code
 
     def _stop(self) -> int:
         log.info("stopping: asking every process to finish its work")

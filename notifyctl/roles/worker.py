@@ -14,6 +14,7 @@ write every outcome, exit.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -285,18 +286,23 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     from notifyctl.channels import open_channels
     from notifyctl.roles.lifecycle import handle_stop_signals
     from notifyctl.roles.monitor import QueueSampler, build_monitor_app
+    from notifyctl.roles.ports import bind_monitor
     from notifyctl.roles.serving import serve_until
 
+    # Bound first: a taken port stops the worker with one line (exit 2) before it claims anything,
+    # rather than a traceback from inside the task group after it started delivering.
+    host, base = config.monitor_host, config.monitor_port_base
+    bound = bind_monitor(host, base, number) if base else None
     worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
     handle_stop_signals(worker.stop)
     finished = anyio.Event()
     queue = QueueSampler(worker, config.queue_metrics_interval_ms, config.heartbeat_interval_ms)
     async with anyio.create_task_group() as monitoring:
         monitoring.start_soon(feed_watchdog, finished)
-        if config.monitor_port_base:
-            port = config.monitor_port_base + number
+        if bound is not None:
             app = build_monitor_app(worker, queue)
-            monitoring.start_soon(serve_until, app, config.monitor_host, port, finished)
+            serve = functools.partial(serve_until, bound=bound)
+            monitoring.start_soon(serve, app, host, base + number, finished)
             monitoring.start_soon(queue.run, finished)
         log.info("worker %d (%s) started on %s", number, worker.id, store.url)
         await worker.run()

@@ -20,6 +20,7 @@ import yaml
 
 from notifyctl import config
 from notifyctl.config import BY_NAME
+from notifyctl.roles.lifecycle import SUPERVISOR_S, stop_budget
 from tests.conftest import make_config
 from tests.helpers import answers, child_env, free_port, start_worker, stop, wait_until
 
@@ -96,9 +97,7 @@ def test_notifyctl_accepts_the_settings_compose_and_systemd_give_it(
         environment = compose["services"][name]["environment"]
         built = config.load(environ={k: interpolated(v) for k, v in environment.items()})
         assert built.worker_batch_size == 50 and built.rabbitmq_url.startswith("amqp://")
-    lines = (SYSTEMD / "notifyctl.env").read_text().splitlines()
-    env_file = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    assert config.load(environ=env_file).trusted_proxies == "10.0.0.10/32"
+    assert env_file_config().trusted_proxies == "10.0.0.10/32"
 
 
 def test_compose_has_health_checks_conditions_restarts_and_volumes(
@@ -261,8 +260,23 @@ def test_the_units_stop_gracefully_and_restart_on_failure() -> None:
         assert settings["WantedBy"] == "notifyctl.target"
     worker = unit_settings("notifyctl-worker@.service")
     assert worker["Type"] == "notify" and "--id %i" in worker["ExecStart"]
-    assert seconds(worker["TimeoutStopSec"]) > GRACE_S
     assert seconds(worker["WatchdogSec"]) > 0
+
+
+def env_file_config() -> config.Config:
+    lines = (SYSTEMD / "notifyctl.env").read_text().splitlines()
+    env_file = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return config.load(environ=env_file)
+
+
+def test_the_units_give_a_stop_the_whole_stop_budget() -> None:
+    """systemd kills what overruns TimeoutStopSec: a worker's grace, final flush and broker join
+    must fit (stop_budget), or outcomes of a graceful stop are lost."""
+    budget = stop_budget(env_file_config())
+    worker = unit_settings("notifyctl-worker@.service")
+    assert seconds(worker["TimeoutStopSec"]) >= budget.total_s
+    api = unit_settings("notifyctl-api@.service")
+    assert seconds(api["TimeoutStopSec"]) >= budget.api_s + budget.close_s + SUPERVISOR_S
 
 
 def receive(server: socket.socket, until: str) -> list[str]:

@@ -1,4 +1,6 @@
-"""How a role learns it should stop: SIGTERM/SIGINT, or its supervisor going away.
+"""How a role learns it should stop: SIGTERM/SIGINT, or its supervisor going away; and how long
+a graceful stop may take (``stop_budget``), which the supervisor, the systemd units and the compose
+file follow.
 
 Plain event-loop callbacks rather than tasks, so stopping never needs a cancellation.
 """
@@ -10,6 +12,9 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from notifyctl.config import Config
 
 log = logging.getLogger("notifyctl")
 #: set by ``notifyctl up`` in each child's environment
@@ -52,3 +57,51 @@ def _stop_when_orphaned(
         loop.call_later(1.0, check)
 
     loop.call_later(1.0, check)
+
+
+#: the broker's I/O thread is joined for this long at close (``RabbitBroker.close``)
+BROKER_JOIN_S = 10.0
+#: Hypercorn's graceful_timeout (``serving.hypercorn_config``): an API drains open requests
+API_DRAIN_S = 5.0
+#: closing channels, removing the worker's row and exiting, after the last flush
+CLOSE_S = 5.0
+#: the supervisor's own share: killing what overran its deadline and reaping it
+SUPERVISOR_S = 2.0
+
+
+@dataclass(frozen=True)
+class StopBudget:
+    """How long a graceful stop may take, part by part, from one Config. The supervisor waits
+    ``wait_s`` before it kills; whatever stops ``up`` or a worker from outside (systemd's
+    TimeoutStopSec, compose's stop_grace_period, ``docker stop --time``) must give ``total_s``."""
+
+    grace_s: float  # deliveries in flight finish (NOTIFYCTL_SHUTDOWN_GRACE_MS)
+    final_flush_s: float  # the last outcomes are written (Outcomes.flush_at_stop's bound)
+    broker_join_s: float  # the broker's thread ends (0 without a broker)
+    close_s: float
+    api_s: float
+
+    @property
+    def worker_s(self) -> float:
+        return self.grace_s + self.final_flush_s + self.broker_join_s + self.close_s
+
+    @property
+    def wait_s(self) -> float:
+        return max(self.worker_s, self.api_s + self.close_s)
+
+    @property
+    def total_s(self) -> float:
+        return self.wait_s + SUPERVISOR_S
+
+
+def stop_budget(config: Config) -> StopBudget:
+    from notifyctl.roles.outcomes import FINAL_FLUSH_MIN_S  # pulls in the store and metrics
+
+    grace_s = config.shutdown_grace_ms / 1000
+    return StopBudget(
+        grace_s=grace_s,
+        final_flush_s=max(grace_s, FINAL_FLUSH_MIN_S),
+        broker_join_s=0.0 if config.rabbitmq_url == "none" else BROKER_JOIN_S,
+        close_s=CLOSE_S,
+        api_s=API_DRAIN_S,
+    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from notifyctl.config import Config
-from notifyctl.roles.lifecycle import SUPERVISOR_ENV
+from notifyctl.roles.lifecycle import SUPERVISOR_ENV, stop_budget
 
 log = logging.getLogger("notifyctl.up")
 
@@ -54,6 +54,12 @@ class Supervisor:
                           range(1, workers + 1)]  # fmt: skip
         self.stopping = False
         self.config_error: str | None = None  # the child that exited with CONFIG_ERROR
+
+    @property
+    def stop_wait_s(self) -> float:
+        """How long the children may take to stop before they are killed: a worker's grace
+        period, its final outcome flush, the broker's thread and its close, all together."""
+        return stop_budget(self.config).wait_s
 
     def _start(self, child: Child) -> None:
         # A session of its own: a terminal's Ctrl-C reaches only the supervisor, which then stops
@@ -118,7 +124,7 @@ class Supervisor:
     def _stop(self) -> int:
         log.info("stopping: asking every process to finish its work")
         self._signal_all(signal.SIGTERM)
-        deadline = time.monotonic() + self.config.shutdown_grace_ms / 1000 + 5.0
+        deadline = time.monotonic() + self.stop_wait_s
         codes = {}
         for child in self.children:
             if child.process is None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,8 @@ from notifyctl import config
 from notifyctl.config import BY_NAME
 from notifyctl.roles.lifecycle import SUPERVISOR_S, stop_budget
 from tests.conftest import make_config
-from tests.helpers import answers, child_env, free_port, start_worker, stop, wait_until
+from tests.helpers import answers, call, child_env, free_port, start_worker, stop, wait_until
+from tests.ports import free_base
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "docker"
@@ -162,35 +165,94 @@ def install_like_the_dockerfile(build: list[tuple[str, str]], venv: Path, src: P
             subprocess.run(["sh", "-c", command], cwd=src, env=env, check=True, timeout=600)
 
 
-@pytest.mark.integration
-@pytest.mark.timeout(900)
-def test_the_image_install_runs_the_entry_point_and_its_health_check(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class Image:
+    """The image's install in a virtualenv here, and its final stage's instructions."""
+
+    venv: Path
+    instructions: dict[str, str]
+
+    @property
+    def command(self) -> list[str]:
+        """ENTRYPOINT + CMD: what ``docker run IMAGE`` runs."""
+        entry_point = json.loads(self.instructions["ENTRYPOINT"])
+        return [*entry_point, *json.loads(self.instructions["CMD"])]
+
+    def environment(self, **overrides: str) -> dict[str, str]:
+        """The image's ENV (PATH: this venv first), with ``overrides``."""
+        image_env = dict(item.split("=", 1) for item in shlex.split(self.instructions["ENV"]))
+        image_env["PATH"] = f"{self.venv}/bin:{os.environ['PATH']}"
+        base = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFYCTL_")}
+        return {**base, **image_env, **overrides}
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
     build, final = dockerfile_stages()
-    venv, src = tmp_path / "opt-notifyctl", tmp_path / "src"
+    root = tmp_path_factory.mktemp("image")
+    venv, src = root / "opt-notifyctl", root / "src"
     src.mkdir()
     assert ("COPY", "--from=build /opt/notifyctl /opt/notifyctl") in final
     install_like_the_dockerfile(build, venv, src)
-    env = {**os.environ, "PATH": f"{venv}/bin:{os.environ['PATH']}"}
-    instructions = dict(final)
-    entry_point = json.loads(instructions["ENTRYPOINT"])
-    assert entry_point == ["notifyctl"]
-    helped = subprocess.run([*entry_point, "--help"], env=env, capture_output=True, text=True)
+    return Image(venv, dict(final))
+
+
+def loopback(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    """What the tests change in the image's environment: loopback addresses and free ports (the
+    tests talk to 127.0.0.1 only), a data dir of the test's own."""
+    port = str(free_port())
+    return {
+        "NOTIFYCTL_API_HOST": "127.0.0.1", "NOTIFYCTL_API_PORT": port,
+        "NOTIFYCTL_MONITOR_HOST": "127.0.0.1", "NOTIFYCTL_MONITOR_PORT_BASE": str(free_base(2)),
+        "NOTIFYCTL_DATA_DIR": str(tmp_path / "data"),
+        "HEALTHCHECK_URL": f"http://127.0.0.1:{port}/health", **overrides,
+    }  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_the_image_install_runs_the_entry_point(image: Image) -> None:
+    assert image.command == ["notifyctl", "up"]
+    env = image.environment()
+    helped = subprocess.run(["notifyctl", "--help"], env=env, capture_output=True, text=True)
     assert helped.returncode == 0, helped.stderr
     assert all(command in helped.stdout for command in ("api", "worker", "up"))
 
-    health_check = json.loads(instructions["HEALTHCHECK"].partition(" CMD ")[2])
-    config = make_config(tmp_path, api_port=free_port())
-    url = f"http://127.0.0.1:{config.api_port}/health"
-    api = subprocess.Popen([f"{venv}/bin/notifyctl", "api"], env={**child_env(config), **env})
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_the_image_refuses_to_run_an_api_without_keys(image: Image, tmp_path: Path) -> None:
+    """The image listens on every address: without NOTIFYCTL_API_KEYS it is no open relay."""
+    env = image.environment(**loopback(tmp_path))
+    up = subprocess.Popen(image.command, env=env, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: api.poll() is not None or answers(url), 30, "the installed API")
-        probe = subprocess.run(health_check, env={**env, "HEALTHCHECK_URL": url}, timeout=30)
+        _, errors = up.communicate(timeout=60)
     finally:
-        code = stop(api)
+        stop(up)  # bounded: had it started, it is stopped here
+    assert up.returncode == 2, errors[-2000:]
+    assert "NOTIFYCTL_API_KEYS" in errors and "NOTIFYCTL_REQUIRE_API_KEYS=false" in errors
+    opted_out = image.environment(**loopback(tmp_path), NOTIFYCTL_REQUIRE_API_KEYS="false")
+    assert config.load(environ=opted_out).require_api_keys is False, "the documented opt-out"
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(900)
+def test_the_image_with_keys_serves_and_passes_its_health_check(
+    image: Image, tmp_path: Path
+) -> None:
+    overrides = loopback(tmp_path, NOTIFYCTL_API_KEYS="k" * 32)
+    env, url = image.environment(**overrides), overrides["HEALTHCHECK_URL"]
+    health_check = json.loads(image.instructions["HEALTHCHECK"].partition(" CMD ")[2])
+    up = subprocess.Popen(image.command, env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: up.poll() is not None or answers(url), 30, "the image's API")
+        probe = subprocess.run(health_check, env=env, timeout=30)
+        unauthorised, _ = call("POST", url.replace("/health", "/v1/notifications"), {})
+    finally:
+        code = stop(up)
     assert probe.returncode == 0 and code == 0
-    probe = subprocess.run(
-        health_check, env={**env, "HEALTHCHECK_URL": url}, capture_output=True, timeout=30
-    )
+    assert unauthorised == 401
+    probe = subprocess.run(health_check, env=env, capture_output=True, timeout=30)
     assert probe.returncode != 0, "the health check must fail when nothing answers"
 
 

@@ -1,6 +1,6 @@
-"""The deployment files as the spec describes them: docker-compose.scale.yml (parsed), the
-Dockerfile (its install and entry point run here, since Docker cannot), the systemd units
-(``systemd-analyze``), and a real worker telling systemd READY=1 then STOPPING=1."""
+"""The deployment files as the spec describes them: the Dockerfile (its install and entry point
+run here, since Docker cannot), the systemd units (``systemd-analyze``, and the stop budget), and
+a real worker telling systemd READY=1 then STOPPING=1. The compose file: test_deploy_compose.py."""
 
 from __future__ import annotations
 
@@ -15,13 +15,10 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from notifyctl import config
-from notifyctl.config import BY_NAME
 from notifyctl.roles.lifecycle import SUPERVISOR_S, stop_budget
 from tests.conftest import make_config
 from tests.helpers import answers, call, child_env, free_port, start_worker, stop, wait_until
@@ -30,21 +27,6 @@ from tests.ports import free_base
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "docker"
 SYSTEMD = REPO / "examples" / "systemd"
-GRACE_S = BY_NAME["shutdown_grace_ms"].default / 1000
-#: the spec's environment variables for the API and the workers (its "Configuration Reference").
-#: REDIS_URL and REDIS_MAX_MEMORY are left out: notifyctl has no Redis (DESIGN.md, Backends).
-SPEC_VARIABLES = {
-    "NUM_WORKERS", "NUM_API_INSTANCES", "WORKER_BATCH_SIZE", "LOCK_DURATION_MS",
-    "POLL_INTERVAL_MS", "PREFETCH_COUNT", "MONGODB_URI", "MONGODB_MAX_POOL_SIZE",
-    "MONGODB_MIN_POOL_SIZE", "RABBITMQ_URL", "RABBITMQ_CONSUMER_GROUP",
-}  # fmt: skip
-WORKERS = {f"worker-{n}": n for n in range(1, 6)}
-
-
-@pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DOCKER / "docker-compose.scale.yml").read_text())
-    return loaded
 
 
 def seconds(duration: str) -> float:
@@ -53,83 +35,9 @@ def seconds(duration: str) -> float:
     return int(match[1]) * {"ms": 0.001, "s": 1, "m": 60}[match[2]]
 
 
-def test_compose_has_every_service_and_port_the_spec_names(compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    expected = {"nginx", "api-1", "api-2", *WORKERS, "worker", "mongodb", "rabbitmq",
-                "prometheus", "grafana"}  # fmt: skip
-    assert expected <= set(services)
-    assert services["nginx"]["ports"] == ["80:80"]
-    for name, n in WORKERS.items():
-        assert services[name]["command"] == ["worker", "--id", str(n)]
-        assert services[name]["ports"] == [f"{9090 + n}:{9090 + n}"]
-        assert services[name]["environment"]["HEALTHCHECK_URL"].endswith(f":{9090 + n}/health")
-    assert "ports" not in services["worker"], "replicas of the scalable worker share no host port"
-    assert services["worker"]["deploy"]["replicas"] == 0
-    assert services["prometheus"]["ports"] == ["9090:9090"]
-    assert services["grafana"]["ports"] == ["${GRAFANA_PORT:-3000}:3000"]
-    assert "management" in services["rabbitmq"]["image"]
-    assert any(p.endswith(":15672") for p in services["rabbitmq"]["ports"])
-
-
-def test_compose_gives_the_apis_and_workers_the_spec_variables(compose: dict[str, Any]) -> None:
-    services = compose["services"]
-    nginx_address = services["nginx"]["networks"]["backend"]["ipv4_address"]
-    for name in ("api-1", "api-2", *WORKERS, "worker"):
-        environment = services[name]["environment"]
-        assert set(environment) >= SPEC_VARIABLES, (name, SPEC_VARIABLES - set(environment))
-        assert seconds(services[name]["stop_grace_period"]) > GRACE_S
-    for name in ("api-1", "api-2"):
-        environment = services[name]["environment"]
-        assert services[name]["command"] == ["api"]
-        assert environment["NOTIFYCTL_API_PORT"] == "3000"
-        assert environment["HEALTHCHECK_URL"] == "http://127.0.0.1:3000/health"
-        assert environment["NOTIFYCTL_TRUSTED_PROXIES"] == nginx_address
-    assert "PROMETHEUS_SCRAPE_INTERVAL" in services["prometheus"]["environment"]
-
-
-def interpolated(value: str) -> str:
-    """What compose makes of ``${NAME:-default}`` when NAME is not set: the default."""
-    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
-
-
-def test_notifyctl_accepts_the_settings_compose_and_systemd_give_it(
-    compose: dict[str, Any],
-) -> None:
+def test_notifyctl_accepts_the_settings_systemd_gives_it() -> None:
     """Every setting notifyctl knows gets a valid value; the others are for features to come."""
-    for name in ("api-1", *WORKERS, "worker"):
-        environment = compose["services"][name]["environment"]
-        built = config.load(environ={k: interpolated(v) for k, v in environment.items()})
-        assert built.worker_batch_size == 50 and built.rabbitmq_url.startswith("amqp://")
     assert env_file_config().trusted_proxies == "10.0.0.10/32"
-
-
-def test_compose_has_health_checks_conditions_restarts_and_volumes(
-    compose: dict[str, Any],
-) -> None:
-    services = compose["services"]
-    for name, service in services.items():
-        assert service["restart"] == "unless-stopped", name
-        assert "healthcheck" in service, name
-    assert services["nginx"]["depends_on"] == {
-        "api-1": {"condition": "service_healthy"}, "api-2": {"condition": "service_healthy"},
-    }  # fmt: skip
-    for name in ("api-1", "api-2", *WORKERS, "worker"):
-        conditions = {k: v["condition"] for k, v in services[name]["depends_on"].items()}
-        assert conditions == {"mongodb": "service_healthy", "rabbitmq": "service_healthy"}
-    for name in ("mongodb", "rabbitmq", "prometheus", "grafana"):
-        named = [v.split(":")[0] for v in services[name]["volumes"] if not v.startswith(".")]
-        assert named and set(named) <= set(compose["volumes"]), name
-    build = services["api-1"]["build"]
-    assert (DOCKER / build["context"] / build["dockerfile"]).resolve() == DOCKER / "Dockerfile"
-
-
-def test_nginx_upstreams_are_the_compose_api_services(compose: dict[str, Any]) -> None:
-    conf = (DOCKER / "nginx.conf").read_text()
-    upstreams = re.findall(r"^\s*server\s+([\w.-]+):(\d+)\s+max_fails=3 fail_timeout=30s;", conf,
-                           re.MULTILINE)  # fmt: skip
-    apis = {n for n, s in compose["services"].items() if s.get("command") == ["api"]}
-    assert upstreams == [(name, "3000") for name in sorted(apis)]
-    assert "./nginx.conf:/etc/nginx/nginx.conf:ro" in compose["services"]["nginx"]["volumes"]
 
 
 def dockerfile_stages() -> list[list[tuple[str, str]]]:

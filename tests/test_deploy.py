@@ -194,8 +194,20 @@ def unit_files(tmp_path: Path) -> list[Path]:
 def systemd_analyze() -> str:
     found = shutil.which("systemd-analyze")
     if found is None:
-        pytest.skip("systemd-analyze is not installed here")
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is missing: .ci/run installs Debian's systemd package")
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd, as .ci/run does)")
     return found
+
+
+def test_a_missing_systemd_analyze_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    """.ci/run installs systemd and sets CI: there, the unit checks cannot skip."""
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    with pytest.raises(BaseException) as outcome:  # a skip too, so that it cannot pass as one
+        systemd_analyze()
+    assert outcome.type is pytest.fail.Exception
+    assert "systemd-analyze is missing" in str(outcome.value)
 
 
 def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:

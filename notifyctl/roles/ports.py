@@ -16,6 +16,7 @@ MONITOR_SETTING = "NOTIFYCTL_MONITOR_PORT_BASE"
 #: how many other bases ``up`` tries before it gives up looking for a free monitoring range
 SEARCH_LIMIT = 2_000
 HIGHEST_BASE = 65_000  # the setting's own upper bound
+BACKLOG = 100  # Hypercorn's default; asyncio listens again with its own when it serves
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -55,12 +56,20 @@ def monitor_port_error(host: str, port: int, number: int, exc: OSError) -> Confi
 
 
 def bind_monitor(host: str, base: int, number: int) -> socket.socket:
-    """Worker ``number``'s monitoring socket, bound before the worker claims anything."""
+    """Worker ``number``'s monitoring socket, bound and listening before the worker claims
+    anything. Listening at once: two sockets with SO_REUSEADDR may both bind a port that nobody
+    listens on yet, and only the second ``listen`` would fail, inside Hypercorn."""
     port = base + number
     try:
-        return bind_tcp(host, port)
+        sock = bind_tcp(host, port)
     except OSError as exc:
         raise monitor_port_error(host, port, number, exc) from None
+    try:
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise monitor_port_error(host, port, number, exc) from None
+    return sock
 
 
 def range_is_free(host: str, base: int, workers: int) -> bool:

@@ -134,11 +134,11 @@ def api(
 
     from notifyctl.broker import open_broker
     from notifyctl.roles.api import serve_api
-    from notifyctl.roles.up import require_api_keys
+    from notifyctl.roles.up import check_api_keys
 
     built = settings(ctx, api_host=host, api_port=port)
     try:
-        require_api_keys(built)
+        check_api_keys(built)
     except NotifyError as exc:
         fail(exc)
     store = open_store_or_exit(built)

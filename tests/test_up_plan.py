@@ -4,6 +4,7 @@ The command runs for real up to the supervisor, whose ``run`` is replaced by a r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 from collections.abc import Iterator
@@ -12,11 +13,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from notifyctl import config
 from notifyctl.cli import app
 from notifyctl.config import Config
 from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.roles.supervisor import Supervisor
-from notifyctl.roles.up import loopback_only
+from notifyctl.roles.up import check_api_keys, loopback_only, open_api_warning
 from tests.helpers import free_port
 from tests.ports import free, free_base, hold
 
@@ -98,6 +100,19 @@ def test_up_keeps_an_explicit_webhook_allow_list(tmp_path: Path, started: list[C
     code, output = up(tmp_path, "--host", "0.0.0.0", NOTIFYCTL_WEBHOOK_ALLOW="10.1.0.0/16")
     assert code == 0, output
     assert started[0].webhook_allow == "10.1.0.0/16"
+
+
+def test_api_on_another_address_without_keys_warns_in_its_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    built = config.load(environ={"NOTIFYCTL_API_HOST": "0.0.0.0"})
+    with caplog.at_level(logging.WARNING, logger="notifyctl.api"):
+        check_api_keys(built)
+        check_api_keys(dataclasses.replace(built, api_host="127.0.0.1"))
+        check_api_keys(dataclasses.replace(built, api_keys=KEY))
+    assert [r.getMessage() for r in caplog.records if "no API keys" in r.getMessage()] == [
+        open_api_warning(built)
+    ]
 
 
 def test_required_api_keys_stop_up_and_api_with_one_line(tmp_path: Path) -> None:

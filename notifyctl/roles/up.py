@@ -45,6 +45,15 @@ def require_api_keys(built: Config) -> None:
         )
 
 
+def check_api_keys(built: Config) -> None:
+    """For ``notifyctl api``: refuse to start without keys when they are required, and warn in
+    the log when the API is open to others (``up`` says it in its banner too)."""
+    require_api_keys(built)
+    warning = open_api_warning(built)
+    if warning is not None:
+        logging.getLogger("notifyctl.api").warning("%s", warning)
+
+
 def open_api_warning(built: Config) -> str | None:
     """The warning for an API that others can reach and that asks for no key, else None."""
     if loopback_only(built.api_host) or has_api_keys(built):

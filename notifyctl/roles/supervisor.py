@@ -3,9 +3,11 @@
 Children are plain ``notifyctl api`` / ``notifyctl worker --id N`` processes that get the resolved
 configuration through their environment, so they run exactly what the supervisor validated.
 
-A child that exits with code 2 met a configuration error (its one-line message is above, e.g. a
-monitoring port another program took after ``up`` checked it): restarting it cannot help, so the
-supervisor stops everything and exits 2 rather than restart it forever while it delivers nothing.
+A child that exits with code 2 could not start: a configuration error (its one-line message is
+above, e.g. a monitoring port another program took after ``up`` checked it), or a store it could
+not reach after its own retries. Restarting helps only in the second case, and only for a while:
+after CONFIG_ERROR_TRIES such exits in a row the supervisor stops everything and exits 2, rather
+than restart a child forever while it delivers nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ log = logging.getLogger("notifyctl.up")
 POLL_S = 0.2
 RESTART_BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0
-#: a child's exit code for a configuration error (``cli.fail``): not worth restarting
+#: a child's exit code when it cannot start (``cli.fail``): a setting, a port, the store
 CONFIG_ERROR = 2
+#: exits with CONFIG_ERROR in a row (about 25 s with the store's own retries) before giving up
+CONFIG_ERROR_TRIES = 3
 
 
 @dataclass
@@ -38,6 +42,7 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
+    cannot_start: int = 0  # exits with CONFIG_ERROR in a row
     next_start_at: float = 0.0
     backoff_s: float = field(default=0.5)
 
@@ -77,7 +82,8 @@ class Supervisor:
         code = process.poll()
         if code is None:
             return
-        if code == CONFIG_ERROR:
+        child.cannot_start = child.cannot_start + 1 if code == CONFIG_ERROR else 0
+        if child.cannot_start >= CONFIG_ERROR_TRIES:
             self._give_up(child)
             return
         if now - child.started_at > STABLE_AFTER_S:
@@ -93,10 +99,11 @@ class Supervisor:
         self.config_error = child.name
         self.stopping = True
         log.error(
-            "%s exited with code %d, a configuration error (its message is above): restarting it"
-            " cannot help; stopping everything",
+            "%s exited with code %d %d times in a row: it cannot start (its message is above);"
+            " stopping everything",
             child.name,
             CONFIG_ERROR,
+            child.cannot_start,
         )
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

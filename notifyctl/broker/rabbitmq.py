@@ -4,7 +4,11 @@ All channel work happens on one background thread that owns a pika SelectConnect
 thread-safe); other threads hand work over with ``add_callback_threadsafe``. Publishing streams
 through a confirm window — the API never waits for a confirm — and a wake-up that is nacked, times
 out or cannot be sent is only counted: the store has the notification and the sweep finds it.
-The thread reconnects with backoff and jitter, redeclares the topology and resumes consuming.
+The thread is supervised: whatever ends a connection (RabbitMQ closing it, a refused connect, or
+an exception out of pika or out of a callback, which pika lets escape its I/O loop) marks the
+broker down at once, is logged, and is followed by a reconnect with backoff and jitter that
+redeclares the topology and resumes consuming. ``connected`` is true only while a channel is
+ready on a live thread.
 """
 
 from __future__ import annotations
@@ -29,7 +33,11 @@ EXCHANGE = "notifyctl.notifications"
 #: priorities 0 (low) to 2 (high) map straight onto RabbitMQ message priorities
 MAX_PRIORITY = 2
 MAX_OUTSTANDING = 20_000
+RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
+#: how long a connection whose loop failed gets to close cleanly (so RabbitMQ requeues at once
+#: what it had delivered to us) before it is dropped
+CLOSE_WAIT_S = 5.0
 Step = Callable[[Callable[[Any], None]], None]
 
 
@@ -57,13 +65,17 @@ class RabbitBroker:
         self._generation = 0
         self._ready = False
         self._was_ready = False
+        #: a callback of this connection failed: reconnect after a growing backoff
+        self._failed = False
         self._stop = threading.Event()
         self._counts: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._run, name="rabbitmq", daemon=True)
 
     @property
     def connected(self) -> bool:
-        return self._ready
+        # The thread is supervised and should never end before close(); if it did anyway, a
+        # stale ``_ready`` must not keep reporting a connection nobody serves.
+        return self._ready and self._thread.is_alive()
 
     def counters(self) -> dict[str, int]:
         with self._lock:
@@ -91,10 +103,28 @@ class RabbitBroker:
         if connection is None or connection.is_closed:
             return False
         try:
-            connection.ioloop.add_callback_threadsafe(callback)
+            connection.ioloop.add_callback_threadsafe(self._guarded(callback))
         except Exception:  # the loop closed between the check and the call
             return False
         return True
+
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` as pika gets it: an exception in it (ours, or the wake-up handler's) is
+        logged and counted and the connection closed, to reconnect after a backoff. Let into
+        pika, it would end the I/O loop (and once, the thread) or drop the connection unnoticed.
+        """
+
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self._count("callback_errors")
+                log.exception("a RabbitMQ callback failed (%s); reconnecting", self._safe_url())
+                self._failed = True
+                self._went_down()
+                self._close_connection()
+
+        return guarded
 
     # -- publishing (any thread) -------------------------------------------------------------
 
@@ -134,21 +164,66 @@ class RabbitBroker:
     # -- the connection's own thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.5
+        """One connection after another until close(); a failed one backs off (doubling, with
+        jitter) before the next, a healthy one that was lost reconnects after the minimum."""
+        backoff = RECONNECT_MIN_S
         while not self._stop.is_set():
-            self._connection = pika.SelectConnection(
+            healthy = self._connect_and_serve()
+            backoff = RECONNECT_MIN_S if healthy else min(backoff * 2, RECONNECT_MAX_S)
+            if not self._stop.is_set():
+                self._count("reconnects")
+                self._pause(backoff * random.uniform(0.5, 1.5))
+
+    def _pause(self, seconds: float) -> None:
+        """The wait before reconnecting (the broker is down meanwhile); close() ends it."""
+        self._stop.wait(seconds)
+
+    def _connect_and_serve(self) -> bool:
+        """Run one connection until it ends; True if it became ready and ended without an
+        exception. Nothing escapes: an exception is logged and the connection torn down."""
+        self._was_ready = self._failed = False
+        connection: pika.SelectConnection | None = None
+        try:
+            connection = self._connection = pika.SelectConnection(
                 self._params,
                 on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error,
                 on_close_callback=self._on_closed,
             )
-            self._connection.ioloop.start()
-            self._connection.ioloop.close()  # frees the loop's wake-up socket pair
-            backoff = 0.5 if self._was_ready else min(backoff * 2, RECONNECT_MAX_S)
-            self._was_ready = False
-            if not self._stop.is_set():
-                self._count("reconnects")
-                self._stop.wait(backoff * random.uniform(0.5, 1.5))
+            connection.ioloop.start()
+            return self._was_ready and not self._failed
+        except Exception:
+            self._count("io_errors")
+            log.exception("the RabbitMQ I/O loop failed (%s); reconnecting", self._safe_url())
+            self._went_down()
+            if connection is not None:
+                self._tear_down(connection)
+            return False
+        finally:
+            self._went_down()
+            if connection is not None:
+                connection.ioloop.close()  # frees the loop's wake-up socket pair
+
+    def _tear_down(self, connection: pika.SelectConnection) -> None:
+        """Close a connection whose loop failed, within CLOSE_WAIT_S; if even that fails, drop
+        it (RabbitMQ notices the dead socket and requeues what we held)."""
+        try:
+            if connection.is_open:
+                connection.close()  # _on_closed stops the loop once RabbitMQ answers
+            if not connection.is_closed:
+                connection.ioloop.call_later(CLOSE_WAIT_S, connection.ioloop.stop)
+                connection.ioloop.start()
+        except Exception as exc:
+            log.warning("closing the failed RabbitMQ connection failed too: %r", exc)
+
+    def _went_down(self) -> None:
+        """The connection is gone (or going): stop reporting it, give up on its confirms."""
+        self._ready = False
+        self._channel = None
+        with self._lock:
+            lost = len(self._unconfirmed)
+            self._unconfirmed.clear()
+            self._counts["publish_unconfirmed"] += lost
 
     def _on_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
@@ -158,12 +233,7 @@ class RabbitBroker:
         connection.ioloop.stop()
 
     def _on_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
-        self._ready = False
-        self._channel = None
-        with self._lock:
-            lost = len(self._unconfirmed)
-            self._unconfirmed.clear()
-            self._counts["publish_unconfirmed"] += lost
+        self._went_down()
         if not self._stop.is_set():
             log.warning("RabbitMQ connection closed (%s); reconnecting", reason)
         connection.ioloop.stop()
@@ -200,7 +270,7 @@ class RabbitBroker:
             lambda done: channel.queue_bind(
                 self.dead_letter_queue, self.dead_letter_exchange, "", callback=done
             ),
-            lambda done: channel.confirm_delivery(self._on_confirm, callback=done),
+            lambda done: channel.confirm_delivery(self._guarded(self._on_confirm), callback=done),
             lambda done: channel.basic_qos(prefetch_count=self._prefetch, callback=done),
         ]
 
@@ -221,7 +291,7 @@ class RabbitBroker:
         if channel is None:
             return
         if self._on_wakeup is not None:
-            channel.basic_consume(self.queue, self._on_message, auto_ack=False)
+            channel.basic_consume(self.queue, self._guarded(self._on_message), auto_ack=False)
         self._ready = True
         self._was_ready = True
         log.info("RabbitMQ ready: queue %s (%s)", self.queue, self._safe_url())
@@ -267,7 +337,7 @@ class RabbitBroker:
             self._counts["publish_timeouts"] += len(expired)
         connection = self._connection
         if self._ready and connection is not None:
-            connection.ioloop.call_later(1.0, self._check_confirms)
+            connection.ioloop.call_later(1.0, self._guarded(self._check_confirms))
 
     def _on_message(
         self, channel: Channel, method: Basic.Deliver, properties: BasicProperties, body: bytes

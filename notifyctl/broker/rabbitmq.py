@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,18 +27,16 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
 from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
+from notifyctl.broker.outbox import Message, Outbox
+from notifyctl.broker.rabbitmq_topology import EXCHANGE, declarations, run_steps
 
 log = logging.getLogger("notifyctl.broker")
-EXCHANGE = "notifyctl.notifications"
-#: priorities 0 (low) to 2 (high) map straight onto RabbitMQ message priorities
-MAX_PRIORITY = 2
 MAX_OUTSTANDING = 20_000
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 #: how long a connection whose loop failed gets to close cleanly (so RabbitMQ requeues at once
 #: what it had delivered to us) before it is dropped
 CLOSE_WAIT_S = 5.0
-Step = Callable[[Callable[[Any], None]], None]
 
 
 class RabbitBroker:
@@ -56,8 +54,8 @@ class RabbitBroker:
         self._prefetch = prefetch
         self._confirm_timeout_s = confirm_timeout_ms / 1000
         self._on_wakeup: OnWakeUps | None = None
-        self._outbox: deque[tuple[str, str, bytes, int | None]] = deque()
-        self._unconfirmed: dict[int, float] = {}
+        self._outbox = Outbox(MAX_OUTSTANDING)
+        #: the delivery tag of the last message published on the current channel
         self._published = 0
         self._lock = threading.Lock()
         self._connection: pika.SelectConnection | None = None
@@ -79,7 +77,7 @@ class RabbitBroker:
 
     def counters(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            return {**self._counts, **self._outbox.counters()}
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -93,6 +91,7 @@ class RabbitBroker:
         self._stop.set()
         self._call_soon(self._close_connection)
         self._thread.join(10)
+        self._outbox.discard()
 
     def reconnect(self) -> None:
         self._count("reconnects_requested")
@@ -129,21 +128,14 @@ class RabbitBroker:
     # -- publishing (any thread) -------------------------------------------------------------
 
     def publish(self, wakeups: Sequence[WakeUp]) -> None:
-        items = [(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups]
-        self._enqueue(items)
+        self._enqueue([Message(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups])
 
     def publish_dead_letter(self, record: dict[str, Any]) -> None:
         body = json.dumps(record, separators=(",", ":")).encode()
-        self._enqueue([(self.dead_letter_exchange, "", body, None)])
+        self._enqueue([Message(self.dead_letter_exchange, "", body)])
 
-    def _enqueue(self, items: Sequence[tuple[str, str, bytes, int | None]]) -> None:
-        with self._lock:
-            room = MAX_OUTSTANDING - len(self._outbox) - len(self._unconfirmed)
-            if room < len(items):
-                self._counts["publish_dropped"] += len(items) - max(room, 0)
-                items = list(items)[: max(room, 0)]
-            self._outbox.extend(items)
-        if items and self._ready:
+    def _enqueue(self, messages: Sequence[Message]) -> None:
+        if self._outbox.add(messages) and self._ready:
             self._call_soon(self._drain)
 
     # -- acknowledging (any thread) ----------------------------------------------------------
@@ -220,10 +212,7 @@ class RabbitBroker:
         """The connection is gone (or going): stop reporting it, give up on its confirms."""
         self._ready = False
         self._channel = None
-        with self._lock:
-            lost = len(self._unconfirmed)
-            self._unconfirmed.clear()
-            self._counts["publish_unconfirmed"] += lost
+        self._outbox.lose_unconfirmed()
 
     def _on_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
@@ -248,43 +237,16 @@ class RabbitBroker:
         self._generation += 1
         self._published = 0
         channel.add_on_close_callback(self._on_channel_closed)
-        self._run_steps(self._topology(channel), self._on_topology_ready)
+        steps = declarations(
+            channel, self.queue, self.dead_letter_exchange, self._guarded(self._on_confirm),
+            self._prefetch,
+        )  # fmt: skip
+        run_steps(steps, self._on_topology_ready, self._close_connection)
 
     def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
         if not self._stop.is_set():
             log.warning("RabbitMQ channel closed (%s)", reason)
         self._close_connection()
-
-    def _topology(self, channel: Channel) -> list[Step]:
-        queue_args = {"x-max-priority": MAX_PRIORITY}
-        return [
-            lambda done: channel.exchange_declare(EXCHANGE, "direct", durable=True, callback=done),
-            lambda done: channel.queue_declare(
-                self.queue, durable=True, arguments=queue_args, callback=done
-            ),
-            lambda done: channel.queue_bind(self.queue, EXCHANGE, self.queue, callback=done),
-            lambda done: channel.exchange_declare(
-                self.dead_letter_exchange, "fanout", durable=True, callback=done
-            ),
-            lambda done: channel.queue_declare(self.dead_letter_queue, durable=True, callback=done),
-            lambda done: channel.queue_bind(
-                self.dead_letter_queue, self.dead_letter_exchange, "", callback=done
-            ),
-            lambda done: channel.confirm_delivery(self._guarded(self._on_confirm), callback=done),
-            lambda done: channel.basic_qos(prefetch_count=self._prefetch, callback=done),
-        ]
-
-    def _run_steps(self, steps: list[Step], then: Callable[[], None]) -> None:
-        """Run asynchronous declarations one after another, each from the previous one's reply."""
-        if not steps:
-            then()
-            return
-        first, rest = steps[0], steps[1:]
-        try:
-            first(lambda _frame: self._run_steps(rest, then))
-        except pika.exceptions.AMQPError as exc:  # the channel closed mid-way: start over
-            log.warning("declaring the RabbitMQ topology failed: %s", exc)
-            self._close_connection()
 
     def _on_topology_ready(self) -> None:
         channel = self._channel
@@ -301,40 +263,24 @@ class RabbitBroker:
     def _drain(self) -> None:
         channel = self._channel
         while self._ready and channel is not None and channel.is_open:
-            with self._lock:
-                if not self._outbox:
-                    return
-                exchange, routing_key, body, priority = self._outbox.popleft()
-                self._published += 1
-                self._unconfirmed[self._published] = time.monotonic()
+            message = self._outbox.take(self._published + 1, time.monotonic())
+            if message is None:
+                return
+            self._published += 1
             properties = BasicProperties(
-                delivery_mode=pika.DeliveryMode.Persistent, priority=priority,
+                delivery_mode=pika.DeliveryMode.Persistent, priority=message.priority,
                 content_type="application/json",
             )  # fmt: skip
-            channel.basic_publish(exchange, routing_key, body, properties)
+            channel.basic_publish(message.exchange, message.routing_key, message.body, properties)
             self._count("published")
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
-        settled = 0
-        with self._lock:
-            if method.multiple:
-                while self._unconfirmed and next(iter(self._unconfirmed)) <= method.delivery_tag:
-                    self._unconfirmed.pop(next(iter(self._unconfirmed)))
-                    settled += 1
-            elif self._unconfirmed.pop(method.delivery_tag, None) is not None:
-                settled = 1
-            name = "publish_confirmed" if isinstance(method, Basic.Ack) else "publish_nacked"
-            self._counts[name] += settled
+        acked = isinstance(method, Basic.Ack)
+        self._outbox.confirm(method.delivery_tag, method.multiple, acked)
 
     def _check_confirms(self) -> None:
-        """Give up on confirms that never came, so the window cannot fill with ghosts."""
-        deadline = time.monotonic() - self._confirm_timeout_s
-        with self._lock:
-            expired = [tag for tag, sent in self._unconfirmed.items() if sent < deadline]
-            for tag in expired:
-                del self._unconfirmed[tag]
-            self._counts["publish_timeouts"] += len(expired)
+        self._outbox.expire(time.monotonic() - self._confirm_timeout_s)
         connection = self._connection
         if self._ready and connection is not None:
             connection.ioloop.call_later(1.0, self._guarded(self._check_confirms))

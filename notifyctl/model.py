@@ -275,3 +275,17 @@ class QueueSnapshot:
         if self.oldest_due_at is None:
             return 0.0
         return max(self.taken_at - self.oldest_due_at, 0) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead notification whose dead letter a publisher has leased (``Store.take_dead_letters``)
+    to send to the broker's dead-letter exchange; ``token`` names that lease, so clearing it
+    after the broker confirmed cannot clear a later death's dead letter."""
+
+    notification: Notification
+    token: str
+
+    @property
+    def id(self) -> str:
+        return self.notification.id

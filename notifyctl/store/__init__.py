@@ -20,7 +20,7 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         from notifyctl.store.sqlite import SqliteStore
 
         synchronous = config.sqlite_synchronous if durable_writes else "normal"
-        return SqliteStore(url, synchronous=synchronous)
+        return SqliteStore(url, synchronous, dead_letter_outbox=dead_letter_outbox(config))
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return open_mongodb(config)
     scheme = url.split(":", 1)[0] if ":" in url else url
@@ -28,6 +28,12 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         f"NOTIFYCTL_STORE_URL: unsupported store {scheme!r} in {url!r}; "
         "use sqlite:///path/to/notifyctl.db or mongodb://host/database"
     )
+
+
+def dead_letter_outbox(config: Config) -> bool:
+    """Deaths are marked for the dead-letter publisher only where a broker will publish them
+    (see ``notifyctl.store.base``)."""
+    return config.rabbitmq_url != "none"
 
 
 def open_mongodb(config: Config) -> Store:

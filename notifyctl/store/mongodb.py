@@ -35,6 +35,7 @@ from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
     Claim,
+    DeadLetter,
     FinishReport,
     InsertResult,
     NewNotification,
@@ -43,6 +44,8 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store import dead_letter_outbox
+from notifyctl.store import mongo_dead_letters as dead_letters
 from notifyctl.store import mongo_leases as leases
 from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
@@ -64,8 +67,11 @@ class MongoStore:
         size: PoolSize,
         retention_days: int = 0,
         startup_attempts: int = STARTUP_ATTEMPTS,
+        dead_letter_outbox: bool = False,
     ) -> None:
         self.url = redacted(url)
+        #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
+        self._outbox = dead_letter_outbox
         self._stats = PoolStats(size)
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
@@ -78,7 +84,8 @@ class MongoStore:
         size = pool_size(
             config.store_url, config.mongodb_max_pool_size, config.mongodb_min_pool_size, auto
         )
-        return cls(config.store_url, size, config.retention_days)
+        outbox = dead_letter_outbox(config)
+        return cls(config.store_url, size, config.retention_days, dead_letter_outbox=outbox)
 
     def _translated(self, doing: str) -> AbstractContextManager[None]:
         return translated(self.url, doing)
@@ -160,7 +167,7 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_batch(
-            self._notifications, self.url, worker_id, limit, now, lease_ms, buried
+            self._notifications, self.url, worker_id, limit, now, lease_ms, buried, self._outbox
         )
 
     def claim_ids(
@@ -172,7 +179,7 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_ids(
-            self._notifications, self.url, ids, worker_id, now, lease_ms, buried
+            self._notifications, self.url, ids, worker_id, now, lease_ms, buried, self._outbox
         )
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
@@ -181,7 +188,7 @@ class MongoStore:
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         with self._translated("finish"):
-            return leases.finish(self._notifications, outcomes, now)
+            return leases.finish(self._notifications, outcomes, now, self._outbox)
 
     def finish_and_claim_ids(
         self,
@@ -265,6 +272,14 @@ class MongoStore:
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         with self._translated("replay"):
             return ops.replay(self._notifications, ids, now)
+
+    def take_dead_letters(self, limit: int, now: int, lease_ms: int) -> list[DeadLetter]:
+        with self._translated("take dead letters"):
+            return dead_letters.take(self._notifications, limit, now, lease_ms)
+
+    def clear_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        with self._translated("clear dead letters"):
+            return dead_letters.clear(self._notifications, letters)
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
         with self._translated("history"):

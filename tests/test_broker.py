@@ -98,13 +98,25 @@ def test_high_priority_wakeups_overtake_low_ones_queued_earlier(
     assert [w.priority for w in order[20:]] == [0] * 20
 
 
-def test_dead_letters_reach_the_dead_letter_queue(
+def test_dead_letters_are_confirmed_and_reach_the_dead_letter_queue(
     publisher: RabbitBroker, rabbit_group: str
 ) -> None:
-    publisher.publish_dead_letter({"id": "n1", "status": "dead", "last_error": "HTTP 500"})
-    wait_until(lambda: queue_state(f"{rabbit_group}.dead-letters")[0] == 1, 20, "the dead letter")
-    (body,) = get_all(f"{rabbit_group}.dead-letters")
-    assert json.loads(body) == {"id": "n1", "status": "dead", "last_error": "HTTP 500"}
+    records = [{"id": f"n{i}", "status": "dead", "last_error": "HTTP 500"} for i in range(3)]
+    assert publisher.publish_dead_letters(records) == [True, True, True]
+    bodies = get_all(f"{rabbit_group}.dead-letters")
+    assert sorted(json.loads(body)["id"] for body in bodies) == ["n0", "n1", "n2"]
+    assert json.loads(bodies[0]) == {"id": "n0", "status": "dead", "last_error": "HTTP 500"}
+
+
+def test_dead_letters_while_disconnected_are_refused_at_once_not_held() -> None:
+    """The caller holds the durable copy: a dead letter held in memory would only be lost."""
+    broker = RabbitBroker("amqp://guest:guest@127.0.0.1:1/%2F", "unreachable")
+    broker.start()
+    try:
+        assert broker.publish_dead_letters([{"id": "n1"}, {"id": "n2"}]) == [False, False]
+        assert broker.counters().get("published", 0) == 0
+    finally:
+        broker.close()
 
 
 def test_dead_letters_stay_within_their_consumer_group(rabbit_group: str) -> None:
@@ -114,8 +126,8 @@ def test_dead_letters_stay_within_their_consumer_group(rabbit_group: str) -> Non
         broker.start()
     try:
         wait_until(lambda: all(b.connected for b in brokers), 20, "both connected")
-        brokers[0].publish_dead_letter({"id": "mine"})
-        wait_until(lambda: queue_state(f"{rabbit_group}.dead-letters")[0] == 1, 20, "it")
+        assert brokers[0].publish_dead_letters([{"id": "mine"}]) == [True]
+        assert queue_state(f"{rabbit_group}.dead-letters")[0] == 1
         assert queue_state(f"{other}.dead-letters")[0] == 0
     finally:
         for broker in brokers:

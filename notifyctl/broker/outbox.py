@@ -104,6 +104,38 @@ class Outbox:
         settle(settlers, False)
 
 
+class Confirmations:
+    """The broker's answers for one batch of messages, awaited by the thread that published it.
+
+    The settlers are called on the broker's I/O thread (or the publisher's, if dropped); ``wait``
+    on the publisher's own thread.
+    """
+
+    def __init__(self, count: int) -> None:
+        self._answers: list[bool | None] = [None] * count
+        self._left = count
+        self._condition = threading.Condition()
+
+    def settler(self, index: int) -> Settle:
+        return lambda confirmed: self._settle(index, confirmed)
+
+    def _settle(self, index: int, confirmed: bool) -> None:
+        with self._condition:
+            if self._answers[index] is not None:  # answered already; a late answer is ignored
+                return
+            self._answers[index] = confirmed
+            self._left -= 1
+            if not self._left:
+                self._condition.notify_all()
+
+    def wait(self, timeout_s: float) -> list[bool]:
+        """One answer per message, in order: True if confirmed. What is still unanswered after
+        ``timeout_s`` is False, although it may yet reach RabbitMQ (at least once)."""
+        with self._condition:
+            self._condition.wait_for(lambda: not self._left, timeout_s)
+            return [answer is True for answer in self._answers]
+
+
 def settle(settlers: Iterable[Settle | None], confirmed: bool) -> None:
     for settler in settlers:
         if settler is not None:

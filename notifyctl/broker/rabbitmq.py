@@ -27,7 +27,7 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
 from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
-from notifyctl.broker.outbox import Message, Outbox
+from notifyctl.broker.outbox import Confirmations, Message, Outbox
 from notifyctl.broker.rabbitmq_topology import EXCHANGE, declarations, run_steps
 
 log = logging.getLogger("notifyctl.broker")
@@ -131,8 +131,21 @@ class RabbitBroker:
         self._enqueue([Message(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups])
 
     def publish_dead_letter(self, record: dict[str, Any]) -> None:
-        body = json.dumps(record, separators=(",", ":")).encode()
-        self._enqueue([Message(self.dead_letter_exchange, "", body)])
+        self._enqueue([Message(self.dead_letter_exchange, "", encode(record))])
+
+    def publish_dead_letters(
+        self, records: Sequence[dict[str, Any]], timeout_s: float | None = None
+    ) -> list[bool]:
+        if not records or not self.connected:
+            return [False] * len(records)
+        answers = Confirmations(len(records))
+        self._enqueue(
+            [
+                Message(self.dead_letter_exchange, "", encode(record), settle=answers.settler(i))
+                for i, record in enumerate(records)
+            ]
+        )
+        return answers.wait(self._confirm_timeout_s + 1 if timeout_s is None else timeout_s)
 
     def _enqueue(self, messages: Sequence[Message]) -> None:
         if self._outbox.add(messages) and self._ready:
@@ -302,3 +315,7 @@ class RabbitBroker:
 
     def _safe_url(self) -> str:
         return f"amqp://{self._params.host}:{self._params.port}{self._params.virtual_host}"
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()

@@ -92,10 +92,6 @@ class Broker(Protocol):
         raises."""
         ...
 
-    def publish_dead_letter(self, record: dict[str, Any]) -> None:
-        """Queue a notification that ended ``dead`` for the dead-letter exchange."""
-        ...
-
     def publish_dead_letters(
         self, records: Sequence[dict[str, Any]], timeout_s: float | None = None
     ) -> list[bool]:

@@ -130,9 +130,6 @@ class RabbitBroker:
     def publish(self, wakeups: Sequence[WakeUp]) -> None:
         self._enqueue([Message(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups])
 
-    def publish_dead_letter(self, record: dict[str, Any]) -> None:
-        self._enqueue([Message(self.dead_letter_exchange, "", encode(record))])
-
     def publish_dead_letters(
         self, records: Sequence[dict[str, Any]], timeout_s: float | None = None
     ) -> list[bool]:

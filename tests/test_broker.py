@@ -11,7 +11,7 @@ import pika
 import pytest
 
 from notifyctl.broker import Receipt, WakeUp
-from notifyctl.broker.rabbitmq import RabbitBroker
+from notifyctl.broker.rabbitmq import MAX_OUTSTANDING, RabbitBroker
 from tests.helpers import wait_until
 from tests.rabbit import RABBITMQ_URL, delete_queues, get_all, queue_state
 
@@ -175,13 +175,25 @@ def test_wakeups_published_while_disconnected_are_sent_after_reconnecting(
 
 
 def test_a_broker_that_cannot_be_reached_counts_nothing_lost_and_never_blocks() -> None:
-    broker = RabbitBroker("amqp://guest:guest@127.0.0.1:1/%2F", "unreachable")
+    """While RabbitMQ cannot be reached, publishing returns at once: the wake-ups are held for
+    the reconnect (none counted lost), up to MAX_OUTSTANDING, and each one beyond is dropped and
+    counted rather than waited for. Meanwhile the thread keeps trying, and says disconnected."""
+    broker = WatchedBroker("amqp://guest:guest@127.0.0.1:1/%2F", "unreachable")
     broker.start()
     try:
         broker.publish(wakeups(10))
-        assert not broker.connected
+        assert broker.outstanding == 10
+        assert broker.counters().get("publish_dropped", 0) == 0
+        broker.publish(wakeups(MAX_OUTSTANDING))  # far more than it holds: still returns
+        assert broker.outstanding == MAX_OUTSTANDING
+        wait_until(lambda: len(broker.connected_while_down) >= 2, 30, "two failed connects")
+        counts = broker.counters()
+        assert not broker.connected and not any(broker.connected_while_down)
     finally:
         broker.close()
+    assert counts["publish_dropped"] == 10
+    assert counts.get("published", 0) == counts.get("publish_unconfirmed", 0) == 0
+    assert counts["reconnects"] >= 2
 
 
 def test_one_message_names_many_notifications_and_earlier_one_id_messages_still_read(

@@ -75,6 +75,12 @@ class RabbitBroker:
         # stale ``_ready`` must not keep reporting a connection nobody serves.
         return self._ready and self._thread.is_alive()
 
+    @property
+    def outstanding(self) -> int:
+        """Messages held: waiting to be published or for their confirm (at most
+        MAX_OUTSTANDING; beyond that, a publish is dropped and counted)."""
+        return len(self._outbox)
+
     def counters(self) -> dict[str, int]:
         with self._lock:
             return {**self._counts, **self._outbox.counters()}

@@ -247,6 +247,9 @@ class WorkerStats:
     #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
     wakeups_lost: int = 0
     watchdog_reconnects: int = 0
+    #: how long the store sweep rests after its latest claim: POLL_INTERVAL_MS once a broker
+    #: is connected, shorter (adaptive) without one
+    sweep_rest_ms: int = 0
     #: outcomes recorded, by (channel, outcome) with outcome ``sent``, ``retried`` or ``dead``
     by_channel: dict[tuple[str, str], int] = field(default_factory=dict)
 

@@ -62,7 +62,7 @@ def fill(store: SqliteStore, rows: int, base_ms: int, chunk: int) -> float:
 
 def query_plan(db: Path) -> str:
     with contextlib.closing(sqlite3.connect(db)) as conn:
-        plan = conn.execute(f"EXPLAIN QUERY PLAN {CLAIM_CANDIDATES}", (1, now_ms(), BATCH))
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {CLAIM_CANDIDATES}", (1, now_ms(), 0, BATCH))
         return "; ".join(row[-1] for row in plan)
 
 

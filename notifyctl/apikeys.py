@@ -56,9 +56,11 @@ class ApiKeys:
 
     def identify(self, authorization: str | None) -> str | None:
         """The matching key's identity (a digest prefix, safe to log), or None."""
-        if not authorization or not authorization.startswith("Bearer "):
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        # RFC 9110 section 11.1: the scheme is case-insensitive (bearer, BEARER, Bearer)
+        if scheme.lower() != "bearer" or not token.strip():
             return None
-        presented = digest(authorization.removeprefix("Bearer ").strip())
+        presented = digest(token.strip())
         match = None
         for known in self._digests:
             if hmac.compare_digest(presented, known):

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from notifyctl import __version__, config
 from notifyctl.cli_ops import dlq_app, inspect_app
@@ -109,7 +110,9 @@ def settings(ctx: typer.Context, **flags: Any) -> config.Config:
 
 
 def fail(exc: Exception) -> typer.Exit:
-    err.print(f"[red]notifyctl: error:[/red] {exc}", highlight=False, soft_wrap=True)
+    # the message may quote what a person typed: shown as written, never read as markup
+    err.print(Text.assemble(("notifyctl: error:", "red"), f" {exc}"), highlight=False,
+              soft_wrap=True)  # fmt: skip
     raise typer.Exit(2)
 
 

@@ -88,7 +88,8 @@ def inspect_notification(ctx: typer.Context, notification_id: str, as_json: AsJs
     _, store = open_existing_store(ctx)
     found = inspect.notification(store, notification_id)
     if found is None:
-        Console(stderr=True).print(f"notifyctl: no notification has the id {notification_id!r}")
+        message = f"notifyctl: no notification has the id {notification_id!r}"
+        Console(stderr=True).print(message, markup=False, highlight=False)
         raise typer.Exit(1)
     show(found, as_json, views.format_notification)
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from notifyctl.config_parsers import without_password
 from notifyctl.config_settings import BY_NAME, SETTINGS, Setting
 from notifyctl.errors import ConfigError
 
@@ -26,8 +26,7 @@ __all__ = ["BY_NAME", "SETTINGS", "Config", "load", "redacted"]
 
 def redacted(url: str) -> str:
     """A URL without its password, for logs, messages and the console."""
-    password = urlsplit(url).password
-    return url if password is None else url.replace(f":{password}@", ":***@", 1)
+    return without_password(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +46,8 @@ class Config:
     api_host: str
     api_port: int
     max_body_bytes: int
+    header_timeout_ms: int
+    body_timeout_ms: int
     rate_limit_per_s: int
     rate_limit_burst: int
     trusted_proxies: str
@@ -54,6 +55,7 @@ class Config:
     api_keys_file: str
     metrics_require_key: bool
     webhook_allow: str
+    intake_dns_timeout_ms: int
     worker_batch_size: int
     worker_concurrency: int
     lock_duration_ms: int
@@ -62,6 +64,7 @@ class Config:
     heartbeat_interval_ms: int
     shutdown_grace_ms: int
     max_attempts: int
+    priority_ageing_ms: int
     retry_base_ms: int
     retry_max_ms: int
     webhook_timeout_ms: int

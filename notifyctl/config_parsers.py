@@ -48,12 +48,29 @@ def choice(*options: str) -> Parser:
     return parse
 
 
+def without_password(value: str) -> str:
+    """``value`` with the password of its ``user:password@`` replaced by ``***``.
+
+    Unlike ``urlsplit``, this needs no well-formed URL: a message quoting a bad URL is most often
+    about a mistyped one (``amqp//user:pw@host``), and a password holding ``/`` or ``#`` ends
+    urlsplit's host part early. So everything up to the last ``@`` counts as user information;
+    an ``@`` further on (in a query) hides a little more than needed, never less.
+    """
+    head, at, tail = value.rpartition("@")
+    start = head.find("//") + 2 if "//" in head else 0
+    user, colon, _ = head[start:].partition(":")
+    if not at or not colon:
+        return value
+    return f"{head[:start]}{user}:***@{tail}"
+
+
 def broker_url(raw: Any) -> str:
     value = text(raw).strip()
     if value.lower() == "none":
         return "none"
     if not value.startswith(("amqp://", "amqps://")):
-        raise ValueError(f"must be none or an amqp:// or amqps:// URL, got {raw!r}")
+        shown = without_password(value)
+        raise ValueError(f"must be none or an amqp:// or amqps:// URL, got {shown!r}")
     return value
 
 
@@ -105,5 +122,18 @@ def path(raw: Any) -> Path:
 def mongodb_url(raw: Any) -> str:
     value = text(raw).strip()
     if value and not value.startswith(("mongodb://", "mongodb+srv://")):
-        raise ValueError(f"must start with mongodb:// or mongodb+srv://, got {raw!r}")
+        shown = without_password(value)
+        raise ValueError(f"must start with mongodb:// or mongodb+srv://, got {shown!r}")
+    return value
+
+
+def store_url(raw: Any) -> str:
+    """Empty (SQLite in the data dir), a sqlite:/// or a MongoDB URL: checked here rather than
+    when the store opens, so a mistyped URL is refused with its password hidden."""
+    value = text(raw).strip()
+    if value and not value.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+        shown = without_password(value)
+        raise ValueError(
+            f"must be sqlite:///path/to/notifyctl.db or mongodb://host/database, got {shown!r}"
+        )
     return value

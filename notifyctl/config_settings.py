@@ -22,6 +22,7 @@ from notifyctl.config_parsers import (
     networks,
     networks_or_hosts,
     path,
+    store_url,
     text,
 )
 
@@ -41,7 +42,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "store_url",
         "NOTIFYCTL_STORE_URL",
-        text,
+        store_url,
         "",
         "store URL; default sqlite:///<data_dir>/notifyctl.db",
     ),
@@ -119,6 +120,20 @@ SETTINGS: tuple[Setting, ...] = (
         "largest request body the API reads (413 beyond)",
     ),
     S(
+        "header_timeout_ms",
+        "NOTIFYCTL_HEADER_TIMEOUT_MS",
+        integer(100, 600_000),
+        10_000,
+        "how long a request's line and headers may take from their first byte (408 beyond)",
+    ),
+    S(
+        "body_timeout_ms",
+        "NOTIFYCTL_BODY_TIMEOUT_MS",
+        integer(100, 3_600_000),
+        30_000,
+        "how long a request body may take to arrive once the API starts reading it (408 beyond)",
+    ),
+    S(
         "rate_limit_per_s",
         "NOTIFYCTL_RATE_LIMIT_PER_S",
         integer(0, 1_000_000),
@@ -166,6 +181,14 @@ SETTINGS: tuple[Setting, ...] = (
         networks_or_hosts,
         "",
         "CIDRs or host names webhooks may reach although private, loopback, link-local, ...",
+    ),
+    S(
+        "intake_dns_timeout_ms",
+        "NOTIFYCTL_INTAKE_DNS_TIMEOUT_MS",
+        integer(1, 60_000),
+        2_000,
+        "how long a request waits for its webhook hosts to resolve; later ones are checked"
+        " only at delivery",
     ),
     S("worker_batch_size", "WORKER_BATCH_SIZE", integer(1, 1000), 50, "notifications per claim"),
     S(
@@ -216,6 +239,13 @@ SETTINGS: tuple[Setting, ...] = (
         integer(1, 100),
         3,
         "default attempts per notification",
+    ),
+    S(
+        "priority_ageing_ms",
+        "NOTIFYCTL_PRIORITY_AGEING_MS",
+        integer(0, 86_400_000),
+        60_000,
+        "a due notification rises one priority level per this long waited (0: strict order)",
     ),
     S(
         "retry_base_ms",

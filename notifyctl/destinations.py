@@ -1,8 +1,9 @@
 """Which webhook destinations may be reached (the SSRF guard).
 
-A destination is refused when its address is not globally routable — loopback, private,
-link-local (which holds the cloud metadata address 169.254.169.254), carrier-grade NAT,
-multicast, reserved — unless ``NOTIFYCTL_WEBHOOK_ALLOW`` names its network or its host name.
+A destination is refused when its address is in an IANA special-purpose block — loopback,
+private, link-local (which holds the cloud metadata address 169.254.169.254), carrier-grade NAT,
+documentation, 6to4, Teredo, ... (``special_addresses``) — or multicast, or reaches such an address
+through NAT64 or IPv4 mapping, unless ``NOTIFYCTL_WEBHOOK_ALLOW`` names its network or host name.
 The check runs when a notification is accepted and again on every address the name resolves to
 when it is delivered, so a name that is re-pointed afterwards (DNS rebinding) gains nothing.
 """
@@ -12,31 +13,19 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from notifyctl.special_addresses import Address, Network, special_purpose, translated
+
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
 LOOPBACK_ONLY = "127.0.0.0/8,::1/128"
 
 
 class ForbiddenDestination(OSError):
     """A destination the guard refuses: an OSError so HTTP clients treat it as unreachable."""
-
-
-def describe(address: Address) -> str:
-    for label, test in (
-        ("loopback", address.is_loopback), ("link-local", address.is_link_local),
-        ("multicast", address.is_multicast), ("unspecified", address.is_unspecified),
-        ("private", address.is_private), ("reserved", address.is_reserved),
-    ):  # fmt: skip
-        if test:
-            return label
-    return "not globally routable"
 
 
 @dataclass(frozen=True)
@@ -59,14 +48,19 @@ class DestinationPolicy:
         return host.lower().rstrip(".") in self.hosts
 
     def address_problem(self, address: Address) -> str | None:
-        """Why this address may not be reached, or None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if any(address in network for network in self.networks):
+        """Why this address may not be reached, or None when it may. An IPv4-mapped or NAT64
+        address is judged, and may be allowed, as the IPv4 address it reaches."""
+        inner = translated(address)
+        if self._allowed(address) or (inner is not None and self._allowed(inner)):
             return None
-        if address.is_global and not address.is_multicast:
-            return None
-        return f"{address} is {describe(address)}"
+        if inner is not None:
+            problem = special_purpose(inner)
+            return None if problem is None else f"{address} reaches {inner}, which is {problem}"
+        problem = special_purpose(address)
+        return None if problem is None else f"{address} is {problem}"
+
+    def _allowed(self, address: Address) -> bool:
+        return any(address in network for network in self.networks)
 
     def literal_problem(self, url: str) -> str | None:
         """Checks that need no DNS: metadata names and IP-literal hosts."""
@@ -109,27 +103,3 @@ class GuardedResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-async def resolution_problem(policy: DestinationPolicy, url: str, resolver: Any) -> str | None:
-    """At intake: the URL's host must not resolve to a forbidden address.
-
-    A name that does not resolve now is accepted: DNS trouble is no reason to refuse a
-    notification, and the guard runs again when it is delivered.
-    """
-    problem = policy.literal_problem(url)
-    host = urlsplit(url).hostname or ""
-    if problem or policy.host_allowed(host):
-        return problem
-    try:
-        ipaddress.ip_address(host)
-        return None  # a literal, already checked
-    except ValueError:
-        pass
-    try:
-        await GuardedResolver(policy, resolver).resolve(host, 0, socket.AF_UNSPEC)
-    except ForbiddenDestination as exc:
-        return str(exc)
-    except OSError:
-        return None
-    return None

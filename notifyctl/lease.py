@@ -66,6 +66,11 @@ def write_is_fenced_out(notification: Notification, worker_id: str, lock_version
 
 #: a worker is stale once this many heartbeats in a row have not arrived
 STALE_AFTER_HEARTBEATS = 3
+#: the row of a worker that died without deregistering stays this long (``inspect workers``
+#: shows it as stale, so an operator sees what crashed), then a live worker removes it
+DEAD_WORKER_ROWS_KEPT_MS = 3_600_000
+#: how often a worker looks for such rows (also once at start)
+PRUNE_WORKERS_EVERY_MS = 600_000
 
 
 def worker_is_alive(last_heartbeat: int, now: int, heartbeat_interval_ms: int) -> bool:

@@ -113,7 +113,7 @@ class Metrics:
             value=self._errors,
         )
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe_request(self, method: str, route: str, status: int | str, seconds: float) -> None:
         try:
             self.http_request_duration.observe((method, route, str(status)), seconds)
         except Exception as exc:
@@ -162,12 +162,22 @@ class LoopHistogram:
     """A labelled histogram observed from one thread only, the process's event loop: a bisect
     and two additions, where prometheus-client's ``Histogram.observe`` takes a lock and costs
     about ten times more (it was 2 % of a worker's CPU at one observation per delivery). Its
-    samples are built when ``/metrics`` is scraped, on that same loop."""
+    samples are built when ``/metrics`` is scraped, on that same loop.
+
+    At most ``max_series`` label sets are kept; any later new one is counted under every label
+    "other". Callers map their labels to fixed sets; this bound is the backstop that keeps a
+    mistake there from growing memory and every scrape without limit."""
 
     def __init__(
-        self, name: str, help_text: str, labels: tuple[str, ...], buckets: tuple[float, ...]
+        self,
+        name: str,
+        help_text: str,
+        labels: tuple[str, ...],
+        buckets: tuple[float, ...],
+        max_series: int = 1_000,
     ) -> None:
         self.name, self.help, self.labels, self.bounds = name, help_text, labels, buckets
+        self.max_series = max_series
         self._les = [*(repr(float(b)) for b in buckets), "+Inf"]
         #: label values -> a count per bucket (the last one above every bound), then the sum
         self._series: dict[tuple[str, ...], list[float]] = {}
@@ -175,7 +185,11 @@ class LoopHistogram:
     def observe(self, labels: tuple[str, ...], value: float) -> None:
         series = self._series.get(labels)
         if series is None:
-            series = self._series[labels] = [0.0] * (len(self.bounds) + 2)
+            if len(self._series) >= self.max_series:
+                labels = ("other",) * len(self.labels)
+                series = self._series.get(labels)
+            if series is None:
+                series = self._series[labels] = [0.0] * (len(self.bounds) + 2)
         series[bisect_left(self.bounds, value)] += 1  # the first bucket whose bound >= value
         series[-1] += value
 

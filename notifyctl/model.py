@@ -134,6 +134,10 @@ class Notification:
         )
 
 
+#: ``(notification id, lock_version)``: one claim, as the worker's bookkeeping keys it
+ClaimKey = tuple[str, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A lease won by a worker. ``lock_version`` is the fencing token of every later write."""
@@ -149,6 +153,12 @@ class Claim:
     def id(self) -> str:
         return self.notification.id
 
+    @property
+    def key(self) -> ClaimKey:
+        """Which claim this is: a worker can hold an id twice (its lease lapsed and it claimed it
+        again), so what it keeps in memory about a claim is keyed by id and fencing token."""
+        return self.notification.id, self.lock_version
+
 
 class Verdict(StrEnum):
     SENT = "sent"
@@ -156,6 +166,9 @@ class Verdict(StrEnum):
     DEAD = "dead"
     #: given back unstarted (shutdown): due again at once, and the claim's attempt is returned
     RELEASE = "release"
+    #: begun, then cut short by our own shutdown: due again at once, the attempt returned (a
+    #: deploy must never be what exhausts a notification), and an ``interrupted`` history entry
+    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +213,8 @@ class WorkerRecord:
 class AttemptRecord:
     """One entry of a notification's history: an attempt that ended, or a replay."""
 
-    #: ``sent``, ``retry``, ``dead``, ``lease_expired`` (its worker stopped) or ``replayed``
+    #: ``sent``, ``retry``, ``dead``, ``interrupted`` (its worker stopped gracefully mid-delivery;
+    #: the attempt was given back), ``lease_expired`` (its worker died) or ``replayed``
     outcome: str
     #: when it ended (for ``lease_expired``, when the lease ran out)
     at: int
@@ -236,6 +250,8 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     released: int = 0
+    #: deliveries begun and cut short by this worker's own stop (their attempts given back)
+    interrupted: int = 0
     stale_writes: int = 0
     leases_lost: int = 0
     #: claims that took over a lease another worker had let expire

@@ -12,6 +12,7 @@ from typing import Any
 from notifyctl import __version__, validation
 from notifyctl.channels import CHANNELS
 from notifyctl.model import Status
+from notifyctl.ratelimit import BATCH_ITEMS_PER_TOKEN
 
 STRING: dict[str, Any] = {"type": "string"}
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}
@@ -49,7 +50,9 @@ def request_schema() -> dict[str, Any]:
             "priority": {"type": ["string", "null"], "enum": ["high", "normal", "low", None]},
             "scheduled_for": {"type": ["string", "null"], "format": "date-time",
                               "description": "RFC 3339 with an offset; at most a year ahead"},
-            "idempotency_key": {"type": ["string", "null"], "maxLength": v.MAX_ID_LENGTH},
+            "idempotency_key": {"type": ["string", "null"], "minLength": 1,
+                                "maxLength": v.MAX_ID_LENGTH,
+                                "description": "printable characters (no control characters)"},
             "max_attempts": {"type": ["integer", "null"], "minimum": 1,
                              "maximum": v.MAX_ATTEMPTS_LIMIT},
         },
@@ -123,19 +126,46 @@ def components() -> dict[str, Any]:
 
 COMMON_ERRORS = {
     "401": error_response("API keys are configured and none (or a wrong one) was sent"),
-    "429": error_response("rate limited; see Retry-After and X-RateLimit-* headers"),
+    "429": error_response(
+        "rate limited (per API key, else per client address; requests"
+        " without a valid key have a bucket per address of their own); see"
+        " Retry-After and X-RateLimit-* headers"
+    ),
     "503": error_response("the store is unavailable; retry"),
 }
 BODY_ERRORS = {
     "400": error_response("malformed JSON"),
+    "408": error_response(
+        "the body did not arrive within NOTIFYCTL_BODY_TIMEOUT_MS (header_timeout: the request"
+        " line and headers not within NOTIFYCTL_HEADER_TIMEOUT_MS of their first byte, on any"
+        " path); the connection is closed"
+    ),
     "413": error_response("the body is too large"),
     "415": error_response("the body is not application/json"),
     "422": error_response("invalid fields, each named in details"),
 }
 
 
+DNS_NOTE = (
+    "A webhook whose host resolves to a forbidden address (loopback, private, any IANA"
+    " special-purpose block) is a 422 on its to field. Hosts are resolved together, within"
+    " NOTIFYCTL_INTAKE_DNS_TIMEOUT_MS per request: one that does not resolve in time, or at all,"
+    " is accepted and checked again on every address when delivered."
+)
+
+
 def json_body(schema_name: str) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": ref(schema_name)}}}
+
+
+def idempotency_header() -> dict[str, Any]:
+    return {
+        "name": validation.KEY_HEADER, "in": "header",
+        "description": "the idempotency_key field's rule, in ASCII; a bad one is a 422 naming"
+                       " the header; if both are sent they must be equal",
+        "schema": {"type": "string", "minLength": 1, "maxLength": validation.MAX_ID_LENGTH,
+                   "pattern": "^[ -~]+$"},
+    }  # fmt: skip
 
 
 def paths() -> dict[str, Any]:
@@ -155,8 +185,9 @@ def paths() -> dict[str, Any]:
         "/v1/notifications": {
             "post": {
                 "summary": "Accept one notification",
+                "description": DNS_NOTE,
                 "requestBody": json_body("NotificationRequest"),
-                "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": STRING}],
+                "parameters": [idempotency_header()],
                 "responses": {"201": notification, "200": json_response(
                     "an idempotent replay: the first notification", ref("Notification")),
                     "409": error_response("the idempotency key was used with another body"),
@@ -170,6 +201,9 @@ def paths() -> dict[str, Any]:
         },
         "/v1/notifications/batch": {"post": {
             "summary": "Accept up to 1,000 notifications in one store write",
+            "description": f"A batch of n items costs 1 + n // {BATCH_ITEMS_PER_TOKEN} rate-limit"
+                           " tokens (1,000 items: 11); past the bucket it is a 429 and nothing is"
+                           " stored. " + DNS_NOTE,
             "requestBody": json_body("BatchRequest"),
             "responses": {"200": json_response("one result per item, in order",
                                                ref("BatchResult")),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from notifyctl.model import Verdict
@@ -89,3 +91,24 @@ def decide(
         return Decision(Verdict.DEAD, f"gave up after {attempts} attempts: {result.error}")
     retry_at = policy.next_attempt_at(attempts, now, rand, result.retry_after_ms)
     return Decision(Verdict.RETRY, result.error, retry_at)
+
+
+@dataclass
+class StoreBackoff:
+    """How long a worker waits before calling a failing store again: doubling from ``first_s``
+    to ``max_s``, with equal jitter, so a store that comes back is not met by every worker of a
+    fleet at the same instant, and a store that stays down is not called twice a second by each.
+    ``succeeded`` starts the next outage from ``first_s`` again."""
+
+    first_s: float = 0.1
+    max_s: float = 5.0
+    rand: Callable[[], float] = random.random
+    failures: int = field(default=0, init=False)
+
+    def next_delay_s(self) -> float:
+        ceiling = min(self.max_s, self.first_s * 2.0**self.failures)
+        self.failures += 1
+        return ceiling / 2 + self.rand() * ceiling / 2
+
+    def succeeded(self) -> None:
+        self.failures = 0

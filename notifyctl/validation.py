@@ -21,6 +21,8 @@ MAX_DATA_BYTES = 64 * 1024
 MAX_DATA_DEPTH = 16
 MAX_SCHEDULE_AHEAD_MS = 366 * 24 * 3600 * 1000
 MAX_ATTEMPTS_LIMIT = 100
+#: where a request may carry its idempotency key: the body field and the HTTP header
+KEY_HEADER = "Idempotency-Key"
 FIELDS = frozenset(
     {"user_id", "channel", "to", "title", "body", "data", "priority", "scheduled_for",
      "idempotency_key", "max_attempts"}
@@ -174,9 +176,13 @@ def request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _collect(body: dict[str, Any], now: int, default_attempts: int) -> dict[str, Any]:
-    """Run every field check, gathering all errors rather than stopping at the first."""
+def _collect(
+    body: dict[str, Any], now: int, default_attempts: int, header_key: str | None
+) -> dict[str, Any]:
+    """Run every field check (and the Idempotency-Key header's), gathering all errors rather
+    than stopping at the first."""
     errors: list[FieldError] = [FieldError(k, "unknown field") for k in body if k not in FIELDS]
+    errors += _header_errors(header_key)
     checks: dict[str, Callable[[], Any]] = {
         "user_id": lambda: _string(body, "user_id", MAX_ID_LENGTH, required=True),
         "channel": lambda: _channel(body),
@@ -186,7 +192,7 @@ def _collect(body: dict[str, Any], now: int, default_attempts: int) -> dict[str,
         "data": lambda: _data(body),
         "priority": lambda: _priority(body),
         "scheduled_for": lambda: _scheduled_for(body, now),
-        "idempotency_key": lambda: _string(body, "idempotency_key", MAX_ID_LENGTH),
+        "idempotency_key": lambda: _idempotency_key(body),
         "max_attempts": lambda: _max_attempts(body, default_attempts),
     }
     values: dict[str, Any] = {}
@@ -205,6 +211,30 @@ def _collect(body: dict[str, Any], now: int, default_attempts: int) -> dict[str,
     return values
 
 
+def key_problem(key: str, ascii_only: bool = False) -> str | None:
+    """Why an idempotency key is unusable, or None. An empty key would make every request that
+    sends one a replay of the first; control characters end up in logs and ``inspect``."""
+    if not 1 <= len(key) <= MAX_ID_LENGTH or not key.isprintable():
+        return f"must be 1 to {MAX_ID_LENGTH} printable characters"
+    if ascii_only and not key.isascii():
+        # HTTP carries header values as bytes (read as Latin-1): a UTF-8 key would be mangled.
+        return f"must be 1 to {MAX_ID_LENGTH} printable ASCII characters"
+    return None
+
+
+def _idempotency_key(body: dict[str, Any]) -> str | None:
+    key = _string(body, "idempotency_key", MAX_ID_LENGTH)
+    problem = None if key is None else key_problem(key)
+    if problem:
+        raise Invalid([FieldError("idempotency_key", problem)])
+    return key
+
+
+def _header_errors(header_key: str | None) -> list[FieldError]:
+    problem = None if header_key is None else key_problem(header_key, ascii_only=True)
+    return [FieldError(KEY_HEADER, f"header {problem}")] if problem else []
+
+
 def _channel(body: dict[str, Any]) -> str:
     value = _string(body, "channel", 64, required=True)
     if value not in CHANNELS:
@@ -217,14 +247,13 @@ def parse_notification(
 ) -> NewNotification:
     """Validate one notification request body. Raises Invalid naming every bad field."""
     if not isinstance(body, dict):
-        raise Invalid([FieldError("", "the body must be a JSON object")])
-    values = _collect(body, now, default_attempts)
+        error = FieldError("", "the body must be a JSON object")
+        raise Invalid([error, *_header_errors(header_key)])
+    values = _collect(body, now, default_attempts, header_key)
     key = values["idempotency_key"]
     if header_key is not None:
         if key is not None and key != header_key:
-            raise Invalid(
-                [FieldError("idempotency_key", "differs from the Idempotency-Key header")]
-            )
+            raise Invalid([FieldError("idempotency_key", f"differs from the {KEY_HEADER} header")])
         key = header_key
     return NewNotification(
         id=new_id(now), user_id=values["user_id"], channel=values["channel"], to=values["to"],

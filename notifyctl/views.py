@@ -1,5 +1,10 @@
 """Tables for people: each ``format_*`` turns the data of ``roles/inspect.py`` or
-``roles/dlq.py`` into a rich renderable. Nothing here reads a store or prints."""
+``roles/dlq.py`` into a rich renderable. Nothing here reads a store or prints.
+
+Every value that comes from data (titles, bodies, errors, ids, host names: text a client or a
+receiver controls) goes into a table as ``Text``, never as a string, which rich would parse as
+markup: ``[/bold]`` in a title must show as itself, not crash the view.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,11 @@ def table(title: str, *columns: str) -> Table:
         else:
             view.add_column(column, overflow="fold")
     return view
+
+
+def plain(value: Any) -> Text:
+    """Data as literal text: no markup, no emoji codes."""
+    return Text("-" if value is None else str(value))
 
 
 def number(value: float | int | None) -> str:
@@ -52,7 +62,7 @@ def format_queue(data: dict[str, Any]) -> RenderableType:
     backlog = table("Undelivered, by priority and channel", "priority", "channel", "due",
                     "scheduled", "locked")  # fmt: skip
     for row in data["rows"]:
-        backlog.add_row(row["priority"], row["channel"], number(row["due"]),
+        backlog.add_row(plain(row["priority"]), plain(row["channel"]), number(row["due"]),
                         number(row["scheduled"]), number(row["locked"]))  # fmt: skip
     totals = data["totals"]
     backlog.add_row(Text("total", style="bold"), "", number(totals["due"]),
@@ -66,7 +76,7 @@ def format_workers(rows: list[dict[str, Any]]) -> RenderableType:
                  "in flight", "processed")  # fmt: skip
     for w in rows:
         state = Text(w["state"], style="green" if w["state"] == "alive" else "red")
-        view.add_row(str(w["number"]), w["id"], w["host"], str(w["pid"]), state,
+        view.add_row(str(w["number"]), plain(w["id"]), plain(w["host"]), str(w["pid"]), state,
                      number(w["heartbeat_age_seconds"]), number(w["in_flight"]),
                      number(w["processed"]))  # fmt: skip
     if not rows:
@@ -75,17 +85,18 @@ def format_workers(rows: list[dict[str, Any]]) -> RenderableType:
 
 
 def format_notification(data: dict[str, Any]) -> RenderableType:
-    record = Table(title=f"Notification {data['id']}", title_justify="left",
+    record = Table(title=Text(f"Notification {data['id']}"), title_justify="left",
                    title_style="bold", show_header=False)  # fmt: skip
     record.add_column("field", style="bold")
     record.add_column("value")
     for key, value in data.items():
         if key != "history":
-            record.add_row(key, "-" if value is None else str(value))
+            record.add_row(key, plain(value))
     history = table("History", "outcome", "attempt", "worker", "started_at", "at", "error")
     for entry in data["history"]:
-        history.add_row(entry["outcome"], str(entry["attempt"]), entry["worker"] or "-",
-                        entry["started_at"] or "-", entry["at"], entry["error"] or "")  # fmt: skip
+        history.add_row(plain(entry["outcome"]), plain(entry["attempt"]), plain(entry["worker"]),
+                        plain(entry["started_at"]), plain(entry["at"]),
+                        Text(entry["error"] or ""))  # fmt: skip
     return Group(record, history)
 
 
@@ -95,8 +106,9 @@ def format_dead(rows: list[dict[str, Any]]) -> RenderableType:
     view = table("Dead letters (newest first)", "id", "channel", "attempts", "replays",
                  "died_at", "error")  # fmt: skip
     for row in rows:
-        view.add_row(row["id"], row["channel"], str(row["attempts"]), str(row["replays"]),
-                     row["died_at"], row["last_error"] or "")  # fmt: skip
+        view.add_row(plain(row["id"]), plain(row["channel"]), plain(row["attempts"]),
+                     plain(row["replays"]), plain(row["died_at"]),
+                     Text(row["last_error"] or ""))  # fmt: skip
     return view
 
 
@@ -115,7 +127,7 @@ def format_replay(report: dict[str, Any]) -> RenderableType:
             note = f"Workers woken through the broker: {woken:,} wake-up message(s) confirmed;"
             parts.append(Text(note + " anything else waits for their next store sweep."))
     for notification_id, status in report["skipped"].items():
-        parts.append(Text(f"skipped {notification_id}: {status}", style="yellow"))
+        parts.append(Text(f"skipped {notification_id}: {status}", style="yellow"))  # literal
     return Group(*parts)
 
 

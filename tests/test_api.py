@@ -89,6 +89,16 @@ def test_the_idempotency_key_header_works_like_the_field(client: TestClient) -> 
     assert first.json()["idempotency_key"] == "hdr-1"
 
 
+@pytest.mark.parametrize("key", ["", "k" * 100_000, "k" * 257], ids=["empty", "100000", "257"])
+def test_an_empty_or_oversized_idempotency_key_header_is_422_naming_it(
+    client: TestClient, key: str
+) -> None:
+    response = client.post("/v1/notifications", json=webhook(), headers={"Idempotency-Key": key})
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["Idempotency-Key"]
+    assert "Idempotency-Key" in response.json()["error"]["message"]
+
+
 def test_the_same_key_with_a_different_body_is_409(client: TestClient) -> None:
     client.post("/v1/notifications", json=webhook(idempotency_key="k-2", title="a"))
     response = client.post("/v1/notifications", json=webhook(idempotency_key="k-2", title="b"))

@@ -121,6 +121,32 @@ def test_a_configured_key_in_clear_or_hashed_is_accepted(keyed: TestClient, key:
     assert response.status_code == 201
 
 
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+def test_the_bearer_scheme_is_case_insensitive(keyed: TestClient, scheme: str) -> None:
+    response = keyed.post("/v1/notifications", json=webhook(),
+                          headers={"authorization": f"{scheme}  {KEY}"})  # fmt: skip
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong"])
+def test_failed_authentications_are_rate_limited_by_address(
+    tmp_path: Path, store: Store, authorization: str | None
+) -> None:
+    headers = {"authorization": authorization} if authorization else {}
+    settings = {"rate_limit_per_s": 1, "rate_limit_burst": 3, "api_keys": KEY}
+    with client_for(tmp_path, store, **settings) as test_client:
+        statuses = []
+        for _ in range(40):  # a slow machine refills a token or two meanwhile: go until refused
+            response = test_client.get("/v1/notifications", headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code != 401:
+                break
+        assert statuses[-1] == 429 and len(statuses) >= 4 and set(statuses[:-1]) == {401}
+        assert code_of(response) == "rate_limited" and int(response.headers["retry-after"]) >= 1
+        good = test_client.get("/v1/notifications", headers={"authorization": f"Bearer {KEY}"})
+        assert good.status_code == 200  # a key's own bucket: the failures cost it nothing
+
+
 def test_health_and_openapi_stay_open_and_metrics_can_be_closed(keyed: TestClient) -> None:
     assert keyed.get("/health").status_code == 200
     assert keyed.get("/openapi.json").status_code == 200
@@ -191,7 +217,9 @@ FORBIDDEN = [
     "http://10.0.0.1/", "http://172.16.5.4/", "http://192.168.1.1/", "http://[fd00::1]/",
     "http://169.254.169.254/latest/meta-data/", "http://[fe80::1]/", "http://224.0.0.1/",
     "http://100.100.100.200/", "http://0.0.0.0/", "http://[::ffff:127.0.0.1]/",
-    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://metadata.google.internal/computeMetadata/v1/", "http://[64:ff9b::7f00:1]/",
+    "http://[2002:7f00:1::1]/", "http://[::127.0.0.1]/", "http://192.0.0.100/",
+    "http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", "http://[fe80::1%25eth0]/",
 ]  # fmt: skip
 
 

@@ -8,7 +8,9 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import os
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from aiohttp import web
 
@@ -462,3 +465,52 @@ def test_the_log_channel_reports_a_path_it_cannot_open(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(ChannelError, match="NOTIFYCTL_LOG_CHANNEL_PATH"):
         LogChannel(str(blocker / "deliveries.jsonl"))
+
+
+def test_a_full_non_blocking_pipe_neither_stops_the_event_loop_nor_cuts_lines(
+    tmp_path: Path,
+) -> None:
+    """The log output is a pipe whose reader is slow and whose descriptor is non-blocking (a
+    shared stdout can be): the lines, each larger than the pipe, arrive whole, and the event loop
+    runs other work while they wait (it used to block in ``os.write``, or cut the line short)."""
+    fifo = tmp_path / "out.pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    loop_ran = threading.Event()
+    received = bytearray()
+
+    def read_slowly() -> None:
+        loop_ran.wait(10)  # the reader starts only once the loop proved it ran meanwhile
+        os.set_blocking(reader, True)
+        while chunk := os.read(reader, 65536):
+            received.extend(chunk)
+
+    big = [notification(id=f"01HZX3V8Q2T00000000000000{i}", channel="log", body="x" * 200_000)
+           for i in range(3)]  # fmt: skip
+
+    async def run() -> list[DeliveryResult]:
+        channel = LogChannel(str(fifo))
+        os.set_blocking(channel._fd, False)
+        try:
+            async with anyio.create_task_group() as group:
+                results: list[DeliveryResult] = []
+
+                async def deliver_all() -> None:
+                    for n in big:
+                        results.append(await channel.deliver(n))
+
+                group.start_soon(deliver_all)
+                await anyio.sleep(0.2)  # runs only if the deliveries do not hold the loop
+                loop_ran.set()
+            return results
+        finally:
+            await channel.aclose()
+
+    thread = threading.Thread(target=read_slowly)
+    thread.start()
+    results = asyncio.run(run())
+    thread.join(30)
+    os.close(reader)
+    assert [r.kind for r in results] == [ResultKind.OK] * 3
+    lines = bytes(received).decode().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [n.id for n in big]

@@ -438,3 +438,29 @@ def test_cli_explains_a_missing_mongodb_driver(
     result = cli.invoke(app, ["--store", "mongodb://db1/x", "worker", "--id", "1"])
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "needs the pymongo driver", "pip install pymongo")
+
+
+SECRET = "s3cr/et#1"  # a / and a # end urlsplit's host part early: it would not find it
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RABBITMQ_URL", f"amqp//guest:{SECRET}@rabbit:5672/"),
+        ("RABBITMQ_URL", f"rabbitmq://guest:{SECRET}@rabbit"),
+        ("MONGODB_URI", f"mongo://app:{SECRET}@db1:27017/notifyctl"),
+        ("NOTIFYCTL_STORE_URL", f"postgres://app:{SECRET}@db1/notifyctl"),
+    ],
+)
+def test_a_bad_url_is_refused_without_echoing_its_password(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(environ={variable: value})
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: ") and ":***@" in message
+    assert "s3cr" not in message
+
+
+def test_redacted_hides_what_urlsplit_misses_and_keeps_the_rest() -> None:
+    assert config.redacted(f"amqp://guest:{SECRET}@rabbit/") == "amqp://guest:***@rabbit/"
+    assert config.redacted("amqp://guest@rabbit/") == "amqp://guest@rabbit/"
+    assert config.redacted("mongodb://db1/notifyctl") == "mongodb://db1/notifyctl"

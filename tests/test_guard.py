@@ -20,6 +20,20 @@ def test_a_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
     assert limiter.take("c", now=10.011).allowed is True
 
 
+def test_a_costly_request_takes_its_cost_or_nothing() -> None:
+    limiter = RateLimiter(rate=1, burst=15)
+    assert limiter.take("c", 0.0, cost=11).remaining == 4
+    refused = limiter.take("c", 0.0, cost=11)
+    assert not refused.allowed and refused.remaining == 4 and refused.retry_after_s == 7
+    assert limiter.take("c", 0.0, cost=4).allowed  # the refusal took nothing
+
+
+def test_a_cost_above_the_burst_is_payable_once_the_bucket_is_full() -> None:
+    limiter = RateLimiter(rate=1, burst=5)
+    assert limiter.take("c", 0.0, cost=50).allowed
+    assert not limiter.take("c", 0.0, cost=50).allowed
+
+
 def test_clients_do_not_share_buckets() -> None:
     limiter = RateLimiter(rate=1, burst=1)
     assert limiter.take("a", 0.0).allowed and not limiter.take("a", 0.0).allowed

@@ -138,6 +138,37 @@ def test_tables_for_people_and_a_few_refreshes_of_top(
     assert "w-gone" in top.stdout and "Undelivered" in top.stdout
 
 
+def test_client_and_receiver_text_is_shown_as_written_never_read_as_markup(
+    tmp_path: Path,
+) -> None:
+    """A title, a receiver's error, a worker's host name: data, shown literally. ``[/bold]``
+    used to crash the view (rich read it as a closing tag) and ``[red]`` vanished."""
+    config = make_config(tmp_path)
+    store = open_store(config)
+    now = now_ms()
+    marked = replace(webhooks("https://example.test/[/bold]", 1)[0], title="[/bold] [red]x",
+                     user_id="[link=file:///etc]u[/link]")  # fmt: skip
+    (nid,) = insert(store, [marked])
+    claims = store.claim_ids([nid], "w-[/]", now, LEASE)
+    store.finish([Outcome(claims[0], Verdict.DEAD, "HTTP 500: [/] [bold]oops")], now)
+    store.register_worker(WorkerRecord("w-[/]", 1, "host-[/i]", 101, now, now, 0, 1))
+    base = ["--data-dir", str(config.data_dir), "inspect"]
+    shown = {}
+    for args in (["notification", nid], ["dead"], ["workers"], ["top", "-n", "1"]):
+        result = runner.invoke(app, [*base, *args], env={"COLUMNS": "300"})
+        assert result.exit_code == 0, result.output
+        shown[args[0]] = result.stdout
+    assert "[/bold] [red]x" in shown["notification"]
+    assert "[link=file:///etc]u[/link]" in shown["notification"]
+    assert "HTTP 500: [/] [bold]oops" in shown["notification"]
+    assert "HTTP 500: [/] [bold]oops" in shown["dead"]
+    assert "host-[/i]" in shown["workers"] and "w-[/]" in shown["top"]
+    unknown = runner.invoke(app, [*base, "notification", "[/bold]"], env={})
+    assert unknown.exit_code == 1 and "no notification has the id '[/bold]'" in unknown.output
+    bad_flag = runner.invoke(app, ["--store", "[/x]db", "inspect", "stats"], env={})
+    assert bad_flag.exit_code == 2 and "unsupported store '[/x]db'" in bad_flag.output
+
+
 def test_unknown_ids_and_missing_stores_are_clear_errors(
     known: tuple[Config, Store, dict[str, str]], tmp_path: Path
 ) -> None:

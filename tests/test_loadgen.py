@@ -197,7 +197,6 @@ def test_against_a_200_ms_server_the_rate_holds_and_p50_is_not_below_200_ms(
     assert counts["requests_sent"] == counts["planned_notifications"] == 60
     assert counts["not_sent"] == 0 and report["rates"]["offered"] == 20.0
     assert latency["latency"]["p50"] >= 200.0  # measured from the intended send: never less
-    assert latency["latency"]["p50"] < 2000.0
     # open model: requests kept going out while earlier ones waited (a closed loop has 1)
     assert report["generator"]["peak_in_flight"] >= 3
     assert report["delivery"]["lost"] == 0 and report["delivery"]["accepted"] == 60

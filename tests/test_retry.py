@@ -14,6 +14,7 @@ from notifyctl.retry import (
     DeliveryResult,
     ResultKind,
     RetryPolicy,
+    StoreBackoff,
     classify_http_status,
     decide,
 )
@@ -219,3 +220,23 @@ def test_retry_honours_the_receivers_retry_after() -> None:
     decision = decide(retryable("HTTP 429", retry_after_ms=7_000), 1, 3, NOW, policy, rand=0.0)
     assert decision.verdict is Verdict.RETRY
     assert decision.retry_at == NOW + 7_000
+
+
+def test_store_backoff_doubles_with_jitter_up_to_its_cap_and_starts_over_after_a_success() -> None:
+    draws = iter([0.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    backoff = StoreBackoff(first_s=0.1, max_s=1.0, rand=lambda: next(draws))
+    delays = [backoff.next_delay_s() for _ in range(7)]
+    assert delays == pytest.approx([0.05, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5])
+    backoff.succeeded()
+    assert backoff.next_delay_s() == pytest.approx(0.05)
+
+
+@given(st.integers(min_value=0, max_value=60), st.floats(min_value=0, max_value=0.999))
+def test_store_backoff_stays_between_half_its_ceiling_and_its_ceiling(
+    failures: int, rand: float
+) -> None:
+    backoff = StoreBackoff(first_s=0.1, max_s=5.0, rand=lambda: rand)
+    for _ in range(failures):
+        backoff.next_delay_s()
+    ceiling = min(5.0, 0.1 * 2**failures)
+    assert ceiling / 2 <= backoff.next_delay_s() <= ceiling

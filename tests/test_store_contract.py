@@ -370,6 +370,24 @@ def test_claim_with_a_small_limit_picks_the_most_urgent(store: Store) -> None:
     assert [c.id for c in store.claim_batch(WORKER_A, 1, NOW, LEASE)] == [low.id]
 
 
+def test_a_long_waiting_low_notification_is_claimed_before_fresh_high_ones(
+    store: Store,
+) -> None:
+    """Priority ageing (``NOTIFYCTL_PRIORITY_AGEING_MS``, 60 s by default): a due notification
+    rises a level per period waited, so sustained ``high`` traffic cannot starve ``low``."""
+    hour = 3_600_000
+    fresh_high = [make(priority=Priority.HIGH, scheduled_for=NOW - 1_000 * i) for i in range(3)]
+    fresh_normal = make(priority=Priority.NORMAL, scheduled_for=NOW - 30_000)
+    old_low = make(priority=Priority.LOW, scheduled_for=NOW - hour)
+    old_normal = make(priority=Priority.NORMAL, scheduled_for=NOW - 90_000)
+    insert(store, *fresh_high, fresh_normal, old_low, old_normal)
+    first = store.claim_batch(WORKER_A, 2, NOW, LEASE)
+    assert {c.id for c in first} == {old_low.id, old_normal.id}  # level high, waited longest
+    rest = store.claim_batch(WORKER_A, 10, NOW, LEASE)
+    assert [c.id for c in rest[:3]] == [n.id for n in reversed(fresh_high)]  # high, earliest first
+    assert rest[3].id == fresh_normal.id
+
+
 def test_a_notification_not_yet_due_is_not_claimed(store: Store) -> None:
     later = insert_one(store, make(scheduled_for=NOW + 60_000))
     assert store.claim_batch(WORKER_A, 10, NOW + 59_999, LEASE) == []
@@ -567,6 +585,46 @@ def test_finish_release_gives_the_attempt_back(store: Store) -> None:
     assert again.notification.attempts == 1
 
 
+def test_finish_interrupted_on_the_last_attempt_gives_it_back_with_a_truthful_entry(
+    store: Store,
+) -> None:
+    """A graceful stop cut the final attempt short: never dead, due again with the attempt
+    returned, and the history names the time, the attempt and the worker."""
+    insert_one(store, make(max_attempts=1))
+    claim = claim_one(store, WORKER_A, NOW)
+    outcome = Outcome(claim, Verdict.INTERRUPTED, error="interrupted: the worker stopped")
+    assert store.finish([outcome], NOW + 5).applied == 1
+    found = current(store, claim.id)
+    assert (found.status, found.attempts) == (Status.PENDING, 0)
+    assert found.available_at <= NOW + 5
+    assert_lease_cleared(found)
+    history = store.history(claim.id)
+    assert history is not None
+    assert [(h.outcome, h.at, h.attempt, h.worker, h.started_at, h.error) for h in history] == [
+        ("interrupted", NOW + 5, 1, WORKER_A, NOW, "interrupted: the worker stopped")
+    ]
+    again = claim_one(store, WORKER_B, NOW + 5)  # claimed, not buried as out of attempts
+    assert again.notification.attempts == 1
+
+
+def test_an_unleased_notification_out_of_attempts_is_buried_with_no_made_up_entry(
+    store: Store,
+) -> None:
+    """Rows an earlier release left pending with every attempt used and no lease (its shutdown
+    retried the final attempt) are buried; both adapters then write the same history: no
+    ``lease_expired`` entry without a lease, time or worker to show."""
+    insert_one(store, make(max_attempts=1))
+    claim = claim_one(store, WORKER_A, NOW)
+    store.finish([Outcome(claim, Verdict.RETRY, "interrupted", NOW + 5)], NOW + 5)
+    buried: list[Notification] = []
+    assert store.claim_batch(WORKER_B, 10, NOW + 10, LEASE, buried) == []
+    assert [n.id for n in buried] == [claim.id]
+    history = store.history(claim.id)
+    assert history is not None
+    assert [h.outcome for h in history] == ["retry"]
+    assert all(h.at is not None and h.worker is not None for h in history)
+
+
 def test_a_stale_finish_is_refused_and_changes_nothing(store: Store) -> None:
     old, new = taken_over(store)
     before = current(store, old.id)
@@ -716,6 +774,16 @@ def test_deregister_removes_only_that_worker(store: Store) -> None:
     assert store.workers() == []
 
 
+def test_prune_removes_only_the_rows_of_workers_silent_since_before_the_cutoff(
+    store: Store,
+) -> None:
+    store.register_worker(replace(worker_record(WORKER_A, 1), last_heartbeat=NOW - 7_200_000))
+    store.register_worker(replace(worker_record(WORKER_B, 2), last_heartbeat=NOW - 60_000))
+    assert store.prune_workers(NOW - 3_600_000) == 1
+    assert [w.id for w in store.workers()] == [WORKER_B]
+    assert store.prune_workers(NOW - 3_600_000) == 0
+
+
 def test_ping_succeeds_on_an_open_store(store: Store) -> None:
     store.ping()
 
@@ -741,7 +809,9 @@ def query_plan(database: Path, sql: str, params: tuple[object, ...]) -> list[str
 
 def test_sqlite_claim_candidates_walk_the_partial_claim_index(sqlite_store: SqliteStore) -> None:
     insert(sqlite_store, *(make(priority=Priority(i % 3)) for i in range(30)))
-    plan = query_plan(path_of(sqlite_store.url), CLAIM_CANDIDATES, (int(Priority.HIGH), NOW, 50))
+    plan = query_plan(
+        path_of(sqlite_store.url), CLAIM_CANDIDATES, (int(Priority.HIGH), NOW, NOW - 60_000, 50)
+    )
     assert any("USING INDEX notifications_claim" in step for step in plan), plan
     assert not any(step.startswith("SCAN") and "INDEX" not in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan

@@ -196,6 +196,37 @@ def test_different_idempotency_keys_in_header_and_body_are_rejected() -> None:
     assert "Idempotency-Key header" in errors[0].message
 
 
+BAD_KEYS = ["", "k" * 257, "k" * 100_000, "tab\there", "new\nline", "nul\x00", "bell\x07"]
+KEY_IDS = ["empty", "257", "100000", "tab", "newline", "nul", "bell"]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=KEY_IDS)
+def test_a_bad_idempotency_key_header_is_refused_naming_the_header(key: str) -> None:
+    errors = errors_of(dict(LOG), header_key=key)
+    assert [e.field for e in errors] == ["Idempotency-Key"]
+    assert "1 to 256 printable" in errors[0].message
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=KEY_IDS)
+def test_the_body_field_follows_the_same_key_rule(key: str) -> None:
+    assert fields_of({**LOG, "idempotency_key": key}) == {"idempotency_key"}
+
+
+def test_a_header_key_must_be_ascii_as_http_headers_are_bytes() -> None:
+    assert fields_of(dict(LOG), header_key="clé") == {"Idempotency-Key"}
+    assert parse({**LOG, "idempotency_key": "clé"}).idempotency_key == "clé"
+
+
+def test_keys_of_1_and_256_printable_characters_with_spaces_are_accepted() -> None:
+    for key in ("k", "k" * 256, "order 42 / retry #1 ~!"):
+        assert parse(dict(LOG), header_key=key).idempotency_key == key
+
+
+def test_a_bad_header_is_reported_with_the_bad_fields_of_the_body() -> None:
+    assert fields_of({"channel": "log"}, header_key="") == {"user_id", "Idempotency-Key"}
+    assert fields_of([], header_key="") == {"", "Idempotency-Key"}
+
+
 # --- each bad field names itself -------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
+from aiohttp.abc import AbstractResolver
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,10 +21,11 @@ from starlette.routing import Route
 
 from notifyctl.broker import Broker, group_wakeups
 from notifyctl.config import Config
-from notifyctl.destinations import DestinationPolicy, resolution_problem
+from notifyctl.destinations import DestinationPolicy
 from notifyctl.errors import StoreError
 from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, now_ms
+from notifyctl.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.roles.api_io import (
     JsonResponse,
     broker_state,
@@ -34,28 +36,41 @@ from notifyctl.roles.api_io import (
     unavailable_store_is_503,
 )
 from notifyctl.roles.group_commit import GroupCommit
+from notifyctl.roles.guard import CHARGE, Charge
+from notifyctl.roles.intake_dns import IntakeResolver
 from notifyctl.roles.problems import HTTPProblem, invalid, problem_json
 from notifyctl.store import Store
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 log = logging.getLogger("notifyctl.api")
 MAX_BATCH = 1_000
+Parsed = NewNotification | Invalid
 
 
 class Api:
     def __init__(
-        self, config: Config, store: Store, broker: Broker | None, metrics: ApiMetrics
+        self,
+        config: Config,
+        store: Store,
+        broker: Broker | None,
+        metrics: ApiMetrics,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.broker = broker
         self.metrics = metrics
-        self.destinations = DestinationPolicy.from_config(config.webhook_allow)
+        policy = DestinationPolicy.from_config(config.webhook_allow)
+        self.destinations = IntakeResolver(policy, config.intake_dns_timeout_ms / 1000, resolver)
         self._group_commit = GroupCommit(store.insert_many)
 
     def count_intake(self, results: list[InsertResult]) -> None:
         created = sum(1 for r in results if r.created)
         self.metrics.intake(created, len(results) - created)
+
+    async def _read_json(self, request: Request) -> Any:
+        config = self.config
+        return await read_json(request, config.max_body_bytes, config.body_timeout_ms / 1000)
 
     async def _store(self, method: Any, *args: Any) -> Any:
         with unavailable_store_is_503(), self._timed(method.__name__):
@@ -70,13 +85,21 @@ class Api:
         finally:
             self.metrics.observe_store_call(operation, time.perf_counter() - started)
 
-    async def _parse(self, body: Any, now: int, header_key: str | None = None) -> NewNotification:
-        item = parse_notification(body, now, self.config.max_attempts, header_key)
-        if item.channel == "webhook" and item.to:
-            problem = await resolution_problem(self.destinations, item.to, None)
-            if problem:
-                raise Invalid([FieldError("to", f"forbidden destination: {problem}")])
-        return item
+    async def _parse(
+        self, bodies: list[Any], now: int, header_key: str | None = None
+    ) -> list[Parsed]:
+        """Each body validated, then the webhook destinations of the valid ones checked together
+        (``IntakeResolver``: concurrently, within one deadline)."""
+        parsed = [self._validate(body, now, header_key) for body in bodies]
+        webhooks = [p for p in parsed if isinstance(p, NewNotification) and p.channel == "webhook"]
+        problems = await self.destinations.problems(p.to for p in webhooks if p.to)
+        return [forbidden_or(p, problems) for p in parsed]
+
+    def _validate(self, body: Any, now: int, header_key: str | None) -> Parsed:
+        try:
+            return parse_notification(body, now, self.config.max_attempts, header_key)
+        except Invalid as exc:
+            return exc
 
     def wake_workers(self, results: list[InsertResult], now: int) -> None:
         """Publish what is due now; scheduled ones are found by the workers' sweep."""
@@ -91,12 +114,11 @@ class Api:
             self.broker.publish(wakeups)
 
     async def create(self, request: Request) -> Response:
-        body = await read_json(request, self.config.max_body_bytes)
+        body = await self._read_json(request)
         now = now_ms()
-        try:
-            item = await self._parse(body, now, request.headers.get("idempotency-key"))
-        except Invalid as exc:
-            raise invalid(exc.errors) from None
+        (item,) = await self._parse([body], now, request.headers.get("idempotency-key"))
+        if isinstance(item, Invalid):
+            raise invalid(item.errors)
         with unavailable_store_is_503(), self._timed("insert_grouped"):
             result = await self._group_commit.insert(item)
         self.wake_workers([result], now)
@@ -106,20 +128,16 @@ class Api:
         return JsonResponse(payload, status_code=status, headers=headers)
 
     async def create_batch(self, request: Request) -> Response:
-        body = await read_json(request, self.config.max_body_bytes)
+        body = await self._read_json(request)
         items = body.get("notifications") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items or set(body) != {"notifications"}:
             error = FieldError("notifications", 'the body must be {"notifications": [...]}')
             raise invalid([error])
         if len(items) > MAX_BATCH:
             raise invalid([FieldError("notifications", f"at most {MAX_BATCH} per batch")])
+        charge_batch(request.scope.get(CHARGE), len(items))
         now = now_ms()
-        parsed: list[NewNotification | Invalid] = []
-        for raw in items:
-            try:
-                parsed.append(await self._parse(raw, now))
-            except Invalid as exc:
-                parsed.append(exc)
+        parsed = await self._parse(items, now)
         valid = [p for p in parsed if isinstance(p, NewNotification)]
         inserted = await self._store(self.store.insert_many, valid, now) if valid else []
         self.wake_workers(inserted, now)
@@ -170,6 +188,27 @@ class Api:
         return JsonResponse({"status": "healthy", "database": "connected", "messageQueue": queue})
 
 
+def forbidden_or(parsed: Parsed, problems: dict[str, str]) -> Parsed:
+    """``parsed``, or Invalid when its webhook destination is forbidden."""
+    if isinstance(parsed, NewNotification) and parsed.channel == "webhook":
+        problem = problems.get(parsed.to or "")
+        if problem:
+            return Invalid([FieldError("to", f"forbidden destination: {problem}")])
+    return parsed
+
+
+def charge_batch(charge: Charge | None, items: int) -> None:
+    """Take a batch's extra tokens (the guard took one for the request), before any work."""
+    extra = items // BATCH_ITEMS_PER_TOKEN
+    if charge is None or extra == 0:  # rate limiting off, or a small batch
+        return
+    decision = charge(extra)
+    if not decision.allowed:
+        message = (f"rate limit exceeded: a batch of {items} costs {extra + 1} requests; retry"
+                   f" in {decision.retry_after_s} s or send smaller batches")  # fmt: skip
+        raise HTTPProblem(429, "rate_limited", message)
+
+
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -181,10 +220,15 @@ def by_method(**endpoints: Endpoint) -> Endpoint:
 
 
 def build_app(
-    config: Config, store: Store, broker: Broker | None = None, metrics: ApiMetrics | None = None
+    config: Config,
+    store: Store,
+    broker: Broker | None = None,
+    metrics: ApiMetrics | None = None,
+    resolver: AbstractResolver | None = None,
 ) -> Any:
     """The API as an ASGI app: Starlette routes behind the key and rate-limit guard, every
-    request timed (``http_request_duration_seconds``), refused ones included."""
+    request timed (``http_request_duration_seconds``), refused ones included. ``resolver``
+    resolves webhook hosts at intake (tests pass a fake one)."""
     from starlette.exceptions import HTTPException
 
     from notifyctl.apikeys import ApiKeys
@@ -195,7 +239,7 @@ def build_app(
     from notifyctl.roles.serving import RequestTimer, metrics_endpoint
 
     metrics = metrics or ApiMetrics(store, broker)
-    api = Api(config, store, broker, metrics)
+    api = Api(config, store, broker, metrics, resolver)
     spec = document()
 
     async def openapi(request: Request) -> Response:
@@ -241,7 +285,7 @@ async def serve_api(
     handle_stop_signals(stop.set)
     try:
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
-        await serve_until(app, host, port, stop)
+        await serve_until(app, host, port, stop, config.header_timeout_ms / 1000)
     finally:
         if broker is not None:
             await anyio.to_thread.run_sync(broker.close)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -33,27 +34,42 @@ JSON_TYPE = re.compile(r"application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE
 ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON, refusing more than ``limit`` bytes while reading, not after."""
+async def read_json(request: Request, limit: int, timeout_s: float) -> Any:
+    """The body as JSON, refusing more than ``limit`` bytes while reading, not after, and a body
+    that takes more than ``timeout_s`` seconds to arrive (a client trickling it would hold the
+    connection and this request's memory)."""
     content_type = request.headers.get("content-type", "")
     if not JSON_TYPE.match(content_type):
         message = f"send Content-Type: application/json, not {content_type or 'nothing'!r}"
         raise HTTPProblem(415, "unsupported_media_type", message)
-    too_large = HTTPProblem(413, "body_too_large", f"the body exceeds {limit} bytes")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise too_large(limit)
+    try:
+        with anyio.fail_after(timeout_s):
+            body = await read_body(request, limit)
+    except TimeoutError:
+        message = f"the body did not arrive within {timeout_s:g} s"
+        raise HTTPProblem(408, "body_timeout", message, headers={"Connection": "close"}) from None
+    try:
+        return json.loads(body, parse_constant=reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise HTTPProblem(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise too_large(limit)
         chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks), parse_constant=reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise HTTPProblem(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    return b"".join(chunks)
+
+
+def too_large(limit: int) -> HTTPProblem:
+    return HTTPProblem(413, "body_too_large", f"the body exceeds {limit} bytes")
 
 
 def reject_constant(name: str) -> Any:

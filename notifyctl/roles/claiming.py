@@ -12,9 +12,10 @@ unstarted):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import anyio
 
@@ -22,8 +23,9 @@ from notifyctl.broker import Broker, Receipt
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, Notification, WorkerStats
+from notifyctl.retry import StoreBackoff
 from notifyctl.roles.inflight import InFlight
-from notifyctl.roles.outcomes import STORE_RETRY_S, Outcomes, StoreCall
+from notifyctl.roles.outcomes import Outcomes, StoreCall
 from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.store import Store
 
@@ -59,6 +61,9 @@ class Claiming:
         self._wakeups = WakeUpQueue()
         self._wakeups_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
+        #: slots promised to claims in progress (see _reserving)
+        self._reserved = 0
+        self._backoff = StoreBackoff()
 
     def ids_waiting(self) -> int:
         """Ids named by wake-ups and not yet claimed."""
@@ -78,7 +83,19 @@ class Claiming:
                 loops.start_soon(self._wakeup_loop, self._broker, stopping)
 
     def _free_slots(self) -> int:
-        return self.config.worker_concurrency - len(self._in_flight)
+        """Delivery slots neither running nor promised to a claim still awaiting the store."""
+        return self.config.worker_concurrency - len(self._in_flight) - self._reserved
+
+    @contextlib.contextmanager
+    def _reserving(self, slots: int) -> Iterator[None]:
+        """Hold ``slots`` across a claim's await: the sweep and the wake-up loop both claim, and
+        each must see the slots the other is about to fill, or together they claim past
+        ``worker_concurrency`` (claims that would then wait unstarted while their leases run)."""
+        self._reserved += slots
+        try:
+            yield
+        finally:
+            self._reserved -= slots
 
     async def _sweep(self, stopping: anyio.Event) -> None:
         idle_s = MIN_IDLE_S
@@ -88,7 +105,8 @@ class Claiming:
                 await self._wait_for_slot()
                 continue
             wanted = min(self.config.worker_batch_size, free)
-            claims = await self._claim(wanted)
+            with self._reserving(wanted):
+                claims = await self._claim(wanted)
             for claim in claims:
                 self._start(claim)
             if claims:
@@ -129,7 +147,9 @@ class Claiming:
                 await self._wait_for_slot()
                 continue
             taken = self._wakeups.take(min(free, self.config.worker_batch_size))
-            claims = await self._claim_ids(WakeUpQueue.ids(taken))
+            ids = WakeUpQueue.ids(taken)
+            with self._reserving(min(len(ids), free)):
+                claims = await self._claim_ids(ids)
             if claims is None:
                 self._wakeups.put_back(taken)  # the store failed: decide them later
                 continue
@@ -159,8 +179,9 @@ class Claiming:
                 failed = False
                 self._outcomes.written(outcomes, report)
         if failed:
-            await anyio.sleep(STORE_RETRY_S)
+            await anyio.sleep(self._backoff.next_delay_s())
             return None
+        self._backoff.succeeded()
         self._count(claims, buried)
         return claims
 
@@ -174,14 +195,21 @@ class Claiming:
         except StoreError as exc:
             self._stats.store_errors += 1
             log.warning("claim failed, retrying: %s", exc)
-            await anyio.sleep(STORE_RETRY_S)
+            await anyio.sleep(self._backoff.next_delay_s())
             return []
+        self._backoff.succeeded()
         self._count(claims, buried)
         return claims
 
     def _count(self, claims: list[Claim], buried: list[Notification]) -> None:
         self._stats.claimed += len(claims)
-        self._stats.reclaimed += sum(1 for claim in claims if claim.reclaimed)
+        for claim in claims:
+            if claim.reclaimed:  # its worker stopped mid-delivery: a repeat delivery may follow
+                self._stats.reclaimed += 1
+                log.warning(
+                    "Lock expired on %s: its worker stopped mid-delivery; attempt %d taken over"
+                    " by worker %s", claim.id, claim.notification.attempts, self._worker_id,
+                )  # fmt: skip
         for notification in buried:  # their last worker died on the final attempt
             self._stats.buried += 1
             log.warning("%s is dead: %s", notification.id, notification.last_error)

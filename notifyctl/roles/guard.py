@@ -2,6 +2,11 @@
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, so it stays a
 dictionary lookup and a token-bucket update, with no extra task or body buffering.
+
+Every request costs one token, taken here before its body is read. A request that turns out to
+ask for more (a batch: see ``ratelimit.BATCH_ITEMS_PER_TOKEN``) takes the rest through the function
+this guard leaves in its scope under ``CHARGE``, once its size is known and before any work;
+the rate-limit headers of the answer then show the bucket after both.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from notifyctl.roles.problems import HTTPProblem, problem_json
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+#: the scope key of the function that takes more tokens from the client's bucket
+CHARGE = "notifyctl.charge"
+Charge = Callable[[int], Decision]
 
 
 def parse_networks(value: str) -> tuple[Network, ...]:
@@ -82,9 +90,7 @@ class Guard:
             return
         identity = self._identity(scope)
         if identity is None:
-            problem = HTTPProblem(401, "unauthorized", "send Authorization: Bearer <API key>",
-                                  headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-            await respond(send, problem)
+            await self._unauthorized(scope, send)
             return
         if self.limiter is None or path == "/metrics":
             await self.app(scope, receive, send)
@@ -92,16 +98,47 @@ class Guard:
         decision = self.limiter.take(identity, self.clock())
         limits = rate_headers(decision)
         if not decision.allowed:
-            message = f"rate limit exceeded: retry in {decision.retry_after_s} s"
-            await respond(send, HTTPProblem(429, "rate_limited", message, headers=limits))
+            await respond(send, too_many(decision, limits))
             return
+        scope[CHARGE] = self._charger(identity, limits)  # in place: RequestTimer reads the scope
         await self.app(scope, receive, with_headers(send, limits))
+
+    def _charger(self, identity: str, limits: dict[str, str]) -> Charge:
+        limiter = self.limiter
+        assert limiter is not None
+
+        def charge(tokens: int) -> Decision:
+            # one token is gone already: asking for more than burst - 1 could never succeed
+            decision = limiter.take(identity, self.clock(), min(tokens, limiter.burst - 1))
+            limits.clear()
+            limits.update(rate_headers(decision))
+            return decision
+
+        return charge
+
+    async def _unauthorized(self, scope: Scope, send: Send) -> None:
+        """401, or 429 once the client's address has failed too often: guessing keys, or a
+        client with a stale key, costs a bucket of its own per IP like any other traffic."""
+        if self.limiter is not None:
+            client = "unauthenticated ip:" + client_address(scope, self.trusted)
+            decision = self.limiter.take(client, self.clock())
+            if not decision.allowed:
+                await respond(send, too_many(decision, rate_headers(decision)))
+                return
+        problem = HTTPProblem(401, "unauthorized", "send Authorization: Bearer <API key>",
+                              headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        await respond(send, problem)
 
     def _identity(self, scope: Scope) -> str | None:
         """Who is asking: the API key when keys are on (None if missing or wrong), else the IP."""
         if self.keys.enabled:
             return self.keys.identify(header(scope, b"authorization"))
         return "ip:" + client_address(scope, self.trusted)
+
+
+def too_many(decision: Decision, limits: dict[str, str]) -> HTTPProblem:
+    message = f"rate limit exceeded: retry in {decision.retry_after_s} s"
+    return HTTPProblem(429, "rate_limited", message, headers=limits)
 
 
 def rate_headers(decision: Decision) -> dict[str, str]:
@@ -116,10 +153,11 @@ def rate_headers(decision: Decision) -> dict[str, str]:
 
 
 def with_headers(send: Send, extra: dict[str, str]) -> Send:
-    encoded = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    """``send`` adding ``extra`` to the response's headers, as they are when it starts."""
 
     async def sender(message: Message) -> None:
         if message["type"] == "http.response.start":
+            encoded = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
             message = {**message, "headers": [*message.get("headers", []), *encoded]}
         await send(message)
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from notifyctl.model import Claim
+from notifyctl.model import Claim, ClaimKey
 
 log = logging.getLogger("notifyctl.worker")
 Delivery = Callable[[Claim], Coroutine[Any, Any, None]]
@@ -29,8 +29,9 @@ class InFlight:
         self._deliver = deliver
         self._never_ran = never_ran
         self._tasks: dict[asyncio.Task[None], Claim] = {}
-        #: ids of the deliveries whose coroutine has begun (a claim is in flight once at most)
-        self._begun: set[str] = set()
+        self._by_claim: dict[ClaimKey, asyncio.Task[None]] = {}
+        #: the claims whose delivery coroutine has begun (each claim is in flight once at most)
+        self._begun: set[ClaimKey] = set()
         self._slot_freed = asyncio.Event()
         self._all_done = asyncio.Event()
         self._all_done.set()
@@ -41,17 +42,24 @@ class InFlight:
     def start(self, claim: Claim) -> None:
         task = asyncio.get_running_loop().create_task(self._run(claim))
         self._tasks[task] = claim
+        self._by_claim[claim.key] = task
         self._all_done.clear()
         task.add_done_callback(self._ended)
 
     async def _run(self, claim: Claim) -> None:
-        self._begun.add(claim.id)  # by id: asyncio.current_task() costs a system call here
+        self._begun.add(claim.key)  # by claim: asyncio.current_task() costs a system call here
         await self._deliver(claim)
+
+    def cancel(self, claim: Claim) -> bool:
+        """Cancel this claim's delivery (its lease was lost); False if it is not in flight."""
+        task = self._by_claim.get(claim.key)
+        return task is not None and task.cancel()  # False too if it has just finished
 
     def _ended(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task)
-        if claim.id in self._begun:
-            self._begun.discard(claim.id)
+        self._by_claim.pop(claim.key, None)
+        if claim.key in self._begun:
+            self._begun.discard(claim.key)
         else:
             self._never_ran(claim)
         if not task.cancelled() and task.exception() is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from notifyctl.roles.loadgen_plan import Plan
 from notifyctl.roles.loadgen_stats import Stats
@@ -61,7 +63,8 @@ def progress_line(plan: Plan, stats: Stats, ledger: Ledger | None, entry: dict[s
 
 def render(summary: dict[str, Any], console: Console) -> None:
     console.print()
-    console.print(f"[bold]Load test results[/bold]  run {summary['run_id']} → {summary['target']}")
+    target = escape(str(summary["target"]))
+    console.print(f"[bold]Load test results[/bold]  run {summary['run_id']} → {target}")
     console.print(overview(summary))
     console.print(latency_table(summary["latency_ms"]))
     console.print(LEGEND)
@@ -72,7 +75,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
     style = VERDICT_STYLE[summary["verdict"]]
     console.print(f"[{style}]{summary['verdict'].upper()}[/]  (exit {summary['exit_code']})")
     for reason in summary["reasons"]:
-        console.print(f"  - {reason}", highlight=False)
+        console.print(f"  - {reason}", highlight=False, markup=False)
 
 
 def overview(summary: dict[str, Any]) -> Table:
@@ -144,7 +147,7 @@ def errors_table(errors: list[dict[str, Any]]) -> Table:
     table.add_column("kind")
     table.add_column("notifications", justify="right")
     for error in errors:
-        table.add_row(error["label"], f"{error['count']:,}")
+        table.add_row(Text(error["label"]), f"{error['count']:,}")  # may quote a receiver
     return table
 
 

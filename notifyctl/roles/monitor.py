@@ -114,7 +114,7 @@ def stats_json(worker: Worker) -> dict[str, Any]:
         "inFlight": worker.in_flight, "claimed": s.claimed,
         "claimedByWakeup": s.claimed_by_wakeup, "processed": s.processed,
         "sent": s.sent, "retried": s.retried, "dead": s.dead, "buried": s.buried,
-        "released": s.released,
+        "released": s.released, "interrupted": s.interrupted,
         "successRate": s.success_rate(), "staleWrites": s.stale_writes,
         "leasesLost": s.leases_lost, "leasesReclaimed": s.reclaimed,
         "wakeupsLost": s.wakeups_lost, "storeErrors": s.store_errors,

@@ -18,12 +18,22 @@ import anyio
 from notifyctl.broker import Broker
 from notifyctl.errors import StoreError
 from notifyctl.metrics import WorkerMetrics
-from notifyctl.model import Claim, FinishReport, Notification, Outcome, Verdict, WorkerStats
+from notifyctl.model import (
+    Claim,
+    ClaimKey,
+    FinishReport,
+    Notification,
+    Outcome,
+    Verdict,
+    WorkerStats,
+)
+from notifyctl.retry import StoreBackoff
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
-STORE_RETRY_S = 0.5
+#: a stopping worker tries to write its last outcomes for at least this long
+FINAL_FLUSH_MIN_S = 2.0
 #: the flush loop gathers outcomes finishing together for this long before writing them
 GATHER_S = 0.002
 #: and while wake-up ids wait to be claimed, up to this many times more
@@ -45,7 +55,7 @@ class Outcomes:
         call: StoreCall,
         stats: WorkerStats,
         metrics: WorkerMetrics,
-        held: dict[str, Claim],
+        held: dict[ClaimKey, Claim],
         clock: Callable[[], int],
         broker: Broker | None = None,
         worker_id: str = "",
@@ -60,6 +70,7 @@ class Outcomes:
         self._broker = broker
         self._worker_id = worker_id
         self._pending: list[Outcome] = []
+        self._backoff = StoreBackoff()
         self._ready = anyio.Event()
         #: called for each death written (the worker's dead-letter publisher's nudge)
         self.on_dead_letter: Callable[[], None] = lambda: None
@@ -97,8 +108,10 @@ class Outcomes:
     async def flush(self) -> None:
         """Write every outcome gathered, retrying while the store fails."""
         while self._pending:
-            if not await self._write():
-                await anyio.sleep(STORE_RETRY_S)
+            if await self._write():
+                self._backoff.succeeded()
+            else:
+                await anyio.sleep(self._backoff.next_delay_s())
 
     async def _write(self) -> bool:
         """Write every outcome gathered so far; False (outcomes kept) if the store failed.
@@ -121,7 +134,7 @@ class Outcomes:
     async def flush_at_stop(self, grace_s: float) -> None:
         """The last outcomes, after the flush loop stopped; bounded, so a store that stays down
         cannot keep a stopping worker alive (its leases then expire and others retry)."""
-        with anyio.move_on_after(max(grace_s, STORE_RETRY_S * 4)):
+        with anyio.move_on_after(max(grace_s, FINAL_FLUSH_MIN_S)):
             await self.flush()
         if self._pending:
             log.error(
@@ -134,23 +147,39 @@ class Outcomes:
         """The store has ``batch`` (but the outcomes it reports stale): count them."""
         stats, stale, now = self._stats, set(report.stale), self._clock()
         for outcome in batch:
-            self._held.pop(outcome.claim.id, None)
+            self._held.pop(outcome.claim.key, None)  # this claim's, not a newer one's
             if outcome.claim.id in stale:
                 stats.stale_writes += 1
                 log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
                 continue
-            verdict, notification = outcome.verdict, outcome.claim.notification
-            if verdict is Verdict.RELEASE:
-                stats.released += 1
-                continue
-            kind = OUTCOME_NAMES[verdict]
-            key = (notification.channel, kind)
-            stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
-            setattr(stats, kind, getattr(stats, kind) + 1)
-            if verdict is Verdict.SENT:
-                self._metrics.delivered(notification.channel, now - notification.created_at)
-            elif verdict is Verdict.DEAD:
-                self.dead_letter(notification, outcome.error)
+            self._count(outcome, now)
+
+    def _count(self, outcome: Outcome, now: int) -> None:
+        stats, verdict, notification = self._stats, outcome.verdict, outcome.claim.notification
+        if verdict is Verdict.RELEASE:
+            stats.released += 1
+            return
+        if verdict is Verdict.INTERRUPTED:
+            stats.interrupted += 1
+            return
+        kind = OUTCOME_NAMES[verdict]
+        key = (notification.channel, kind)
+        stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
+        setattr(stats, kind, getattr(stats, kind) + 1)
+        if verdict is Verdict.SENT:
+            self._metrics.delivered(notification.channel, now - notification.created_at)
+        elif verdict is Verdict.RETRY:
+            self._log_retry(outcome, now)
+        elif verdict is Verdict.DEAD:
+            self.dead_letter(notification, outcome.error)
+
+    def _log_retry(self, outcome: Outcome, now: int) -> None:
+        """One line per retry, worded as the spec's troubleshooting guide greps for it."""
+        n, retry_at = outcome.claim.notification, outcome.retry_at or now
+        log.info(
+            "Retry attempt %d of %d for %s in %.1f s (worker %s): %s", n.attempts + 1,
+            n.max_attempts, n.id, max(retry_at - now, 0) / 1000, self._worker_id, outcome.error,
+        )  # fmt: skip
 
     def dead_letter(self, notification: Notification, error: str | None) -> None:
         """``notification`` was written dead. With a broker, the store marked its dead letter in

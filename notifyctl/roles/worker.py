@@ -29,10 +29,16 @@ from notifyctl.broker import Broker, Receipt
 from notifyctl.channels import Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
-from notifyctl.lease import renew_every_ms, worker_identity
+from notifyctl.lease import (
+    DEAD_WORKER_ROWS_KEPT_MS,
+    PRUNE_WORKERS_EVERY_MS,
+    renew_every_ms,
+    worker_identity,
+)
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
+    ClaimKey,
     Outcome,
     Verdict,
     WorkerRecord,
@@ -72,7 +78,10 @@ class Worker:
         self._clock = clock
         self._rand = rand
         self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
-        self._held: dict[str, Claim] = {}
+        #: claims whose leases the renew loop extends, until their outcome is written
+        self._held: dict[ClaimKey, Claim] = {}
+        #: claims whose lease was taken over mid-delivery: their delivery is being cancelled
+        self._lost: set[ClaimKey] = set()
         self._in_flight = InFlight(self._deliver, self._never_ran)
         self.stopping = anyio.Event()
         self.broker = broker
@@ -165,8 +174,25 @@ class Worker:
                 await self._in_flight.cancel_all()
 
     def _start(self, claim: Claim) -> None:
-        self._held[claim.id] = claim
+        for older in [c for key, c in self._held.items() if key[0] == claim.id]:
+            self._lose(older)  # we took over our own lapsed lease: the old claim is void
+        self._held[claim.key] = claim
         self._in_flight.start(claim)
+
+    def _lose(self, claim: Claim) -> None:
+        """The lease was taken over: stop delivering, since the new owner delivers it too and
+        our outcome would be refused anyway. Nothing is recorded for a lost claim."""
+        if self._held.pop(claim.key, None) is None:
+            return
+        self.stats.leases_lost += 1
+        cancelled = self._in_flight.cancel(claim)
+        if cancelled:
+            self._lost.add(claim.key)
+        log.warning(
+            "Lock expired on %s (attempt %d, worker %s): another worker took the lease over; %s",
+            claim.id, claim.notification.attempts, self.id,
+            "delivery cancelled" if cancelled else "our outcome will be refused",
+        )  # fmt: skip
 
     async def _deliver(self, claim: Claim) -> None:
         started = False
@@ -181,7 +207,8 @@ class Worker:
                 result = await channel.deliver(claim.notification)
             self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():
-            self.outcomes.record(self._interrupted(claim, started))
+            if not self._forget_lost(claim):
+                self.outcomes.record(self._interrupted(claim, started))
             raise
         except Exception as exc:  # a channel bug must not kill the worker or lose the claim
             log.exception("delivery of %s raised", claim.id)
@@ -190,7 +217,15 @@ class Worker:
 
     def _never_ran(self, claim: Claim) -> None:
         """A delivery cancelled before its first step: nothing was attempted."""
-        self.outcomes.record(self._interrupted(claim, started=False))
+        if not self._forget_lost(claim):
+            self.outcomes.record(self._interrupted(claim, started=False))
+
+    def _forget_lost(self, claim: Claim) -> bool:
+        """Whether this claim's delivery was cancelled because its lease was lost."""
+        if claim.key not in self._lost:
+            return False
+        self._lost.discard(claim.key)
+        return True
 
     def _outcome(self, claim: Claim, result: DeliveryResult) -> Outcome:
         n = claim.notification
@@ -202,8 +237,10 @@ class Worker:
     def _interrupted(self, claim: Claim, started: bool) -> Outcome:
         if not started:
             return Outcome(claim, Verdict.RELEASE)
+        # Our own stop is no verdict on the notification: the attempt is given back, so a deploy
+        # never dead-letters anything, and the history says truthfully what happened.
         error = "interrupted: the worker stopped before the delivery finished"
-        return Outcome(claim, Verdict.RETRY, error, self._clock())
+        return Outcome(claim, Verdict.INTERRUPTED, error)
 
     async def _renew_loop(self) -> None:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000
@@ -220,22 +257,34 @@ class Worker:
                 self.stats.store_errors += 1
                 log.warning("lease renewal failed: %s", exc)
                 continue
-            for notification_id in lost:
-                if self._held.pop(notification_id, None) is not None:
-                    self.stats.leases_lost += 1
-                    log.warning("lease on %s was lost before delivery finished", notification_id)
+            lost_ids = set(lost)
+            for claim in held:  # one held claim per id (see _start), so ids name claims
+                if claim.id in lost_ids:
+                    self._lose(claim)
 
     async def _heartbeat_loop(self) -> None:
+        pruned_at: int | None = None
         while True:
             try:
                 await self._call(
                     "heartbeat", self.store.heartbeat, self.id, self._clock(), self.in_flight,
                     self.stats.processed,
                 )  # fmt: skip
+                now = self._clock()
+                if pruned_at is None or now - pruned_at >= PRUNE_WORKERS_EVERY_MS:
+                    pruned_at = now
+                    await self._prune_dead_workers(now)
             except StoreError as exc:
                 self.stats.store_errors += 1
                 log.warning("heartbeat failed: %s", exc)
             await anyio.sleep(self.config.heartbeat_interval_ms / 1000)
+
+    async def _prune_dead_workers(self, now: int) -> None:
+        """Rows of workers that died without deregistering would otherwise stay forever."""
+        stale_before = now - DEAD_WORKER_ROWS_KEPT_MS
+        removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
+        if removed:
+            log.info("removed the rows of %d workers silent for over an hour", removed)
 
 
 async def serve_worker(config: Config, number: int, store: Store) -> None:

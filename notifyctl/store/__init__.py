@@ -20,7 +20,10 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         from notifyctl.store.sqlite import SqliteStore
 
         synchronous = config.sqlite_synchronous if durable_writes else "normal"
-        return SqliteStore(url, synchronous, dead_letter_outbox=dead_letter_outbox(config))
+        return SqliteStore(
+            url, synchronous=synchronous, priority_ageing_ms=config.priority_ageing_ms,
+            dead_letter_outbox=dead_letter_outbox(config),
+        )  # fmt: skip
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return open_mongodb(config)
     scheme = url.split(":", 1)[0] if ":" in url else url

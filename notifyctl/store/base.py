@@ -155,6 +155,11 @@ class Store(Protocol):
         """Every registered worker."""
         ...
 
+    def prune_workers(self, stale_before: int) -> int:
+        """Remove the rows of workers whose last heartbeat is older than ``stale_before`` (they
+        died without deregistering: kill -9, a lost host); returns how many were removed."""
+        ...
+
     def pool_stats(self) -> dict[str, int]:
         """This process's connections to the store, for /stats and /resources: ``poolSize`` (the
         maximum), ``openConnections``, ``activeConnections`` (in use), ``idleConnections``,

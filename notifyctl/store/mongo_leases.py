@@ -33,6 +33,7 @@ from typing import Any
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
+from notifyctl.claim_order import claim_levels
 from notifyctl.errors import StoreError
 from notifyctl.lease import lease_expiry
 from notifyctl.model import Claim, FinishReport, Notification, Outcome, Status
@@ -61,20 +62,25 @@ def claim_batch(
     now: int,
     lease_ms: int,
     buried: list[Notification] | None,
+    ageing_ms: int = 0,
     outbox: bool = False,
 ) -> list[Claim]:
-    """``url`` (redacted) names the store in the errors a claim raises; ``outbox``: burials
-    mark their dead letters for publishing."""
+    """``url`` (redacted) names the store in the errors a claim raises. Levels of
+    ``notifyctl.claim_order`` are claimed most urgent first, each longest waiting first.
+    ``outbox``: burials mark their dead letters for publishing."""
     update = claim_update(worker_id, now, lease_expiry(now, lease_ms), outbox)
     claims: list[Claim] = []
-    # each buried (out of attempts) notification costs one operation but no slot
-    for _ in range(2 * limit):
-        doc = claim_one(notifications, url, schema.due(now), update, claims, sort=True)
-        if doc is None:
-            break
-        keep(doc, worker_id, claims, buried)
-        if len(claims) == limit:
-            break
+    # each buried (out of attempts) notification costs an operation but no slot: a batch makes
+    # at most ``2 * limit`` changes, and one empty query per level of the claim order
+    changes = 2 * limit
+    for bands in claim_levels(now, ageing_ms):
+        query = schema.due_in(bands)
+        while changes and len(claims) < limit:
+            doc = claim_one(notifications, url, query, update, claims, sort=True)
+            if doc is None:
+                break  # this level is empty: the next one
+            changes -= 1
+            keep(doc, worker_id, claims, buried)
     return sorted(claims, key=claim_order)
 
 
@@ -146,7 +152,7 @@ def claim_one(
 ) -> Document | None:
     """One atomic claim. A failure after some claims were won ends the batch with them:
     raising would strand their leases (and their attempts) until they expire."""
-    order: dict[str, Any] = {"sort": schema.CLAIM_SORT, "hint": schema.CLAIM_INDEX} if sort else {}
+    order: dict[str, Any] = {"sort": schema.LEVEL_SORT, "hint": schema.CLAIM_INDEX} if sort else {}
     try:
         with translated(url, "claim"):
             return notifications.find_one_and_update(

@@ -13,6 +13,7 @@ expiry of a leased one, so "due and free, or lease expired" is the single range 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
+from notifyctl.claim_order import Band
 from notifyctl.errors import StoreError
 from notifyctl.model import (
     CLAIMABLE,
@@ -41,6 +43,9 @@ CLAIM_INDEX = "claim"
 #: The statuses are the index's partial filter, so the scan walks (priority, available_at) alone
 #: and the index order is the claim order: no in-memory sort.
 CLAIM_SORT = [("priority", DESCENDING), ("available_at", ASCENDING)]
+#: within one level of ``notifyctl.claim_order``: the longest waiting first (the index serves
+#: each band's range in this order, and the server merges them)
+LEVEL_SORT = [("available_at", ASCENDING)]
 CLAIMABLE_FILTER = {"status": {"$in": list(CLAIMABLE)}}
 TERMINAL_FILTER = {"status": {"$in": sorted(status.value for status in TERMINAL)}}
 RETENTION_INDEX = "retention"
@@ -57,6 +62,17 @@ def to_ms(value: datetime) -> int:
 
 def optional_ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
+
+
+def due_in(bands: Sequence[Band]) -> dict[str, Any]:
+    """Claimable and due within one level of the claim order: one index range per band."""
+    ranges = []
+    for band in bands:
+        window: dict[str, Any] = {"$lte": to_date(band.due_by)}
+        if band.due_after is not None:
+            window["$gt"] = to_date(band.due_after)
+        ranges.append({"priority": int(band.priority), "available_at": window})
+    return {**CLAIMABLE_FILTER, **(ranges[0] if len(ranges) == 1 else {"$or": ranges})}
 
 
 def due(now: int) -> dict[str, Any]:

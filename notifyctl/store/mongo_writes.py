@@ -102,8 +102,9 @@ def reclaimed(doc: dict[str, Any]) -> bool:
 
 def history_entry(outcome: Outcome, now: int) -> dict[str, Any] | None:
     """The history entry an applied outcome appends (the claim holds, so its fields are the
-    document's); none for a release, which gives the attempt back."""
-    names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead"}
+    document's); none for a release, which gives back an attempt that never began."""
+    names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead",
+             Verdict.INTERRUPTED: "interrupted"}  # fmt: skip
     if outcome.verdict not in names:
         return None
     n = outcome.claim.notification
@@ -136,7 +137,7 @@ def finish_update(outcome: Outcome, now: int, token: str, outbox: bool = False) 
         changes.update(status=Status.DEAD.value, last_error=outcome.error)
         if outbox:
             changes["dead_letter_at"] = at
-    else:  # RELEASE: given back unstarted, due at once, and the claim's attempt returned
+    else:  # RELEASE or INTERRUPTED: due at once, and the claim's attempt returned
         changes.update(status=Status.PENDING.value, available_at=at)
         update["$inc"] = {"attempts": -1}
     return update

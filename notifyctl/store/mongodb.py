@@ -67,9 +67,12 @@ class MongoStore:
         size: PoolSize,
         retention_days: int = 0,
         startup_attempts: int = STARTUP_ATTEMPTS,
+        priority_ageing_ms: int = 0,
         dead_letter_outbox: bool = False,
     ) -> None:
         self.url = redacted(url)
+        #: see ``notifyctl.claim_order``
+        self._ageing_ms = priority_ageing_ms
         #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
         self._outbox = dead_letter_outbox
         self._stats = PoolStats(size)
@@ -84,8 +87,11 @@ class MongoStore:
         size = pool_size(
             config.store_url, config.mongodb_max_pool_size, config.mongodb_min_pool_size, auto
         )
-        outbox = dead_letter_outbox(config)
-        return cls(config.store_url, size, config.retention_days, dead_letter_outbox=outbox)
+        return cls(
+            config.store_url, size, config.retention_days,
+            priority_ageing_ms=config.priority_ageing_ms,
+            dead_letter_outbox=dead_letter_outbox(config),
+        )  # fmt: skip
 
     def _translated(self, doing: str) -> AbstractContextManager[None]:
         return translated(self.url, doing)
@@ -167,8 +173,9 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_batch(
-            self._notifications, self.url, worker_id, limit, now, lease_ms, buried, self._outbox
-        )
+            self._notifications, self.url, worker_id, limit, now, lease_ms, buried,
+            self._ageing_ms, self._outbox,
+        )  # fmt: skip
 
     def claim_ids(
         self,
@@ -239,6 +246,11 @@ class MongoStore:
     def deregister_worker(self, worker_id: str) -> None:
         with self._translated("deregister worker"):
             self._workers.delete_one({"_id": worker_id})
+
+    def prune_workers(self, stale_before: int) -> int:
+        with self._translated("prune workers"):
+            stale = {"last_heartbeat": {"$lt": schema.to_date(stale_before)}}
+            return self._workers.delete_many(stale).deleted_count
 
     def workers(self) -> list[WorkerRecord]:
         with self._translated("workers"):

@@ -57,10 +57,13 @@ class SqliteStore:
         url: str,
         synchronous: str = "full",
         busy_timeout_s: float = 30.0,
+        priority_ageing_ms: int = 0,
         dead_letter_outbox: bool = False,
     ) -> None:
         self.url = url
         self._db = SharedConnection(url, synchronous, busy_timeout_s)
+        #: see ``notifyctl.claim_order``
+        self._ageing_ms = priority_ageing_ms
         #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
         self._outbox = dead_letter_outbox
 
@@ -160,7 +163,7 @@ class SqliteStore:
             if not leases.anything_due(conn, now):
                 return []
         with self._db.write() as conn:
-            claimable, exhausted = leases.candidates(conn, limit, now)
+            claimable, exhausted = leases.candidates(conn, limit, now, self._ageing_ms)
             if exhausted:
                 dead = leases.bury(conn, exhausted, now, self._outbox)
                 if buried is not None:
@@ -250,6 +253,12 @@ class SqliteStore:
     def deregister_worker(self, worker_id: str) -> None:
         with self._db.write() as conn:
             conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
+
+    def prune_workers(self, stale_before: int) -> int:
+        with self._db.write() as conn:
+            return conn.execute(
+                "DELETE FROM workers WHERE last_heartbeat < ?", (stale_before,)
+            ).rowcount
 
     def workers(self) -> list[WorkerRecord]:
         with self._db.read() as conn:

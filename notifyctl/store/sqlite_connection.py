@@ -62,9 +62,26 @@ def immediate(conn: sqlite3.Connection, timeout_s: float) -> Iterator[sqlite3.Co
     try:
         yield conn
     except BaseException:
-        conn.execute("ROLLBACK")
+        roll_back(conn)
         raise
-    conn.execute("COMMIT")
+    commit(conn)
+
+
+def commit(conn: sqlite3.Connection) -> None:
+    """COMMIT, or roll back if it fails: the connection is shared by every thread of the process,
+    and one left inside a failed transaction would make every later BEGIN fail ("cannot start a
+    transaction within a transaction") until the process restarted."""
+    try:
+        conn.execute("COMMIT")
+    except BaseException:
+        roll_back(conn)
+        raise
+
+
+def roll_back(conn: sqlite3.Connection) -> None:
+    """ROLLBACK when a transaction is open (SQLite ends some failed ones by itself)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def open_database(url: str, synchronous: str, timeout_s: float) -> sqlite3.Connection:
@@ -134,8 +151,10 @@ class SharedConnection:
             conn.execute("BEGIN")
             try:
                 yield conn
-            finally:
-                conn.execute("COMMIT")
+            except BaseException:
+                roll_back(conn)
+                raise
+            commit(conn)
 
     def pool_stats(self) -> dict[str, int]:
         """The one connection of this process, in the shape of a pool's statistics."""

@@ -13,14 +13,18 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from notifyctl.claim_order import claim_levels
 from notifyctl.model import Claim, FinishReport, Notification, Outcome, Priority, Verdict
 from notifyctl.store.sqlite_schema import COLUMNS, row_to_notification
 
+#: one band of ``claim_order``: (priority, due_by, due_after, limit); one index range scan
 CLAIM_CANDIDATES = (
-    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL FROM notifications"
+    "SELECT id, attempts, max_attempts, locked_by IS NOT NULL, available_at FROM notifications"
     " WHERE status IN ('pending', 'scheduled') AND priority = ? AND available_at <= ?"
-    " ORDER BY available_at LIMIT ?"
+    " AND available_at > ? ORDER BY available_at LIMIT ?"
 )
+#: ``due_after`` of a band with no lower bound
+EVER = -(1 << 62)
 FENCE = " WHERE id = ? AND locked_by = ? AND lock_version = ?"
 NAMED_FENCE = " WHERE id = :id AND locked_by = :worker AND lock_version = :version"
 RELEASE_LEASE = "locked_by = NULL, locked_at = NULL, lock_expiry = NULL"
@@ -35,9 +39,15 @@ def history_entry(outcome: str, at: str, error: str) -> str:
 
 
 EXPIRED_ENTRY = history_entry("'lease_expired'", "lock_expiry", "NULL")
+#: a lease that expired is history; a row with no lease (nothing expired) gets no entry
+EXPIRED_ONLY_IF_LEASED = (
+    f"history = CASE WHEN locked_by IS NULL THEN history"
+    f" ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+)
 SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
 RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
 DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
+INTERRUPTED_ENTRY = history_entry("'interrupted'", ":now", ":error")
 FINISH_SQL = {
     Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
@@ -49,6 +59,10 @@ FINISH_SQL = {
     + NAMED_FENCE,
     Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
     f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    # the history entry is written before the attempt is given back (SET reads the old row)
+    Verdict.INTERRUPTED: "UPDATE notifications SET status = 'pending', available_at = :now,"
+    f" attempts = attempts - 1, {INTERRUPTED_ENTRY}, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
 }
 
 
@@ -73,26 +87,32 @@ def finish_params(outcome: Outcome, now: int, outbox: bool = False) -> dict[str,
 def anything_due(conn: sqlite3.Connection, now: int) -> bool:
     """Whether a claim would find anything: a read, so the caller needs no write lock for it."""
     return any(
-        conn.execute(CLAIM_CANDIDATES, (int(priority), now, 1)).fetchone()
+        conn.execute(CLAIM_CANDIDATES, (int(priority), now, EVER, 1)).fetchone()
         for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW)
     )
 
 
-def candidates(conn: sqlite3.Connection, limit: int, now: int) -> tuple[dict[str, int], list[str]]:
-    """Claimable ids (each with whether it carries an expired lease) and exhausted ids."""
+def candidates(
+    conn: sqlite3.Connection, limit: int, now: int, ageing_ms: int = 0
+) -> tuple[dict[str, int], list[str]]:
+    """Claimable ids in ``claim_order`` (each with whether it carries an expired lease), and the
+    exhausted ids met on the way (they take no slot)."""
     claimable: dict[str, int] = {}
     exhausted: list[str] = []
-    for priority in (Priority.HIGH, Priority.NORMAL, Priority.LOW):
+    for bands in claim_levels(now, ageing_ms):
         wanted = limit - len(claimable)
         if wanted <= 0:
             break
-        for nid, attempts, max_attempts, expired_lease in conn.execute(
-            CLAIM_CANDIDATES, (int(priority), now, wanted)
-        ):
-            if attempts < max_attempts:
-                claimable[nid] = expired_lease
-            else:
+        rows: list[tuple[str, int, int, int, int]] = []
+        for band in bands:
+            after = EVER if band.due_after is None else band.due_after
+            rows += conn.execute(CLAIM_CANDIDATES, (int(band.priority), band.due_by, after, wanted))
+        rows.sort(key=lambda row: row[4])  # within a level, the longest waiting first
+        for nid, attempts, max_attempts, expired_lease, _ in rows:
+            if attempts >= max_attempts:
                 exhausted.append(nid)
+            elif len(claimable) < limit:
+                claimable[nid] = expired_lease
     return claimable, exhausted
 
 
@@ -105,7 +125,7 @@ def bury(
     rows = conn.execute(
         "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
         " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-        f" {EXPIRED_ENTRY}, {RELEASE_LEASE}, dead_letter_at = CASE WHEN ? THEN ? END"
+        f" {EXPIRED_ONLY_IF_LEASED}, {RELEASE_LEASE}, dead_letter_at = CASE WHEN ? THEN ? END"
         f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
         (now, outbox, now, *ids),
     ).fetchall()
@@ -138,8 +158,7 @@ def lease(
     rows = conn.execute(
         "UPDATE notifications SET status = 'pending', locked_by = ?, locked_at = ?,"
         " lock_expiry = ?, available_at = ?, lock_version = lock_version + 1,"
-        f" attempts = attempts + 1, updated_at = ?, history = CASE WHEN locked_by IS NULL"
-        f" THEN history ELSE {EXPIRED_ENTRY.removeprefix('history = ')} END"
+        f" attempts = attempts + 1, updated_at = ?, {EXPIRED_ONLY_IF_LEASED}"
         f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
         (worker_id, now, expiry, expiry, now, *ids),
     ).fetchall()

@@ -53,6 +53,14 @@ BROKER_COUNTERS = {
     "acked": ("broker_messages_acked", "Wake-ups acknowledged once their claim was decided."),
     "bad_messages": ("broker_bad_messages", "Messages that were not wake-ups (dropped)."),
     "reconnects": ("broker_reconnects", "Connections to the broker opened after a loss."),
+    "callback_errors": (
+        "broker_callback_errors",
+        "Exceptions in the broker's callbacks, each turned into a reconnect.",
+    ),
+    "io_errors": (
+        "broker_io_errors",
+        "Exceptions that ended the broker's I/O loop, each turned into a reconnect.",
+    ),
 }
 Collect = Callable[[], Iterable[Metric]]
 

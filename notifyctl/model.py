@@ -263,6 +263,9 @@ class WorkerStats:
     #: wake-ups whose claim was lost: already done, cancelled, not due or leased elsewhere
     wakeups_lost: int = 0
     watchdog_reconnects: int = 0
+    #: how long the store sweep rests after its latest claim: POLL_INTERVAL_MS once a broker
+    #: is connected, shorter (adaptive) without one
+    sweep_rest_ms: int = 0
     #: outcomes recorded, by (channel, outcome) with outcome ``sent``, ``retried`` or ``dead``
     by_channel: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -291,3 +294,17 @@ class QueueSnapshot:
         if self.oldest_due_at is None:
             return 0.0
         return max(self.taken_at - self.oldest_due_at, 0) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead notification whose dead letter a publisher has leased (``Store.take_dead_letters``)
+    to send to the broker's dead-letter exchange; ``token`` names that lease, so clearing it
+    after the broker confirmed cannot clear a later death's dead letter."""
+
+    notification: Notification
+    token: str
+
+    @property
+    def id(self) -> str:
+        return self.notification.id

@@ -47,15 +47,28 @@ def mongodb_url(mongodb_server: str) -> Iterator[str]:
     drop_database(url)
 
 
+def open_adapter(request: pytest.FixtureRequest, tmp_path: Path, **overrides: object) -> Store:
+    """The store adapter ``request.param`` names, opened as ``make_config`` configures it."""
+    if request.param == "sqlite":
+        return open_store(make_config(tmp_path, **overrides))
+    if request.param == "mongodb":
+        url = request.getfixturevalue("mongodb_url")
+        return open_store(make_config(tmp_path, store_url=url, **overrides))
+    raise AssertionError(request.param)  # pragma: no cover - a new adapter must add its case
+
+
 @pytest.fixture(params=STORE_ADAPTERS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        opened = open_store(make_config(tmp_path))
-    elif request.param == "mongodb":
-        url = request.getfixturevalue("mongodb_url")
-        opened = open_store(make_config(tmp_path, store_url=url))
-    else:  # pragma: no cover - a new adapter must add its fixture here
-        raise AssertionError(request.param)
+    opened = open_adapter(request, tmp_path)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(params=STORE_ADAPTERS)
+def outbox_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store of a deployment with a broker: it keeps the dead-letter outbox (nothing here
+    connects to the broker; the URL only has to name one)."""
+    opened = open_adapter(request, tmp_path, rabbitmq_url="amqp://guest:guest@127.0.0.1:1/%2F")
     yield opened
     opened.close()
 

@@ -94,7 +94,29 @@ def test_start_up_creates_every_index(mongo: MongoStore) -> None:
     assert found["workers.last_heartbeat"]["key"] == [("last_heartbeat", 1)]
     assert found["notifications.status_updated"]["key"] == [("status", 1), ("updated_at", 1)]
     assert found["notifications.status_sent_at"]["key"] == [("status", 1), ("sent_at", 1)]
+    dead_letters = found["notifications.dead_letters"]
+    assert dead_letters["key"] == [("dead_letter_at", 1)]
+    assert dead_letters["partialFilterExpression"] == {"dead_letter_at": {"$exists": True}}
     assert "notifications.retention" not in found
+
+
+def test_the_dead_letter_publishers_query_is_a_scan_of_its_partial_index_in_order(
+    mongo: MongoStore, raw: Database[dict[str, Any]]
+) -> None:
+    mongo.insert_many([make() for _ in range(20)], NOW)
+    command = SON(
+        [
+            ("find", "notifications"),
+            ("filter", {"dead_letter_at": {"$exists": True, "$lte": schema.to_date(NOW)}}),
+            ("sort", SON([("dead_letter_at", 1)])),
+            ("hint", "dead_letters"),
+            ("limit", 100),
+        ]
+    )
+    plan = raw.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
+    found = list(stages(plan))
+    assert any(s["stage"] == "IXSCAN" and s.get("indexName") == "dead_letters" for s in found), plan
+    assert not [s for s in found if s["stage"] in ("COLLSCAN", "SORT")], plan
 
 
 @pytest.mark.parametrize(

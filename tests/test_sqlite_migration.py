@@ -1,14 +1,17 @@
-"""A database made by the first release (no ``history``/``replays`` columns) opens, gains the new
-columns, and keeps working: its notifications are read, delivered, killed and replayed."""
+"""Databases made by earlier releases open, gain the new columns and indexes, and keep working:
+the first release's (no ``history``/``replays``) and the previous release's (no dead-letter
+outbox, ``dead_letter_at``)."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
 
+from notifyctl.config import Config
 from notifyctl.model import Outcome, Status, Verdict
 from notifyctl.store import open_store
 from tests.conftest import make_config
+from tests.rabbit import RABBITMQ_URL
 
 NOW = 1_800_000_000_000
 FIRST_RELEASE_TABLE = """
@@ -22,6 +25,29 @@ CREATE TABLE notifications (
     updated_at INTEGER NOT NULL, sent_at INTEGER
 ) WITHOUT ROWID;
 """
+#: the previous release: the first one's table plus history and replays
+PREVIOUS_RELEASE_TABLE = FIRST_RELEASE_TABLE.replace(
+    "updated_at INTEGER NOT NULL, sent_at INTEGER",
+    "updated_at INTEGER NOT NULL, sent_at INTEGER, history TEXT NOT NULL DEFAULT '[]',"
+    " replays INTEGER NOT NULL DEFAULT 0",
+)
+INSERT_OLD = (
+    "INSERT INTO notifications (id, user_id, channel, data, priority, status, scheduled_for,"
+    " available_at, max_attempts, request_hash, created_at, updated_at)"
+    " VALUES (?, 'u', 'log', '{}', 1, ?, ?, ?, 1, 'h', ?, ?)"
+)
+
+
+def old_database(config: Config, table: str, rows: dict[str, str]) -> None:
+    """A database file holding ``table`` and one row per id -> status, as an older release
+    left it."""
+    file = Path(config.store_url.removeprefix("sqlite:///"))
+    file.parent.mkdir(parents=True)
+    with sqlite3.connect(file) as conn:
+        conn.executescript(table)
+        for nid, status in rows.items():
+            conn.execute(INSERT_OLD, (nid, status, NOW, NOW, NOW, NOW))
+    conn.close()
 
 
 def test_an_old_database_gains_the_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
@@ -55,3 +81,22 @@ def test_an_old_database_gains_the_new_columns_and_keeps_its_rows(tmp_path: Path
         assert history is not None and [h.outcome for h in history] == ["dead", "replayed"]
     finally:
         reopened.close()
+
+
+def test_a_previous_release_database_gains_the_dead_letter_outbox(tmp_path: Path) -> None:
+    config = make_config(tmp_path, rabbitmq_url=RABBITMQ_URL)  # a broker: deaths are marked
+    old_database(config, PREVIOUS_RELEASE_TABLE, {"died-before": "dead", "old-1": "pending"})
+    store = open_store(config)
+    try:
+        # a death of the previous release had its one best-effort publish: it is not marked
+        assert store.take_dead_letters(10, NOW, 60_000) == []
+        (claim,) = store.claim_batch("w", 10, NOW, 30_000)
+        store.finish([Outcome(claim, Verdict.DEAD, "HTTP 410")], NOW + 1)
+        (letter,) = store.take_dead_letters(10, NOW + 1, 60_000)
+        assert letter.id == "old-1"
+    finally:
+        store.close()
+    with sqlite3.connect(Path(config.store_url.removeprefix("sqlite:///"))) as conn:
+        indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "notifications_dead_letters" in indexes

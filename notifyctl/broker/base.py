@@ -92,8 +92,14 @@ class Broker(Protocol):
         raises."""
         ...
 
-    def publish_dead_letter(self, record: dict[str, Any]) -> None:
-        """Queue a notification that ended ``dead`` for the dead-letter exchange."""
+    def publish_dead_letters(
+        self, records: Sequence[dict[str, Any]], timeout_s: float | None = None
+    ) -> list[bool]:
+        """Publish records (JSON objects) to the group's dead-letter exchange with confirms and
+        wait for the answers: one per record, True once the broker has it. Blocks up to
+        ``timeout_s`` (default: a little over the confirm timeout), so call it from a thread of
+        your own. Unlike wake-ups nothing is kept for later: while disconnected every answer is
+        False at once, and the caller, who holds the durable copy, tries again."""
         ...
 
     def ack(self, receipts: Sequence[Receipt]) -> None:

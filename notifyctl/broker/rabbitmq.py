@@ -4,7 +4,11 @@ All channel work happens on one background thread that owns a pika SelectConnect
 thread-safe); other threads hand work over with ``add_callback_threadsafe``. Publishing streams
 through a confirm window — the API never waits for a confirm — and a wake-up that is nacked, times
 out or cannot be sent is only counted: the store has the notification and the sweep finds it.
-The thread reconnects with backoff and jitter, redeclares the topology and resumes consuming.
+The thread is supervised: whatever ends a connection (RabbitMQ closing it, a refused connect, or
+an exception out of pika or out of a callback, which pika lets escape its I/O loop) marks the
+broker down at once, is logged, and is followed by a reconnect with backoff and jitter that
+redeclares the topology and resumes consuming. ``connected`` is true only while a channel is
+ready on a live thread.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import logging
 import random
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,14 +27,16 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
 from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
+from notifyctl.broker.outbox import Confirmations, Message, Outbox
+from notifyctl.broker.rabbitmq_topology import EXCHANGE, declarations, run_steps
 
 log = logging.getLogger("notifyctl.broker")
-EXCHANGE = "notifyctl.notifications"
-#: priorities 0 (low) to 2 (high) map straight onto RabbitMQ message priorities
-MAX_PRIORITY = 2
 MAX_OUTSTANDING = 20_000
+RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
-Step = Callable[[Callable[[Any], None]], None]
+#: how long a connection whose loop failed gets to close cleanly (so RabbitMQ requeues at once
+#: what it had delivered to us) before it is dropped
+CLOSE_WAIT_S = 5.0
 
 
 class RabbitBroker:
@@ -48,8 +54,8 @@ class RabbitBroker:
         self._prefetch = prefetch
         self._confirm_timeout_s = confirm_timeout_ms / 1000
         self._on_wakeup: OnWakeUps | None = None
-        self._outbox: deque[tuple[str, str, bytes, int | None]] = deque()
-        self._unconfirmed: dict[int, float] = {}
+        self._outbox = Outbox(MAX_OUTSTANDING)
+        #: the delivery tag of the last message published on the current channel
         self._published = 0
         self._lock = threading.Lock()
         self._connection: pika.SelectConnection | None = None
@@ -57,17 +63,27 @@ class RabbitBroker:
         self._generation = 0
         self._ready = False
         self._was_ready = False
+        #: a callback of this connection failed: reconnect after a growing backoff
+        self._failed = False
         self._stop = threading.Event()
         self._counts: Counter[str] = Counter()
         self._thread = threading.Thread(target=self._run, name="rabbitmq", daemon=True)
 
     @property
     def connected(self) -> bool:
-        return self._ready
+        # The thread is supervised and should never end before close(); if it did anyway, a
+        # stale ``_ready`` must not keep reporting a connection nobody serves.
+        return self._ready and self._thread.is_alive()
+
+    @property
+    def outstanding(self) -> int:
+        """Messages held: waiting to be published or for their confirm (at most
+        MAX_OUTSTANDING; beyond that, a publish is dropped and counted)."""
+        return len(self._outbox)
 
     def counters(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._counts)
+            return {**self._counts, **self._outbox.counters()}
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -81,6 +97,7 @@ class RabbitBroker:
         self._stop.set()
         self._call_soon(self._close_connection)
         self._thread.join(10)
+        self._outbox.discard()
 
     def reconnect(self) -> None:
         self._count("reconnects_requested")
@@ -91,29 +108,50 @@ class RabbitBroker:
         if connection is None or connection.is_closed:
             return False
         try:
-            connection.ioloop.add_callback_threadsafe(callback)
+            connection.ioloop.add_callback_threadsafe(self._guarded(callback))
         except Exception:  # the loop closed between the check and the call
             return False
         return True
 
+    def _guarded(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` as pika gets it: an exception in it (ours, or the wake-up handler's) is
+        logged and counted and the connection closed, to reconnect after a backoff. Let into
+        pika, it would end the I/O loop (and once, the thread) or drop the connection unnoticed.
+        """
+
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception:
+                self._count("callback_errors")
+                log.exception("a RabbitMQ callback failed (%s); reconnecting", self._safe_url())
+                self._failed = True
+                self._went_down()
+                self._close_connection()
+
+        return guarded
+
     # -- publishing (any thread) -------------------------------------------------------------
 
     def publish(self, wakeups: Sequence[WakeUp]) -> None:
-        items = [(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups]
-        self._enqueue(items)
+        self._enqueue([Message(EXCHANGE, self.queue, w.encode(), w.priority) for w in wakeups])
 
-    def publish_dead_letter(self, record: dict[str, Any]) -> None:
-        body = json.dumps(record, separators=(",", ":")).encode()
-        self._enqueue([(self.dead_letter_exchange, "", body, None)])
+    def publish_dead_letters(
+        self, records: Sequence[dict[str, Any]], timeout_s: float | None = None
+    ) -> list[bool]:
+        if not records or not self.connected:
+            return [False] * len(records)
+        answers = Confirmations(len(records))
+        self._enqueue(
+            [
+                Message(self.dead_letter_exchange, "", encode(record), settle=answers.settler(i))
+                for i, record in enumerate(records)
+            ]
+        )
+        return answers.wait(self._confirm_timeout_s + 1 if timeout_s is None else timeout_s)
 
-    def _enqueue(self, items: Sequence[tuple[str, str, bytes, int | None]]) -> None:
-        with self._lock:
-            room = MAX_OUTSTANDING - len(self._outbox) - len(self._unconfirmed)
-            if room < len(items):
-                self._counts["publish_dropped"] += len(items) - max(room, 0)
-                items = list(items)[: max(room, 0)]
-            self._outbox.extend(items)
-        if items and self._ready:
+    def _enqueue(self, messages: Sequence[Message]) -> None:
+        if self._outbox.add(messages) and self._ready:
             self._call_soon(self._drain)
 
     # -- acknowledging (any thread) ----------------------------------------------------------
@@ -134,21 +172,63 @@ class RabbitBroker:
     # -- the connection's own thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = 0.5
+        """One connection after another until close(); a failed one backs off (doubling, with
+        jitter) before the next, a healthy one that was lost reconnects after the minimum."""
+        backoff = RECONNECT_MIN_S
         while not self._stop.is_set():
-            self._connection = pika.SelectConnection(
+            healthy = self._connect_and_serve()
+            backoff = RECONNECT_MIN_S if healthy else min(backoff * 2, RECONNECT_MAX_S)
+            if not self._stop.is_set():
+                self._count("reconnects")
+                self._pause(backoff * random.uniform(0.5, 1.5))
+
+    def _pause(self, seconds: float) -> None:
+        """The wait before reconnecting (the broker is down meanwhile); close() ends it."""
+        self._stop.wait(seconds)
+
+    def _connect_and_serve(self) -> bool:
+        """Run one connection until it ends; True if it became ready and ended without an
+        exception. Nothing escapes: an exception is logged and the connection torn down."""
+        self._was_ready = self._failed = False
+        connection: pika.SelectConnection | None = None
+        try:
+            connection = self._connection = pika.SelectConnection(
                 self._params,
                 on_open_callback=self._on_open,
                 on_open_error_callback=self._on_open_error,
                 on_close_callback=self._on_closed,
             )
-            self._connection.ioloop.start()
-            self._connection.ioloop.close()  # frees the loop's wake-up socket pair
-            backoff = 0.5 if self._was_ready else min(backoff * 2, RECONNECT_MAX_S)
-            self._was_ready = False
-            if not self._stop.is_set():
-                self._count("reconnects")
-                self._stop.wait(backoff * random.uniform(0.5, 1.5))
+            connection.ioloop.start()
+            return self._was_ready and not self._failed
+        except Exception:
+            self._count("io_errors")
+            log.exception("the RabbitMQ I/O loop failed (%s); reconnecting", self._safe_url())
+            self._went_down()
+            if connection is not None:
+                self._tear_down(connection)
+            return False
+        finally:
+            self._went_down()
+            if connection is not None:
+                connection.ioloop.close()  # frees the loop's wake-up socket pair
+
+    def _tear_down(self, connection: pika.SelectConnection) -> None:
+        """Close a connection whose loop failed, within CLOSE_WAIT_S; if even that fails, drop
+        it (RabbitMQ notices the dead socket and requeues what we held)."""
+        try:
+            if connection.is_open:
+                connection.close()  # _on_closed stops the loop once RabbitMQ answers
+            if not connection.is_closed:
+                connection.ioloop.call_later(CLOSE_WAIT_S, connection.ioloop.stop)
+                connection.ioloop.start()
+        except Exception as exc:
+            log.warning("closing the failed RabbitMQ connection failed too: %r", exc)
+
+    def _went_down(self) -> None:
+        """The connection is gone (or going): stop reporting it, give up on its confirms."""
+        self._ready = False
+        self._channel = None
+        self._outbox.lose_unconfirmed()
 
     def _on_open(self, connection: pika.SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
@@ -158,12 +238,7 @@ class RabbitBroker:
         connection.ioloop.stop()
 
     def _on_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
-        self._ready = False
-        self._channel = None
-        with self._lock:
-            lost = len(self._unconfirmed)
-            self._unconfirmed.clear()
-            self._counts["publish_unconfirmed"] += lost
+        self._went_down()
         if not self._stop.is_set():
             log.warning("RabbitMQ connection closed (%s); reconnecting", reason)
         connection.ioloop.stop()
@@ -178,50 +253,23 @@ class RabbitBroker:
         self._generation += 1
         self._published = 0
         channel.add_on_close_callback(self._on_channel_closed)
-        self._run_steps(self._topology(channel), self._on_topology_ready)
+        steps = declarations(
+            channel, self.queue, self.dead_letter_exchange, self._guarded(self._on_confirm),
+            self._prefetch,
+        )  # fmt: skip
+        run_steps(steps, self._on_topology_ready, self._close_connection)
 
     def _on_channel_closed(self, channel: Channel, reason: BaseException) -> None:
         if not self._stop.is_set():
             log.warning("RabbitMQ channel closed (%s)", reason)
         self._close_connection()
 
-    def _topology(self, channel: Channel) -> list[Step]:
-        queue_args = {"x-max-priority": MAX_PRIORITY}
-        return [
-            lambda done: channel.exchange_declare(EXCHANGE, "direct", durable=True, callback=done),
-            lambda done: channel.queue_declare(
-                self.queue, durable=True, arguments=queue_args, callback=done
-            ),
-            lambda done: channel.queue_bind(self.queue, EXCHANGE, self.queue, callback=done),
-            lambda done: channel.exchange_declare(
-                self.dead_letter_exchange, "fanout", durable=True, callback=done
-            ),
-            lambda done: channel.queue_declare(self.dead_letter_queue, durable=True, callback=done),
-            lambda done: channel.queue_bind(
-                self.dead_letter_queue, self.dead_letter_exchange, "", callback=done
-            ),
-            lambda done: channel.confirm_delivery(self._on_confirm, callback=done),
-            lambda done: channel.basic_qos(prefetch_count=self._prefetch, callback=done),
-        ]
-
-    def _run_steps(self, steps: list[Step], then: Callable[[], None]) -> None:
-        """Run asynchronous declarations one after another, each from the previous one's reply."""
-        if not steps:
-            then()
-            return
-        first, rest = steps[0], steps[1:]
-        try:
-            first(lambda _frame: self._run_steps(rest, then))
-        except pika.exceptions.AMQPError as exc:  # the channel closed mid-way: start over
-            log.warning("declaring the RabbitMQ topology failed: %s", exc)
-            self._close_connection()
-
     def _on_topology_ready(self) -> None:
         channel = self._channel
         if channel is None:
             return
         if self._on_wakeup is not None:
-            channel.basic_consume(self.queue, self._on_message, auto_ack=False)
+            channel.basic_consume(self.queue, self._guarded(self._on_message), auto_ack=False)
         self._ready = True
         self._was_ready = True
         log.info("RabbitMQ ready: queue %s (%s)", self.queue, self._safe_url())
@@ -231,43 +279,27 @@ class RabbitBroker:
     def _drain(self) -> None:
         channel = self._channel
         while self._ready and channel is not None and channel.is_open:
-            with self._lock:
-                if not self._outbox:
-                    return
-                exchange, routing_key, body, priority = self._outbox.popleft()
-                self._published += 1
-                self._unconfirmed[self._published] = time.monotonic()
+            message = self._outbox.take(self._published + 1, time.monotonic())
+            if message is None:
+                return
+            self._published += 1
             properties = BasicProperties(
-                delivery_mode=pika.DeliveryMode.Persistent, priority=priority,
+                delivery_mode=pika.DeliveryMode.Persistent, priority=message.priority,
                 content_type="application/json",
             )  # fmt: skip
-            channel.basic_publish(exchange, routing_key, body, properties)
+            channel.basic_publish(message.exchange, message.routing_key, message.body, properties)
             self._count("published")
 
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
-        settled = 0
-        with self._lock:
-            if method.multiple:
-                while self._unconfirmed and next(iter(self._unconfirmed)) <= method.delivery_tag:
-                    self._unconfirmed.pop(next(iter(self._unconfirmed)))
-                    settled += 1
-            elif self._unconfirmed.pop(method.delivery_tag, None) is not None:
-                settled = 1
-            name = "publish_confirmed" if isinstance(method, Basic.Ack) else "publish_nacked"
-            self._counts[name] += settled
+        acked = isinstance(method, Basic.Ack)
+        self._outbox.confirm(method.delivery_tag, method.multiple, acked)
 
     def _check_confirms(self) -> None:
-        """Give up on confirms that never came, so the window cannot fill with ghosts."""
-        deadline = time.monotonic() - self._confirm_timeout_s
-        with self._lock:
-            expired = [tag for tag, sent in self._unconfirmed.items() if sent < deadline]
-            for tag in expired:
-                del self._unconfirmed[tag]
-            self._counts["publish_timeouts"] += len(expired)
+        self._outbox.expire(time.monotonic() - self._confirm_timeout_s)
         connection = self._connection
         if self._ready and connection is not None:
-            connection.ioloop.call_later(1.0, self._check_confirms)
+            connection.ioloop.call_later(1.0, self._guarded(self._check_confirms))
 
     def _on_message(
         self, channel: Channel, method: Basic.Deliver, properties: BasicProperties, body: bytes
@@ -286,3 +318,7 @@ class RabbitBroker:
 
     def _safe_url(self) -> str:
         return f"amqp://{self._params.host}:{self._params.port}{self._params.virtual_host}"
+
+
+def encode(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()

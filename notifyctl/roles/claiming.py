@@ -116,6 +116,7 @@ class Claiming:
                 await anyio.sleep(0)  # let the deliveries just started run
                 continue
             idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
+            self._stats.sweep_rest_ms = round(idle_s * 1000)
             with anyio.move_on_after(idle_s):
                 await stopping.wait()
 

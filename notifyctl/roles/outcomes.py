@@ -3,8 +3,8 @@
 Deliveries finish one by one; writing each outcome on its own would cost a store transaction per
 notification. So outcomes are gathered and written fenced in batches: by the flush loop, a couple
 of milliseconds after the first one finished, or riding on the worker's next wake-up claim (one
-transaction for both). Only after the store answered are they counted, dead ones sent to the
-dead-letter exchange, and their claims dropped from the worker's renewals.
+transaction for both). Only after the store answered are they counted, the dead-letter publisher
+nudged for dead ones, and their claims dropped from the worker's renewals.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any, Protocol, TypeVar
 import anyio
 
 from notifyctl.broker import Broker
-from notifyctl.channels.base import payload
 from notifyctl.errors import StoreError
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
@@ -73,6 +72,8 @@ class Outcomes:
         self._pending: list[Outcome] = []
         self._backoff = StoreBackoff()
         self._ready = anyio.Event()
+        #: called for each death written (the worker's dead-letter publisher's nudge)
+        self.on_dead_letter: Callable[[], None] = lambda: None
 
     def __len__(self) -> int:
         """Outcomes gathered and not yet written."""
@@ -181,9 +182,7 @@ class Outcomes:
         )  # fmt: skip
 
     def dead_letter(self, notification: Notification, error: str | None) -> None:
-        """Every notification that ends dead goes to the dead-letter exchange, for operators
-        and other systems to subscribe to failures."""
-        if self._broker is not None:
-            record = payload(notification)
-            record.update(status="dead", last_error=error, worker=self._worker_id)
-            self._broker.publish_dead_letter(record)
+        """``notification`` was written dead. With a broker, the store marked its dead letter in
+        that same write, and the publisher (``deadletters.py``) sends it to the dead-letter
+        exchange from there, confirmed, at least once: tell it there is one now."""
+        self.on_dead_letter()

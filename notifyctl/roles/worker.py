@@ -6,7 +6,8 @@ Loops, all in one event loop:
 - flush: outcomes gathered from finished deliveries are written in one store transaction
   (``outcomes.py``);
 - renew: leases held longer than a third of ``LOCK_DURATION_MS`` are extended;
-- heartbeat: the worker's row in the store says it is alive.
+- heartbeat: the worker's row in the store says it is alive;
+- dead letters: with a broker, publish the store's marked deaths (``deadletters.py``).
 SIGTERM/SIGINT: stop claiming, let deliveries finish within the grace period, interrupt the rest,
 write every outcome, exit.
 """
@@ -47,6 +48,7 @@ from notifyctl.model import (
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.roles.claiming import Claiming
+from notifyctl.roles.deadletters import DeadLetterPublisher
 from notifyctl.roles.inflight import InFlight
 from notifyctl.roles.outcomes import Outcomes
 from notifyctl.sdnotify import feed_watchdog, sd_notify
@@ -88,6 +90,10 @@ class Worker:
         self.outcomes = Outcomes(
             store, self._call, self.stats, self.metrics, self._held, clock, broker, self.id
         )
+        self.dead_letters = None
+        if broker is not None:
+            self.dead_letters = DeadLetterPublisher(store, self._call, broker, self.id, clock)
+            self.outcomes.on_dead_letter = self.dead_letters.nudge
         self.claiming = Claiming(
             config, store, self._call, self.id, clock, self.stats, self.outcomes,
             self._in_flight, self._start, broker,
@@ -131,6 +137,8 @@ class Worker:
                 background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
+                if self.dead_letters is not None:
+                    background.start_soon(self.dead_letters.run)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")
                 await self._deliver_until_stopped()
                 background.cancel_scope.cancel()

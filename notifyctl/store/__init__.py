@@ -21,8 +21,9 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
 
         synchronous = config.sqlite_synchronous if durable_writes else "normal"
         return SqliteStore(
-            url, synchronous=synchronous, priority_ageing_ms=config.priority_ageing_ms
-        )
+            url, synchronous=synchronous, priority_ageing_ms=config.priority_ageing_ms,
+            dead_letter_outbox=dead_letter_outbox(config),
+        )  # fmt: skip
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return open_mongodb(config)
     scheme = url.split(":", 1)[0] if ":" in url else url
@@ -30,6 +31,12 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         f"NOTIFYCTL_STORE_URL: unsupported store {scheme!r} in {url!r}; "
         "use sqlite:///path/to/notifyctl.db or mongodb://host/database"
     )
+
+
+def dead_letter_outbox(config: Config) -> bool:
+    """Deaths are marked for the dead-letter publisher only where a broker will publish them
+    (see ``notifyctl.store.base``)."""
+    return config.rabbitmq_url != "none"
 
 
 def open_mongodb(config: Config) -> Store:

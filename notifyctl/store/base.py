@@ -2,6 +2,16 @@
 
 Each method states its atomicity. Adapters implement the lease rules of ``notifyctl.lease``; the
 contract suite in tests/test_store_contract.py runs against every adapter.
+
+The dead-letter outbox: a store opened for a deployment with a broker (``dead_letter_outbox``)
+marks every notification that becomes ``dead`` as having a dead letter to publish, in the same
+atomic write that makes it dead (``finish``, and the burials of ``claim_batch``/``claim_ids``).
+The workers' publisher takes those marks in leased batches (``take_dead_letters``), publishes
+them with confirms and only then clears them (``clear_dead_letters``), so each dead notification
+reaches the dead-letter exchange at least once, across broker outages and worker crashes. A
+store opened without a broker marks nothing: with no exchange to deliver to, a mark would only
+wait forever, and adding a broker later would flood its dead-letter queue with old deaths. Marks
+made while a broker was configured stay until a broker publishes them; ``replay`` removes them.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
     Claim,
+    DeadLetter,
     FinishReport,
     InsertResult,
     NewNotification,
@@ -185,7 +196,25 @@ class Store(Protocol):
         """Put those of ``ids`` that are ``dead`` back as ``pending``, due ``now``, with
         ``attempts`` 0, the same id, ``replays`` + 1, ``last_error`` noting the replay, and a
         ``replayed`` history entry; each in one atomic change made only while it is dead (SQLite:
-        all of them in one transaction). Returns the ids replayed; the others are untouched."""
+        all of them in one transaction). Returns the ids replayed; the others are untouched. A
+        replayed notification is no longer dead: its dead-letter mark, if any, is removed."""
+        ...
+
+    # -- the dead-letter outbox (see the module docstring) --------------------------------------
+
+    def take_dead_letters(self, limit: int, now: int, lease_ms: int) -> list[DeadLetter]:
+        """Lease up to ``limit`` marked dead letters that are due (longest waiting first) until
+        ``now + lease_ms``, in one atomic write: until the lease runs out no other call takes
+        them, after it (the publisher crashed, or its broker never confirmed) any call may.
+        Returns them with the notifications as they now stand; cheap when none is marked (an
+        index seek, no write)."""
+        ...
+
+    def clear_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        """Remove the marks of dead letters the broker confirmed: each only while it still
+        carries the lease it was taken with (``token``) for the same death, so a replay, a later
+        death or a publisher that took it over after the lease ran out keeps its mark. Returns
+        how many were cleared."""
         ...
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:

@@ -63,10 +63,12 @@ def claim_batch(
     lease_ms: int,
     buried: list[Notification] | None,
     ageing_ms: int = 0,
+    outbox: bool = False,
 ) -> list[Claim]:
     """``url`` (redacted) names the store in the errors a claim raises. Levels of
-    ``notifyctl.claim_order`` are claimed most urgent first, each longest waiting first."""
-    update = claim_update(worker_id, now, lease_expiry(now, lease_ms))
+    ``notifyctl.claim_order`` are claimed most urgent first, each longest waiting first.
+    ``outbox``: burials mark their dead letters for publishing."""
+    update = claim_update(worker_id, now, lease_expiry(now, lease_ms), outbox)
     claims: list[Claim] = []
     # each buried (out of attempts) notification costs an operation but no slot: a batch makes
     # at most ``2 * limit`` changes, and one empty query per level of the claim order
@@ -90,6 +92,7 @@ def claim_ids(
     now: int,
     lease_ms: int,
     buried: list[Notification] | None,
+    outbox: bool = False,
 ) -> list[Claim]:
     """Two round trips however many ids (a wake-up names up to 50): one ``update_many`` that
     claims, or buries, each of them that is due, marking it with a fresh ``claim_token``; then a
@@ -100,7 +103,7 @@ def claim_ids(
         return []
     token = uuid.uuid4().hex
     update = [
-        *claim_update(worker_id, now, lease_expiry(now, lease_ms)),
+        *claim_update(worker_id, now, lease_expiry(now, lease_ms), outbox),
         {"$set": {"claim_token": token}},
     ]
     failed: StoreError | None = None
@@ -194,13 +197,14 @@ def renew(
 
 
 def finish(
-    notifications: Collection[Document], outcomes: Sequence[Outcome], now: int
+    notifications: Collection[Document], outcomes: Sequence[Outcome], now: int, outbox: bool = False
 ) -> FinishReport:
-    """In order, as if each outcome were written on its own: an ordered bulk write."""
+    """In order, as if each outcome were written on its own: an ordered bulk write. With
+    ``outbox``, each death marks its dead letter in its own update."""
     if not outcomes:
         return FinishReport()
     token = uuid.uuid4().hex
-    updates = [UpdateOne(fence(o.claim), finish_update(o, now, token)) for o in outcomes]
+    updates = [UpdateOne(fence(o.claim), finish_update(o, now, token, outbox)) for o in outcomes]
     applied = notifications.bulk_write(updates, ordered=True).matched_count
     if applied == len(outcomes):
         return FinishReport(applied=applied)

@@ -99,7 +99,8 @@ def replay_update(now: int, token: str) -> list[Document]:
             "history": {"$concatArrays": [HISTORY, [entry]]}, "updated_at": at,
             "replay_token": token,
         }},
-        {"$unset": list(schema.LEASE_FIELDS)},
+        # a replayed notification is no longer dead: no dead letter is due for it
+        {"$unset": [*schema.LEASE_FIELDS, "dead_letter_at", "dead_letter_token"]},
     ]  # fmt: skip
 
 

@@ -49,6 +49,7 @@ LEVEL_SORT = [("available_at", ASCENDING)]
 CLAIMABLE_FILTER = {"status": {"$in": list(CLAIMABLE)}}
 TERMINAL_FILTER = {"status": {"$in": sorted(status.value for status in TERMINAL)}}
 RETENTION_INDEX = "retention"
+DEAD_LETTER_INDEX = "dead_letters"
 
 
 def to_date(ms: int) -> datetime:
@@ -143,6 +144,13 @@ INDEXES: tuple[Index, ...] = (
     # the dead-letter listing) by their last change
     ("notifications", "status_updated", [("status", ASCENDING), ("updated_at", ASCENDING)], {}),
     ("notifications", "status_sent_at", [("status", ASCENDING), ("sent_at", ASCENDING)], {}),
+    # the dead-letter outbox: only the dead notifications whose dead letter is still to publish
+    (
+        "notifications",
+        DEAD_LETTER_INDEX,
+        [("dead_letter_at", ASCENDING)],
+        {"partialFilterExpression": {"dead_letter_at": {"$exists": True}}},
+    ),
     ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
 )
 

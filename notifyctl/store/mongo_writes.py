@@ -52,20 +52,25 @@ def holds(doc: dict[str, Any] | None, claim: Claim) -> bool:
     )
 
 
-def claim_update(worker_id: str, now: int, expiry: int) -> list[dict[str, Any]]:
+def claim_update(
+    worker_id: str, now: int, expiry: int, outbox: bool = False
+) -> list[dict[str, Any]]:
     """One atomic pipeline update for a due notification: a claim when it has attempts left
     (status pending, a lease, ``attempts`` and ``lock_version`` + 1); otherwise, its last worker
-    having died mid-delivery, ``dead`` with the lease cleared."""
+    having died mid-delivery, ``dead`` with the lease cleared (and, with ``outbox``, its dead
+    letter marked for publishing)."""
     exhausted = "$_exhausted"
     leased = {"$ne": [{"$type": "$locked_by"}, "missing"]}  # a due lease is an expired one
 
     def either(when_exhausted: Any, when_claimed: Any) -> dict[str, Any]:
         return {"$cond": [exhausted, when_exhausted, when_claimed]}
 
+    dead_letter = {"dead_letter_at": either(schema.to_date(now), "$$REMOVE")} if outbox else {}
     return [
         {"$set": {"_exhausted": {"$gte": ["$attempts", "$max_attempts"]}}},
         {
             "$set": {
+                **dead_letter,
                 "status": either(Status.DEAD.value, Status.PENDING.value),
                 "last_error": either(EXHAUSTED_ERROR, "$last_error"),
                 "locked_by": either("$$REMOVE", {"$literal": worker_id}),
@@ -110,9 +115,10 @@ def history_entry(outcome: Outcome, now: int) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
+def finish_update(outcome: Outcome, now: int, token: str, outbox: bool = False) -> dict[str, Any]:
     """The update recording one outcome; the caller makes it conditional on the claim's fence.
-    ``finish_token`` marks the notifications this call changed, to tell them from stale ones."""
+    ``finish_token`` marks the notifications this call changed, to tell them from stale ones.
+    With ``outbox``, a death marks its dead letter for publishing in the same update."""
     at = schema.to_date(now)
     changes: dict[str, Any] = {"updated_at": at, "finish_token": token}
     update: dict[str, Any] = {"$set": changes, "$unset": UNSET_LEASE}
@@ -129,6 +135,8 @@ def finish_update(outcome: Outcome, now: int, token: str) -> dict[str, Any]:
         )
     elif outcome.verdict == Verdict.DEAD:
         changes.update(status=Status.DEAD.value, last_error=outcome.error)
+        if outbox:
+            changes["dead_letter_at"] = at
     else:  # RELEASE or INTERRUPTED: due at once, and the claim's attempt returned
         changes.update(status=Status.PENDING.value, available_at=at)
         update["$inc"] = {"attempts": -1}

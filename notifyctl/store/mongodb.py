@@ -35,6 +35,7 @@ from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
     Claim,
+    DeadLetter,
     FinishReport,
     InsertResult,
     NewNotification,
@@ -43,6 +44,8 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store import dead_letter_outbox
+from notifyctl.store import mongo_dead_letters as dead_letters
 from notifyctl.store import mongo_leases as leases
 from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
@@ -65,10 +68,13 @@ class MongoStore:
         retention_days: int = 0,
         startup_attempts: int = STARTUP_ATTEMPTS,
         priority_ageing_ms: int = 0,
+        dead_letter_outbox: bool = False,
     ) -> None:
         self.url = redacted(url)
         #: see ``notifyctl.claim_order``
         self._ageing_ms = priority_ageing_ms
+        #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
+        self._outbox = dead_letter_outbox
         self._stats = PoolStats(size)
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
@@ -84,6 +90,7 @@ class MongoStore:
         return cls(
             config.store_url, size, config.retention_days,
             priority_ageing_ms=config.priority_ageing_ms,
+            dead_letter_outbox=dead_letter_outbox(config),
         )  # fmt: skip
 
     def _translated(self, doing: str) -> AbstractContextManager[None]:
@@ -167,7 +174,7 @@ class MongoStore:
     ) -> list[Claim]:
         return leases.claim_batch(
             self._notifications, self.url, worker_id, limit, now, lease_ms, buried,
-            self._ageing_ms,
+            self._ageing_ms, self._outbox,
         )  # fmt: skip
 
     def claim_ids(
@@ -179,7 +186,7 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_ids(
-            self._notifications, self.url, ids, worker_id, now, lease_ms, buried
+            self._notifications, self.url, ids, worker_id, now, lease_ms, buried, self._outbox
         )
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
@@ -188,7 +195,7 @@ class MongoStore:
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         with self._translated("finish"):
-            return leases.finish(self._notifications, outcomes, now)
+            return leases.finish(self._notifications, outcomes, now, self._outbox)
 
     def finish_and_claim_ids(
         self,
@@ -277,6 +284,14 @@ class MongoStore:
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         with self._translated("replay"):
             return ops.replay(self._notifications, ids, now)
+
+    def take_dead_letters(self, limit: int, now: int, lease_ms: int) -> list[DeadLetter]:
+        with self._translated("take dead letters"):
+            return dead_letters.take(self._notifications, limit, now, lease_ms)
+
+    def clear_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        with self._translated("clear dead letters"):
+            return dead_letters.clear(self._notifications, letters)
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
         with self._translated("history"):

@@ -23,6 +23,7 @@ from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
     Claim,
+    DeadLetter,
     FinishReport,
     InsertResult,
     NewNotification,
@@ -31,6 +32,7 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store import sqlite_dead_letters as dead_letters
 from notifyctl.store import sqlite_leases as leases
 from notifyctl.store import sqlite_ops as ops
 from notifyctl.store.sqlite_connection import SharedConnection, begin_immediate, path_of
@@ -56,11 +58,14 @@ class SqliteStore:
         synchronous: str = "full",
         busy_timeout_s: float = 30.0,
         priority_ageing_ms: int = 0,
+        dead_letter_outbox: bool = False,
     ) -> None:
         self.url = url
         self._db = SharedConnection(url, synchronous, busy_timeout_s)
         #: see ``notifyctl.claim_order``
         self._ageing_ms = priority_ageing_ms
+        #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
+        self._outbox = dead_letter_outbox
 
     def pool_stats(self) -> dict[str, int]:
         return self._db.pool_stats()
@@ -160,7 +165,7 @@ class SqliteStore:
         with self._db.write() as conn:
             claimable, exhausted = leases.candidates(conn, limit, now, self._ageing_ms)
             if exhausted:
-                dead = leases.bury(conn, exhausted, now)
+                dead = leases.bury(conn, exhausted, now, self._outbox)
                 if buried is not None:
                     buried.extend(dead)
             claims = leases.lease(conn, claimable, worker_id, now, expiry)
@@ -199,7 +204,9 @@ class SqliteStore:
             return FinishReport(), []
         expiry = lease_expiry(now, lease_ms)
         with self._db.write() as conn:
-            report = leases.finish(conn, outcomes, now) if outcomes else FinishReport()
+            report = FinishReport()
+            if outcomes:
+                report = leases.finish(conn, outcomes, now, self._outbox)
             claimable = leases.claimable_among(conn, ids, now) if ids else {}
             claims = leases.lease(conn, claimable, worker_id, now, expiry)
         return report, claims
@@ -211,7 +218,7 @@ class SqliteStore:
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         with self._db.write() as conn:
-            return leases.finish(conn, outcomes, now)
+            return leases.finish(conn, outcomes, now, self._outbox)
 
     def counts(self, now: int) -> dict[str, int]:
         with self._db.snapshot() as conn:
@@ -288,6 +295,19 @@ class SqliteStore:
             for start in range(0, len(ids), leases.MAX_VARIABLES):
                 replayed += ops.replay(conn, ids[start : start + leases.MAX_VARIABLES], now)
         return replayed
+
+    def take_dead_letters(self, limit: int, now: int, lease_ms: int) -> list[DeadLetter]:
+        with self._db.read() as conn:
+            if not dead_letters.anything_due(conn, now):
+                return []
+        with self._db.write() as conn:
+            return dead_letters.take(conn, limit, now, now + lease_ms)
+
+    def clear_dead_letters(self, letters: Sequence[DeadLetter]) -> int:
+        if not letters:
+            return 0
+        with self._db.write() as conn:
+            return dead_letters.clear(conn, letters)
 
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
         with self._db.read() as conn:

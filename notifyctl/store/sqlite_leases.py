@@ -55,7 +55,8 @@ FINISH_SQL = {
     f" ELSE 'pending' END, available_at = :retry_at, last_error = :error, {RETRY_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
-    f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    f" {RELEASE_LEASE}, updated_at = :now, dead_letter_at = CASE WHEN :outbox THEN :now END"
+    + NAMED_FENCE,
     Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
     f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     # the history entry is written before the attempt is given back (SET reads the old row)
@@ -73,11 +74,12 @@ def fence_of(claim: Claim) -> tuple[str | None, int]:
     return claim.worker_id, claim.lock_version
 
 
-def finish_params(outcome: Outcome, now: int) -> dict[str, Any]:
+def finish_params(outcome: Outcome, now: int, outbox: bool = False) -> dict[str, Any]:
+    """``outbox``: a death also marks its dead letter for publishing (see ``Store``)."""
     claim = outcome.claim
     return {
         "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
-        "error": outcome.error,
+        "error": outcome.error, "outbox": outbox,
         "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
     }  # fmt: skip
 
@@ -114,14 +116,18 @@ def candidates(
     return claimable, exhausted
 
 
-def bury(conn: sqlite3.Connection, ids: Sequence[str], now: int) -> list[Notification]:
-    """Make due notifications out of attempts ``dead`` (their last worker died)."""
+def bury(
+    conn: sqlite3.Connection, ids: Sequence[str], now: int, outbox: bool = False
+) -> list[Notification]:
+    """Make due notifications out of attempts ``dead`` (their last worker died); ``outbox``:
+    mark their dead letters for publishing."""
     marks = ",".join("?" * len(ids))
     rows = conn.execute(
         "UPDATE notifications SET status = 'dead', updated_at = ?, last_error ="
         " 'lease expired on the final attempt: its worker stopped mid-delivery',"
-        f" {EXPIRED_ONLY_IF_LEASED}, {RELEASE_LEASE} WHERE id IN ({marks}) RETURNING {COLUMNS}",
-        (now, *ids),
+        f" {EXPIRED_ONLY_IF_LEASED}, {RELEASE_LEASE}, dead_letter_at = CASE WHEN ? THEN ? END"
+        f" WHERE id IN ({marks}) RETURNING {COLUMNS}",
+        (now, outbox, now, *ids),
     ).fetchall()
     return [row_to_notification(row) for row in rows]
 
@@ -176,8 +182,11 @@ def renew(conn: sqlite3.Connection, claims: Sequence[Claim], now: int, expiry: i
     return lost
 
 
-def finish(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int) -> FinishReport:
-    """Apply each outcome whose claim still holds its lease; report the others as stale."""
+def finish(
+    conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int, outbox: bool = False
+) -> FinishReport:
+    """Apply each outcome whose claim still holds its lease; report the others as stale.
+    ``outbox``: a death also marks its dead letter for publishing."""
     by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
     stale: list[str] = []
     holders = lease_holders(conn, [o.claim.id for o in outcomes])
@@ -186,7 +195,7 @@ def finish(conn: sqlite3.Connection, outcomes: Sequence[Outcome], now: int) -> F
             stale.append(outcome.claim.id)
             continue
         holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
-        by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now))
+        by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now, outbox))
     for verdict, params in by_verdict.items():
         # The SQL is fenced too: the check above only spares us a statement per row.
         conn.executemany(FINISH_SQL[verdict], params)

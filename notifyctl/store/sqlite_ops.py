@@ -36,7 +36,7 @@ REPLAY = (
     "UPDATE notifications SET status = 'pending', attempts = 0, available_at = ?,"
     " locked_by = NULL, locked_at = NULL, lock_expiry = NULL, replays = replays + 1,"
     " last_error = 'replayed by an operator; before: ' || coalesce(last_error, 'no error'),"
-    f" history = {REPLAY_ENTRY}, updated_at = ?"
+    f" history = {REPLAY_ENTRY}, updated_at = ?, dead_letter_at = NULL"
     " WHERE status = 'dead' AND id IN ({marks}) RETURNING id"
 )
 

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     updated_at INTEGER NOT NULL,
     sent_at INTEGER,
     history TEXT NOT NULL DEFAULT '[]',
-    replays INTEGER NOT NULL DEFAULT 0
+    replays INTEGER NOT NULL DEFAULT 0,
+    dead_letter_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
@@ -68,6 +69,16 @@ CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
 ADDED_COLUMNS = (
     ("history", "TEXT NOT NULL DEFAULT '[]'"),
     ("replays", "INTEGER NOT NULL DEFAULT 0"),
+    # the dead-letter outbox: when the dead letter is due to be published (the death, or the
+    # end of a publisher's lease); NULL once published, or when there is none to publish
+    ("dead_letter_at", "INTEGER"),
+)
+#: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
+#: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
+#: query is a seek whatever the number of notifications.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS notifications_dead_letters"
+    " ON notifications (dead_letter_at) WHERE dead_letter_at IS NOT NULL",
 )
 
 COLUMNS = (
@@ -129,3 +140,5 @@ def create_tables(conn: sqlite3.Connection) -> None:
         if statement.strip():
             conn.execute(statement)
     add_missing_columns(conn)
+    for statement in ADDED_INDEXES:
+        conn.execute(statement)

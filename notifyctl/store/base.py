@@ -2,6 +2,12 @@
 
 Each method states its atomicity. Adapters implement the lease rules of ``notifyctl.lease``; the
 contract suite in tests/test_store_contract.py runs against every adapter.
+
+Whose clock: ``now`` is the caller's clock. An adapter whose server has a clock decides "due" and
+"live lease", and stamps the times it later compares, by the server's clock (MongoDB: ``$$NOW``,
+see ``mongo_clock``), so hosts whose clocks disagree still agree on who holds a lease; it uses a
+caller's ``now`` only as a difference (a retry's backoff, ``retry_at - now``). SQLite, on one
+host, takes ``now`` as given.
 """
 
 from __future__ import annotations

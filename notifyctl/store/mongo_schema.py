@@ -7,7 +7,7 @@ BSON restricts (``$``-prefixed, dotted, containing NUL).
 
 Like the SQLite store, ``available_at`` is the due time of a free notification and the lease
 expiry of a leased one, so "due and free, or lease expired" is the single range condition
-``available_at <= now`` on the claim index.
+``available_at <= now`` on the claim index, where ``now`` is the server's clock (``mongo_clock``).
 """
 
 from __future__ import annotations
@@ -58,9 +58,11 @@ def optional_ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
 
 
-def due(now: int) -> dict[str, Any]:
-    """Claimable now: a claimable status, and due (when free) or lease expired (when leased)."""
-    return {**CLAIMABLE_FILTER, "available_at": {"$lte": to_date(now)}}
+def due(at: dict[str, Any]) -> dict[str, Any]:
+    """Claimable at ``at`` (the server's "now", see ``mongo_clock``): a claimable status, and due
+    (when free) or lease expired (when leased). ``$expr`` because ``$$NOW`` is an aggregation
+    variable; on MongoDB 5.0+ a field compared with a constant there still bounds the index scan."""
+    return {**CLAIMABLE_FILTER, "$expr": {"$lte": ["$available_at", at]}}
 
 
 def new_document(item: NewNotification, now: int) -> dict[str, Any]:

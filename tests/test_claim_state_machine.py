@@ -31,7 +31,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from notifyctl.lease import is_claimable, write_is_fenced_out
 from notifyctl.model import (
     TERMINAL,
     Claim,
@@ -44,6 +43,7 @@ from notifyctl.model import (
     Verdict,
 )
 from notifyctl.store.sqlite import SqliteStore
+from tests.lease_model import accepts, is_claimable
 
 START = 1_800_000_000_000
 LEASE = 1_000
@@ -74,11 +74,6 @@ def new_notification(
         data={"n": number}, priority=priority, scheduled_for=due, max_attempts=max_attempts,
         idempotency_key=None, request_hash=f"hash-{number}", created_at=START,
     )  # fmt: skip
-
-
-def accepts(row: Notification, claim: Claim) -> bool:
-    """Whether the store must accept a write by this claim (the fencing rule of lease.py)."""
-    return not write_is_fenced_out(row, claim.worker_id, claim.lock_version)
 
 
 def holds_a_claim(machine: ClaimMachine) -> bool:

@@ -61,7 +61,9 @@ def optional_ms(value: datetime | None) -> int | None:
 def due(at: dict[str, Any]) -> dict[str, Any]:
     """Claimable at ``at`` (the server's "now", see ``mongo_clock``): a claimable status, and due
     (when free) or lease expired (when leased). ``$expr`` because ``$$NOW`` is an aggregation
-    variable; on MongoDB 5.0+ a field compared with a constant there still bounds the index scan."""
+    variable. The hinted claim index is walked in claim order either way; MongoDB 5.0+ can also
+    bound the scan by a comparison in ``$expr`` (not verifiable on the stand-in: check the
+    ``indexBounds`` of ``explain()`` on a real server)."""
     return {**CLAIMABLE_FILTER, "$expr": {"$lte": ["$available_at", at]}}
 
 

@@ -70,8 +70,9 @@ def after_outcome(row: Notification, outcome: Outcome, now: int) -> Notification
         due = now if outcome.retry_at is None else outcome.retry_at
         status = Status.SCHEDULED if due > now else Status.PENDING
         return replace(row, status=status, available_at=due, last_error=error)
-    # RELEASE: given back unstarted, due at once, the attempt returned
-    return replace(row, status=Status.PENDING, available_at=now, attempts=row.attempts - 1)
+    if verdict is Verdict.RELEASE:  # given back unstarted, due at once, the attempt returned
+        return replace(row, status=Status.PENDING, available_at=now, attempts=row.attempts - 1)
+    raise AssertionError(f"the model has no rule for a {verdict} outcome yet: add it here")
 
 
 def after_replay(row: Notification, now: int) -> Notification:

@@ -1,11 +1,16 @@
-"""The claim/lease rules, pure, with time passed in.
+"""The claim/lease rules, and the lease arithmetic workers use, pure, with time passed in.
 
 A claim is a lease: ``locked_by`` (the worker id), ``lock_expiry`` and ``lock_version``, a fencing
 token incremented by every claim. A notification is claimable when it is not terminal, its due time
-has come, no live lease holds it and it has attempts left. Every later write by the worker is
-conditional on ``(locked_by, lock_version)``, so a worker whose lease lapsed and was taken over can
-never overwrite the new owner's result. Store adapters implement these rules atomically; the
-functions here are the reference they are tested against.
+has come, no live lease holds it (a lease holds until its expiry, exclusive) and it has attempts
+left; a due, unleased one out of attempts is made ``dead`` by the claim that finds it. Every later
+write by the worker is conditional on ``(locked_by, lock_version)``, so a worker whose lease lapsed
+and was taken over can never overwrite the new owner's result.
+
+Store adapters implement these rules atomically, each in its own language (SQL, MongoDB
+pipelines), on the store's clock (``notifyctl.store.mongo_clock``). The executable reference they
+are checked against lives with the tests (``tests/lease_model.py``, the claim state machine's
+oracle), since no production code needs it.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-
-from notifyctl.model import TERMINAL, Notification
 
 
 def worker_identity(host: str | None = None, pid: int | None = None) -> str:
@@ -31,37 +34,6 @@ def lease_expiry(now: int, lease_ms: int) -> int:
 def renew_every_ms(lease_ms: int) -> int:
     """Renew at a third of the lease: two renewals can fail before another worker may take over."""
     return max(lease_ms // 3, 10)
-
-
-def lease_is_live(notification: Notification, now: int) -> bool:
-    return notification.is_locked(now)
-
-
-def is_claimable(notification: Notification, now: int) -> bool:
-    return (
-        notification.status not in TERMINAL
-        and notification.available_at <= now
-        and not lease_is_live(notification, now)
-        and notification.attempts < notification.max_attempts
-    )
-
-
-def is_exhausted(notification: Notification, now: int) -> bool:
-    """Due, unleased, and out of attempts: its last claim's worker died mid-delivery.
-
-    Such a notification becomes ``dead``; re-claiming it would give a poison message a fourth try.
-    """
-    return (
-        notification.status not in TERMINAL
-        and notification.available_at <= now
-        and not lease_is_live(notification, now)
-        and notification.attempts >= notification.max_attempts
-    )
-
-
-def write_is_fenced_out(notification: Notification, worker_id: str, lock_version: int) -> bool:
-    """True when a write by this claim must be refused: someone else holds (or held) it since."""
-    return notification.locked_by != worker_id or notification.lock_version != lock_version
 
 
 #: a worker is stale once this many heartbeats in a row have not arrived

@@ -12,7 +12,14 @@ from notifyctl import config as config_module
 from notifyctl.config import Config
 from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.store import Store, open_store
-from tests.mongodb_server import drop_database, fresh_database_name, mongodb_base_url, with_database
+from notifyctl.store.mongodb import MongoStore
+from tests.mongodb_server import (
+    callers_now,
+    drop_database,
+    fresh_database_name,
+    mongodb_base_url,
+    with_database,
+)
 
 STORE_ADAPTERS = ["sqlite", "mongodb"]
 
@@ -52,8 +59,10 @@ def open_adapter(request: pytest.FixtureRequest, tmp_path: Path, **overrides: ob
     if request.param == "sqlite":
         return open_store(make_config(tmp_path, **overrides))
     if request.param == "mongodb":
+        # the contract passes time in explicitly: the server's clock is the caller's here
         url = request.getfixturevalue("mongodb_url")
-        return open_store(make_config(tmp_path, store_url=url, **overrides))
+        config = make_config(tmp_path, store_url=url, **overrides)
+        return MongoStore.from_config(config, now_expression=callers_now)
     raise AssertionError(request.param)  # pragma: no cover - a new adapter must add its case
 
 

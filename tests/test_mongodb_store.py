@@ -23,11 +23,17 @@ from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import Outcome, Priority, Verdict
 from notifyctl.store import mongo_leases
 from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_clock import SERVER_NOW
 from notifyctl.store.mongo_pool import PoolSize
 from notifyctl.store.mongo_writes import claim_update
 from notifyctl.store.mongodb import MongoStore
 from tests.helpers import free_port
-from tests.mongodb_server import REAL_SERVER_VARIABLE, stand_in_server, with_database
+from tests.mongodb_server import (
+    REAL_SERVER_VARIABLE,
+    callers_now,
+    stand_in_server,
+    with_database,
+)
 from tests.test_store_contract import LEASE, NOW, WORKER_A, make
 
 SIZE = PoolSize(max=5, min=0)
@@ -35,7 +41,7 @@ SIZE = PoolSize(max=5, min=0)
 
 @pytest.fixture
 def mongo(mongodb_url: str) -> Iterator[MongoStore]:
-    opened = MongoStore(mongodb_url, SIZE)
+    opened = MongoStore(mongodb_url, SIZE, now_expression=callers_now)
     yield opened
     opened.close()
 
@@ -68,17 +74,23 @@ def test_the_claim_is_an_index_scan_in_claim_order(
     command = SON(
         [
             ("findAndModify", "notifications"),
-            ("query", schema.due(NOW)),
+            ("query", schema.due(SERVER_NOW)),  # the server's clock, as in production
             ("sort", SON(schema.CLAIM_SORT)),
             ("hint", schema.CLAIM_INDEX),
-            ("update", claim_update(WORKER_A, NOW, NOW + LEASE)),
+            ("update", claim_update(WORKER_A, SERVER_NOW, LEASE)),
             ("new", True),
         ]
     )
     plan = raw.command("explain", command, verbosity="queryPlanner")["queryPlanner"]["winningPlan"]
     found = list(stages(plan))
-    assert any(s["stage"] == "IXSCAN" and s.get("indexName") == schema.CLAIM_INDEX for s in found)
+    scans = [
+        s for s in found if s["stage"] == "IXSCAN" and s.get("indexName") == schema.CLAIM_INDEX
+    ]
+    assert scans, plan
     assert not [s for s in found if s["stage"] in ("COLLSCAN", "SORT")], plan
+    if os.environ.get(REAL_SERVER_VARIABLE):  # the stand-in reports no bounds
+        # the server's now bounds the scan: not-yet-due notifications are never read
+        assert scans[0]["indexBounds"]["available_at"] != ["[MinKey, MaxKey]"], scans
 
 
 def test_start_up_creates_every_index(mongo: MongoStore) -> None:
@@ -273,8 +285,8 @@ def test_a_claim_of_50_named_ids_costs_two_round_trips_not_50(
     try:
         notifications = client.get_default_database()["notifications"]
         claims = mongo_leases.claim_ids(
-            notifications, "mongodb://test", [i.id for i in items] + [gone], WORKER_A, NOW, LEASE,
-            None,
+            notifications, "mongodb://test", [i.id for i in items] + [gone], WORKER_A,
+            callers_now(NOW), LEASE, None,
         )  # fmt: skip
     finally:
         client.close()

@@ -116,3 +116,38 @@ def test_listings_filter_by_status_and_user(store: Store) -> None:
     both = store.list_notifications(Status.PENDING.value, "user-1", 10, None)
     assert [n.id for n in both] == [mine.id]
     assert store.list_notifications(Status.SENT.value, None, 10, None) == []
+
+
+def test_error_text_is_stored_as_given_even_when_it_looks_like_a_field_path(store: Store) -> None:
+    """A receiver's error can say anything; MongoDB's pipeline updates read ``$x`` as a field."""
+    retried, dead = insert(store, make(), make())
+    claims = {c.id: c for c in store.claim_ids([retried.id, dead.id], WORKER_A, NOW, LEASE)}
+    store.finish(
+        [
+            Outcome(claims[retried.id], Verdict.RETRY, "$status", NOW + 1_000),
+            Outcome(claims[dead.id], Verdict.DEAD, "$$REMOVE"),
+        ],
+        NOW,
+    )
+    assert current(store, retried.id).last_error == "$status"
+    assert current(store, dead.id).last_error == "$$REMOVE"
+    history = store.history(dead.id)
+    assert history is not None and history[-1].error == "$$REMOVE"
+
+
+def test_finish_and_claim_by_id_claims_what_its_own_outcomes_made_claimable(
+    store: Store,
+) -> None:
+    """Finish, *then* claim: a retry due at once, named by a wake-up in the same call (a
+    redelivered wake-up for a notification in flight), is claimed again (found by the claim
+    state machine: SQLite judged the ids before the outcomes were written)."""
+    notification = insert_one(store, make())
+    (claim,) = store.claim_ids([notification.id], WORKER_A, NOW, LEASE)
+    retry = Outcome(claim, Verdict.RETRY, "HTTP 503", NOW + 1)
+    report, claims = store.finish_and_claim_ids(
+        [retry], [notification.id], WORKER_A, NOW + 1, LEASE
+    )
+    assert report.applied == 1
+    assert [(c.id, c.lock_version, c.notification.attempts) for c in claims] == [
+        (notification.id, claim.lock_version + 1, 2)
+    ]

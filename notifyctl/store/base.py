@@ -12,6 +12,12 @@ reaches the dead-letter exchange at least once, across broker outages and worker
 store opened without a broker marks nothing: with no exchange to deliver to, a mark would only
 wait forever, and adding a broker later would flood its dead-letter queue with old deaths. Marks
 made while a broker was configured stay until a broker publishes them; ``replay`` removes them.
+
+Whose clock: ``now`` is the caller's clock. An adapter whose server has a clock decides "due" and
+"live lease", and stamps the times it later compares, by the server's clock (MongoDB: ``$$NOW``,
+see ``mongo_clock``), so hosts whose clocks disagree still agree on who holds a lease; it uses a
+caller's ``now`` only as a difference (a retry's backoff, ``retry_at - now``). SQLite, on one
+host, takes ``now`` as given.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The MongoDB store's claims, renewals and fenced outcomes: ``notifyctl.lease`` in MongoDB writes.
+"""The MongoDB store's claims, renewals and fenced outcomes: the lease rules in MongoDB writes.
+
+Every decision about time ("due", "lease expired") and every lease expiry written is the server's
+clock (``mongo_clock``), so workers on hosts whose clocks disagree still agree on who holds what.
 
 Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
 without transactions, so the port's batch methods are built from them as follows.
@@ -35,11 +38,12 @@ from pymongo.collection import Collection
 
 from notifyctl.claim_order import claim_levels
 from notifyctl.errors import StoreError
-from notifyctl.lease import lease_expiry
 from notifyctl.model import Claim, FinishReport, Notification, Outcome, Status
 from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_clock import later
 from notifyctl.store.mongo_connection import translated
 from notifyctl.store.mongo_writes import (
+    Expression,
     claim_order,
     claim_update,
     fence,
@@ -59,22 +63,22 @@ def claim_batch(
     url: str,
     worker_id: str,
     limit: int,
-    now: int,
+    at: Expression,
     lease_ms: int,
     buried: list[Notification] | None,
     ageing_ms: int = 0,
     outbox: bool = False,
 ) -> list[Claim]:
-    """``url`` (redacted) names the store in the errors a claim raises. Levels of
-    ``notifyctl.claim_order`` are claimed most urgent first, each longest waiting first.
-    ``outbox``: burials mark their dead letters for publishing."""
-    update = claim_update(worker_id, now, lease_expiry(now, lease_ms), outbox)
+    """``url`` (redacted) names the store in the errors a claim raises; ``at`` is the server's
+    now (``mongo_clock``). Levels of ``notifyctl.claim_order`` are claimed most urgent first, each
+    longest waiting first. ``outbox``: burials mark their dead letters for publishing."""
+    update = claim_update(worker_id, at, lease_ms, outbox)
     claims: list[Claim] = []
     # each buried (out of attempts) notification costs an operation but no slot: a batch makes
     # at most ``2 * limit`` changes, and one empty query per level of the claim order
     changes = 2 * limit
-    for bands in claim_levels(now, ageing_ms):
-        query = schema.due_in(bands)
+    for bands in claim_levels(0, ageing_ms):  # with now = 0, bounds are offsets from ``at``
+        query = schema.due_in(bands, at)
         while changes and len(claims) < limit:
             doc = claim_one(notifications, url, query, update, claims, sort=True)
             if doc is None:
@@ -89,7 +93,7 @@ def claim_ids(
     url: str,
     ids: Sequence[str],
     worker_id: str,
-    now: int,
+    at: Expression,
     lease_ms: int,
     buried: list[Notification] | None,
     outbox: bool = False,
@@ -102,14 +106,11 @@ def claim_ids(
     if not unique:
         return []
     token = uuid.uuid4().hex
-    update = [
-        *claim_update(worker_id, now, lease_expiry(now, lease_ms), outbox),
-        {"$set": {"claim_token": token}},
-    ]
+    update = [*claim_update(worker_id, at, lease_ms, outbox), {"$set": {"claim_token": token}}]
     failed: StoreError | None = None
     try:
         with translated(url, "claim"):
-            notifications.update_many({"_id": {"$in": unique}, **schema.due(now)}, update)
+            notifications.update_many({"_id": {"$in": unique}, **schema.due(at)}, update)
     except StoreError as exc:  # it may have claimed some before failing: read back which
         failed = exc
     try:
@@ -173,15 +174,16 @@ def claim_of(doc: Document, worker_id: str) -> Claim:
 
 
 def renew(
-    notifications: Collection[Document], claims: Sequence[Claim], now: int, lease_ms: int
+    notifications: Collection[Document], claims: Sequence[Claim], at: Expression, lease_ms: int
 ) -> list[str]:
-    """Extend the leases still held; the ids of those lost (fenced out) are returned."""
+    """Extend the leases still held to ``lease_ms`` after ``at`` (the server's now); the ids of
+    those lost (fenced out) are returned."""
     if not claims:
         return []
-    expiry = schema.to_date(lease_expiry(now, lease_ms))
-    extend = {"lock_expiry": expiry, "available_at": expiry, "updated_at": schema.to_date(now)}
+    expiry = later(at, lease_ms)
+    extend = [{"$set": {"lock_expiry": expiry, "available_at": expiry, "updated_at": at}}]
     result = notifications.bulk_write(
-        [UpdateOne(fence(claim), {"$set": extend}) for claim in claims], ordered=False
+        [UpdateOne(fence(claim), extend) for claim in claims], ordered=False
     )
     if result.matched_count == len(claims):
         return []
@@ -197,14 +199,21 @@ def renew(
 
 
 def finish(
-    notifications: Collection[Document], outcomes: Sequence[Outcome], now: int, outbox: bool = False
+    notifications: Collection[Document],
+    outcomes: Sequence[Outcome],
+    now: int,
+    at: Expression,
+    outbox: bool = False,
 ) -> FinishReport:
-    """In order, as if each outcome were written on its own: an ordered bulk write. With
+    """In order, as if each outcome were written on its own: an ordered bulk write. ``now`` is
+    the caller's clock, for the retry delays it chose; ``at`` the server's, for the record. With
     ``outbox``, each death marks its dead letter in its own update."""
     if not outcomes:
         return FinishReport()
     token = uuid.uuid4().hex
-    updates = [UpdateOne(fence(o.claim), finish_update(o, now, token, outbox)) for o in outcomes]
+    updates = [
+        UpdateOne(fence(o.claim), finish_update(o, now, at, token, outbox)) for o in outcomes
+    ]
     applied = notifications.bulk_write(updates, ordered=True).matched_count
     if applied == len(outcomes):
         return FinishReport(applied=applied)

@@ -16,17 +16,17 @@ from pymongo.collection import Collection
 
 from notifyctl.model import AttemptRecord, BacklogRow, Priority, Status
 from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_writes import HISTORY
+from notifyctl.store.mongo_writes import HISTORY, Expression
 
 Document = dict[str, Any]
 LEASED = {"$ne": [{"$type": "$locked_by"}, "missing"]}
 
 
-def oldest_due(notifications: Collection[Document], now: int) -> int | None:
-    """One seek of the claim index per priority."""
+def oldest_due(notifications: Collection[Document], at: Expression) -> int | None:
+    """One seek of the claim index per priority; due by ``at``, the server's now."""
     found = []
     for priority in Priority:
-        query = {**schema.due(now), "priority": int(priority)}
+        query = {**schema.due(at), "priority": int(priority)}
         for doc in (
             notifications.find(query, {"available_at": 1})
             .sort("available_at", ASCENDING)
@@ -37,10 +37,10 @@ def oldest_due(notifications: Collection[Document], now: int) -> int | None:
     return min(found) if found else None
 
 
-def backlog(notifications: Collection[Document], now: int) -> list[BacklogRow]:
+def backlog(notifications: Collection[Document], at: Expression) -> list[BacklogRow]:
     # A leased notification's available_at is its lease expiry (see mongo_schema): later than
-    # now means live-locked when leased, scheduled otherwise; now or earlier is due.
-    at = schema.to_date(now)
+    # now (``at``, the server's) means live-locked when leased, scheduled otherwise; now or
+    # earlier is due.
     later = {"$gt": ["$available_at", at]}
     group = {
         "_id": {"priority": "$priority", "channel": "$channel"},
@@ -85,8 +85,8 @@ def dead_letters(
     return list(notifications.find(query).sort(order).limit(limit))
 
 
-def replay_update(now: int, token: str) -> list[Document]:
-    at = schema.to_date(now)
+def replay_update(at: Expression, token: str) -> list[Document]:
+    """Due at ``at``, the server's now."""
     entry = {"outcome": "replayed", "at": at, "attempt": "$attempts", "worker": None,
              "started_at": None, "error": "$last_error"}  # fmt: skip
     note = {
@@ -104,13 +104,13 @@ def replay_update(now: int, token: str) -> list[Document]:
     ]  # fmt: skip
 
 
-def replay(notifications: Collection[Document], ids: Sequence[str], now: int) -> list[str]:
+def replay(notifications: Collection[Document], ids: Sequence[str], at: Expression) -> list[str]:
     """Each dead notification among ``ids`` in one atomic update; a fresh token tells which."""
     if not ids:
         return []
     token = uuid.uuid4().hex
     query = {"_id": {"$in": list(ids)}, "status": Status.DEAD.value}
-    result = notifications.update_many(query, replay_update(now, token))
+    result = notifications.update_many(query, replay_update(at, token))
     if not result.modified_count:
         return []
     found = {doc["_id"] for doc in notifications.find({"replay_token": token}, {"_id": 1})}

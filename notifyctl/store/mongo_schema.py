@@ -7,7 +7,7 @@ BSON restricts (``$``-prefixed, dotted, containing NUL).
 
 Like the SQLite store, ``available_at`` is the due time of a free notification and the lease
 expiry of a leased one, so "due and free, or lease expired" is the single range condition
-``available_at <= now`` on the claim index.
+``available_at <= now`` on the claim index, where ``now`` is the server's clock (``mongo_clock``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
+from notifyctl.store.mongo_clock import later
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -64,20 +65,27 @@ def optional_ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
 
 
-def due_in(bands: Sequence[Band]) -> dict[str, Any]:
-    """Claimable and due within one level of the claim order: one index range per band."""
+def due_in(bands: Sequence[Band], at: dict[str, Any]) -> dict[str, Any]:
+    """Claimable and due within one level of the claim order at ``at`` (the server's "now"): each
+    band's bounds (from ``claim_levels(0, ...)``) are offsets from ``at``. One range of the claim
+    index per band; ``$expr`` because ``$$NOW`` is an aggregation variable."""
     ranges = []
     for band in bands:
-        window: dict[str, Any] = {"$lte": to_date(band.due_by)}
+        window: list[dict[str, Any]] = [{"$lte": ["$available_at", later(at, band.due_by)]}]
         if band.due_after is not None:
-            window["$gt"] = to_date(band.due_after)
-        ranges.append({"priority": int(band.priority), "available_at": window})
+            window.append({"$gt": ["$available_at", later(at, band.due_after)]})
+        condition = window[0] if len(window) == 1 else {"$and": window}
+        ranges.append({"priority": int(band.priority), "$expr": condition})
     return {**CLAIMABLE_FILTER, **(ranges[0] if len(ranges) == 1 else {"$or": ranges})}
 
 
-def due(now: int) -> dict[str, Any]:
-    """Claimable now: a claimable status, and due (when free) or lease expired (when leased)."""
-    return {**CLAIMABLE_FILTER, "available_at": {"$lte": to_date(now)}}
+def due(at: dict[str, Any]) -> dict[str, Any]:
+    """Claimable at ``at`` (the server's "now", see ``mongo_clock``): a claimable status, and due
+    (when free) or lease expired (when leased). ``$expr`` because ``$$NOW`` is an aggregation
+    variable. The hinted claim index is walked in claim order either way; MongoDB 5.0+ can also
+    bound the scan by a comparison in ``$expr`` (not verifiable on the stand-in: check the
+    ``indexBounds`` of ``explain()`` on a real server)."""
+    return {**CLAIMABLE_FILTER, "$expr": {"$lte": ["$available_at", at]}}
 
 
 def new_document(item: NewNotification, now: int) -> dict[str, Any]:

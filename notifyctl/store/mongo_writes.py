@@ -1,7 +1,8 @@
 """The MongoDB store's write documents: the claim pipeline, the fenced outcomes, insert results.
 
-Pure functions of their arguments (no I/O), so each rule of ``notifyctl.lease`` is visible here
-in the form the server executes it.
+Pure functions of their arguments (no I/O), so each lease rule is visible here in the form the
+server executes it. Times the server compares later are expressions of its own clock (``at``, see
+``mongo_clock``), never the caller's ``now``.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from notifyctl.model import (
     Verdict,
 )
 from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_clock import later
 
+#: an aggregation expression evaluated by the server (a time: see ``mongo_clock``)
+Expression = dict[str, Any]
 EXHAUSTED_ERROR = "lease expired on the final attempt: its worker stopped mid-delivery"
-UNSET_LEASE = dict.fromkeys(schema.LEASE_FIELDS, "")
 HISTORY = {"$ifNull": ["$history", []]}
 #: the history entry of a lease that expired under its worker, from the document's lease fields;
 #: ``lock_version`` (not shown by ``Store.history``) tells the claim that took it over
@@ -53,19 +56,20 @@ def holds(doc: dict[str, Any] | None, claim: Claim) -> bool:
 
 
 def claim_update(
-    worker_id: str, now: int, expiry: int, outbox: bool = False
+    worker_id: str, at: Expression, lease_ms: int, outbox: bool = False
 ) -> list[dict[str, Any]]:
     """One atomic pipeline update for a due notification: a claim when it has attempts left
-    (status pending, a lease, ``attempts`` and ``lock_version`` + 1); otherwise, its last worker
-    having died mid-delivery, ``dead`` with the lease cleared (and, with ``outbox``, its dead
-    letter marked for publishing)."""
+    (status pending, a lease from ``at`` (the server's now) for ``lease_ms``, ``attempts`` and
+    ``lock_version`` + 1); otherwise, its last worker having died mid-delivery, ``dead`` with the
+    lease cleared (and, with ``outbox``, its dead letter marked for publishing)."""
     exhausted = "$_exhausted"
     leased = {"$ne": [{"$type": "$locked_by"}, "missing"]}  # a due lease is an expired one
+    expiry = later(at, lease_ms)
 
     def either(when_exhausted: Any, when_claimed: Any) -> dict[str, Any]:
         return {"$cond": [exhausted, when_exhausted, when_claimed]}
 
-    dead_letter = {"dead_letter_at": either(schema.to_date(now), "$$REMOVE")} if outbox else {}
+    dead_letter = {"dead_letter_at": either(at, "$$REMOVE")} if outbox else {}
     return [
         {"$set": {"_exhausted": {"$gte": ["$attempts", "$max_attempts"]}}},
         {
@@ -74,15 +78,15 @@ def claim_update(
                 "status": either(Status.DEAD.value, Status.PENDING.value),
                 "last_error": either(EXHAUSTED_ERROR, "$last_error"),
                 "locked_by": either("$$REMOVE", {"$literal": worker_id}),
-                "locked_at": either("$$REMOVE", schema.to_date(now)),
-                "lock_expiry": either("$$REMOVE", schema.to_date(expiry)),
-                "available_at": either("$available_at", schema.to_date(expiry)),
+                "locked_at": either("$$REMOVE", at),
+                "lock_expiry": either("$$REMOVE", expiry),
+                "available_at": either("$available_at", expiry),
                 "attempts": either("$attempts", {"$add": ["$attempts", 1]}),
                 "lock_version": either("$lock_version", {"$add": ["$lock_version", 1]}),
                 "history": {
                     "$cond": [leased, {"$concatArrays": [HISTORY, [EXPIRED_ENTRY]]}, HISTORY]
                 },
-                "updated_at": schema.to_date(now),
+                "updated_at": at,
             }
         },
         {"$unset": "_exhausted"},
@@ -100,47 +104,54 @@ def reclaimed(doc: dict[str, Any]) -> bool:
     )
 
 
-def history_entry(outcome: Outcome, now: int) -> dict[str, Any] | None:
+def history_entry(outcome: Outcome, at: Expression) -> dict[str, Any] | None:
     """The history entry an applied outcome appends (the claim holds, so its fields are the
-    document's); none for a release, which gives back an attempt that never began."""
+    document's); none for a release, which gives back an attempt that never began. Text is
+    ``$literal``: an error quoting a receiver could start with ``$`` and would be read as a field
+    path."""
     names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead",
              Verdict.INTERRUPTED: "interrupted"}  # fmt: skip
     if outcome.verdict not in names:
         return None
     n = outcome.claim.notification
     return {
-        "outcome": names[outcome.verdict], "at": schema.to_date(now), "attempt": n.attempts,
-        "worker": outcome.claim.worker_id, "error": outcome.error,
+        "outcome": names[outcome.verdict], "at": at, "attempt": n.attempts,
+        "worker": {"$literal": outcome.claim.worker_id}, "error": {"$literal": outcome.error},
         "started_at": None if n.locked_at is None else schema.to_date(n.locked_at),
     }  # fmt: skip
 
 
-def finish_update(outcome: Outcome, now: int, token: str, outbox: bool = False) -> dict[str, Any]:
-    """The update recording one outcome; the caller makes it conditional on the claim's fence.
-    ``finish_token`` marks the notifications this call changed, to tell them from stale ones.
-    With ``outbox``, a death marks its dead letter for publishing in the same update."""
-    at = schema.to_date(now)
+def finish_update(
+    outcome: Outcome, now: int, at: Expression, token: str, outbox: bool = False
+) -> list[dict[str, Any]]:
+    """The pipeline update recording one outcome at ``at`` (the server's now); the caller makes it
+    conditional on the claim's fence. A retry is due ``retry_at - now`` (the backoff the worker
+    chose, on its own clock) after ``at``. ``finish_token`` marks the notifications this call
+    changed, to tell them from stale ones. With ``outbox``, a death marks its dead letter for
+    publishing in the same update."""
     changes: dict[str, Any] = {"updated_at": at, "finish_token": token}
-    update: dict[str, Any] = {"$set": changes, "$unset": UNSET_LEASE}
-    entry = history_entry(outcome, now)
+    entry = history_entry(outcome, at)
     if entry is not None:
-        update["$push"] = {"history": entry}
+        changes["history"] = {"$concatArrays": [HISTORY, [entry]]}
     if outcome.verdict == Verdict.SENT:
         changes.update(status=Status.SENT.value, sent_at=at)
     elif outcome.verdict == Verdict.RETRY:
-        retry_at = outcome.retry_at if outcome.retry_at is not None else now
-        status = Status.SCHEDULED if retry_at > now else Status.PENDING
+        delay = (outcome.retry_at if outcome.retry_at is not None else now) - now
+        status = Status.SCHEDULED if delay > 0 else Status.PENDING
         changes.update(
-            status=status.value, available_at=schema.to_date(retry_at), last_error=outcome.error
+            status=status.value,
+            available_at=later(at, delay),
+            last_error={"$literal": outcome.error},
         )
     elif outcome.verdict == Verdict.DEAD:
-        changes.update(status=Status.DEAD.value, last_error=outcome.error)
+        changes.update(status=Status.DEAD.value, last_error={"$literal": outcome.error})
         if outbox:
             changes["dead_letter_at"] = at
     else:  # RELEASE or INTERRUPTED: due at once, and the claim's attempt returned
-        changes.update(status=Status.PENDING.value, available_at=at)
-        update["$inc"] = {"attempts": -1}
-    return update
+        changes.update(
+            status=Status.PENDING.value, available_at=at, attempts={"$add": ["$attempts", -1]}
+        )
+    return [{"$set": changes}, {"$unset": list(schema.LEASE_FIELDS)}]
 
 
 def first_of_each_key(items: Sequence[NewNotification]) -> list[NewNotification]:

@@ -2,7 +2,8 @@
 
 Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
 without transactions, so the port's batch methods are built from them: claims, renewals and
-outcomes as ``mongo_leases`` describes, and ``insert_many`` as one unordered insert. Each
+outcomes as ``mongo_leases`` describes, and ``insert_many`` as one unordered insert. Every
+decision about time is the server's clock, not the caller's ``now`` (``mongo_clock``). Each
 notification is atomic and durable on its own (per the URL's write concern), and retryable writes
 make a retry after a failover insert nothing twice. Replays and conflicts come from the unique
 idempotency index.
@@ -11,9 +12,9 @@ idempotency index.
 translation (a claim wraps each notification's); the rest lives beside it: ``mongo_connection``
 (opening the client, waiting for the server at start-up, driver exceptions to StoreUnavailable
 or StoreError, so none leaves the adapter), ``mongo_pool`` (the pool's size, options and
-statistics), ``mongo_schema`` (documents, indexes, conversions), ``mongo_writes`` (the update
-documents), ``mongo_leases`` (claims, renewals, fenced outcomes) and ``mongo_ops`` (operators'
-queries).
+statistics), ``mongo_clock`` (whose clock), ``mongo_schema`` (documents, indexes,
+conversions), ``mongo_writes`` (the update documents), ``mongo_leases`` (claims, renewals,
+fenced outcomes) and ``mongo_ops`` (operators' queries).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from notifyctl.store import mongo_dead_letters as dead_letters
 from notifyctl.store import mongo_leases as leases
 from notifyctl.store import mongo_ops as ops
 from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongo_clock import NowExpression, server_now
 from notifyctl.store.mongo_connection import STARTUP_ATTEMPTS, open_client, start, translated
 from notifyctl.store.mongo_pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongo_writes import first_of_each_key, insert_results, refused_for_their_key
@@ -69,12 +71,16 @@ class MongoStore:
         startup_attempts: int = STARTUP_ATTEMPTS,
         priority_ageing_ms: int = 0,
         dead_letter_outbox: bool = False,
+        now_expression: NowExpression = server_now,
     ) -> None:
+        """``now_expression``: what the server takes as "now" given a caller's ``now``; the
+        server's clock but in tests of time-dependent rules (see ``mongo_clock``)."""
         self.url = redacted(url)
         #: see ``notifyctl.claim_order``
         self._ageing_ms = priority_ageing_ms
         #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
         self._outbox = dead_letter_outbox
+        self._now = now_expression
         self._stats = PoolStats(size)
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
@@ -82,7 +88,7 @@ class MongoStore:
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod
-    def from_config(cls, config: Config) -> MongoStore:
+    def from_config(cls, config: Config, now_expression: NowExpression = server_now) -> MongoStore:
         auto = auto_pool_size(config.num_workers, config.num_api_instances)
         size = pool_size(
             config.store_url, config.mongodb_max_pool_size, config.mongodb_min_pool_size, auto
@@ -90,7 +96,7 @@ class MongoStore:
         return cls(
             config.store_url, size, config.retention_days,
             priority_ageing_ms=config.priority_ageing_ms,
-            dead_letter_outbox=dead_letter_outbox(config),
+            dead_letter_outbox=dead_letter_outbox(config), now_expression=now_expression,
         )  # fmt: skip
 
     def _translated(self, doing: str) -> AbstractContextManager[None]:
@@ -147,14 +153,16 @@ class MongoStore:
         return [schema.to_notification(doc) for doc in docs]
 
     def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
-        free = [{"locked_by": {"$exists": False}}, {"lock_expiry": {"$lte": schema.to_date(now)}}]
+        at = self._now(now)
+        expired = {"$expr": {"$lte": ["$lock_expiry", at]}}
+        free = [{"locked_by": {"$exists": False}}, expired]
         with self._translated("cancel"):
             doc = self._notifications.find_one_and_update(
                 {"_id": notification_id, **schema.CLAIMABLE_FILTER, "$or": free},
-                {
-                    "$set": {"status": Status.CANCELLED.value, "updated_at": schema.to_date(now)},
-                    "$unset": dict.fromkeys(schema.LEASE_FIELDS, ""),
-                },
+                [
+                    {"$set": {"status": Status.CANCELLED.value, "updated_at": at}},
+                    {"$unset": list(schema.LEASE_FIELDS)},
+                ],
                 return_document=ReturnDocument.AFTER,
             )
             if doc is not None:
@@ -173,7 +181,7 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_batch(
-            self._notifications, self.url, worker_id, limit, now, lease_ms, buried,
+            self._notifications, self.url, worker_id, limit, self._now(now), lease_ms, buried,
             self._ageing_ms, self._outbox,
         )  # fmt: skip
 
@@ -186,16 +194,23 @@ class MongoStore:
         buried: list[Notification] | None = None,
     ) -> list[Claim]:
         return leases.claim_ids(
-            self._notifications, self.url, ids, worker_id, now, lease_ms, buried, self._outbox
+            self._notifications,
+            self.url,
+            ids,
+            worker_id,
+            self._now(now),
+            lease_ms,
+            buried,
+            self._outbox,
         )
 
     def renew(self, claims: Sequence[Claim], now: int, lease_ms: int) -> list[str]:
         with self._translated("renew"):
-            return leases.renew(self._notifications, claims, now, lease_ms)
+            return leases.renew(self._notifications, claims, self._now(now), lease_ms)
 
     def finish(self, outcomes: Sequence[Outcome], now: int) -> FinishReport:
         with self._translated("finish"):
-            return leases.finish(self._notifications, outcomes, now, self._outbox)
+            return leases.finish(self._notifications, outcomes, now, self._now(now), self._outbox)
 
     def finish_and_claim_ids(
         self,
@@ -221,7 +236,7 @@ class MongoStore:
 
     def counts(self, now: int) -> dict[str, int]:
         """One aggregation: the counts by status and of live leases come from the same pass."""
-        live = {"$cond": [{"$gt": ["$lock_expiry", schema.to_date(now)]}, 1, 0]}
+        live = {"$cond": [{"$gt": ["$lock_expiry", self._now(now)]}, 1, 0]}
         group = {"$group": {"_id": "$status", "count": {"$sum": 1}, "locked": {"$sum": live}}}
         with self._translated("counts"):
             rows = list(self._notifications.aggregate([group]))
@@ -264,11 +279,11 @@ class MongoStore:
 
     def oldest_due(self, now: int) -> int | None:
         with self._translated("oldest due"):
-            return ops.oldest_due(self._notifications, now)
+            return ops.oldest_due(self._notifications, self._now(now))
 
     def backlog(self, now: int) -> list[BacklogRow]:
         with self._translated("backlog"):
-            return ops.backlog(self._notifications, now)
+            return ops.backlog(self._notifications, self._now(now))
 
     def finished_since(self, since: int) -> dict[str, int]:
         with self._translated("finished since"):
@@ -283,7 +298,7 @@ class MongoStore:
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:
         with self._translated("replay"):
-            return ops.replay(self._notifications, ids, now)
+            return ops.replay(self._notifications, ids, self._now(now))
 
     def take_dead_letters(self, limit: int, now: int, lease_ms: int) -> list[DeadLetter]:
         with self._translated("take dead letters"):

@@ -195,10 +195,11 @@ class SqliteStore:
         buried: list[Notification] | None = None,
     ) -> tuple[FinishReport, list[Claim]]:
         """One write transaction for both: one wait for the write lock, one commit."""
-        if ids:
+        if ids and not outcomes:
             with self._db.read() as conn:
                 # Most wake-ups name rows a sweep already took: finding that out must not cost
-                # the write lock (and stall the API's inserts behind it).
+                # the write lock (and stall the API's inserts behind it). Not with outcomes:
+                # they take the lock anyway and may make a named id claimable (a retry due now).
                 ids = list(leases.claimable_among(conn, ids, now))
         if not ids and not outcomes:
             return FinishReport(), []

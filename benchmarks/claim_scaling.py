@@ -29,7 +29,8 @@ from pathlib import Path
 
 from notifyctl.lease import worker_identity
 from notifyctl.model import NewNotification, Outcome, Verdict, now_ms
-from notifyctl.store.sqlite import CLAIM_CANDIDATES, SqliteStore
+from notifyctl.store.sqlite import SqliteStore
+from notifyctl.store.sqlite.leases import CLAIM_CANDIDATES
 from notifyctl.validation import parse_notification
 
 LEASE_MS = 30_000

@@ -8,7 +8,7 @@ write by the worker is conditional on ``(locked_by, lock_version)``, so a worker
 and was taken over can never overwrite the new owner's result.
 
 Store adapters implement these rules atomically, each in its own language (SQL, MongoDB
-pipelines), on the store's clock (``notifyctl.store.mongo_clock``). The executable reference they
+pipelines), on the store's clock (``notifyctl.store.mongodb.clock``). The executable reference they
 are checked against lives with the tests (``tests/lease_model.py``, the claim state machine's
 oracle), since no production code needs it.
 """

@@ -12,7 +12,7 @@ from notifyctl import config as config_module
 from notifyctl.config import Config
 from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.store import Store, open_store
-from notifyctl.store.mongodb import MongoStore
+from notifyctl.store.mongodb.store import MongoStore
 from tests.mongodb_server import (
     callers_now,
     drop_database,

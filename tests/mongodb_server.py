@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pymongo import MongoClient
 
-from notifyctl.store.mongo_schema import to_date
+from notifyctl.store.mongodb.schema import to_date
 from tests.helpers import free_port
 
 REAL_SERVER_VARIABLE = "NOTIFYCTL_TEST_MONGODB_URI"
@@ -31,7 +31,7 @@ REAL_SERVER_VARIABLE = "NOTIFYCTL_TEST_MONGODB_URI"
 
 def callers_now(now: int) -> dict[str, Any]:
     """The store's "now" for tests of time-dependent rules: the caller's logical time stands in
-    for the server's clock (``notifyctl.store.mongo_clock``), so the same pipelines run with time
+    for the server's clock (``notifyctl.store.mongodb.clock``), so the same pipelines run with time
     under the test's control. Production never does this: it would be the worker's clock again."""
     return {"$literal": to_date(now)}
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from notifyctl.store.mongo_pool import PoolSize
-from notifyctl.store.mongodb import MongoStore
+from notifyctl.store.mongodb.pool import PoolSize
+from notifyctl.store.mongodb.store import MongoStore
 from tests.mongodb_server import callers_now, drop_database, fresh_database_name, with_database
 from tests.test_claim_state_machine import ClaimMachine
 

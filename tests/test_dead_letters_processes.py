@@ -15,7 +15,7 @@ import pytest
 from notifyctl.config import Config
 from notifyctl.model import now_ms
 from notifyctl.store import Store, open_store
-from notifyctl.store.sqlite import path_of
+from notifyctl.store.sqlite.connection import path_of
 from tests.gate import Gate
 from tests.helpers import Receiver, start_worker, wait_until
 from tests.rabbit import get_all, queue_state

@@ -18,7 +18,7 @@ from tests.helpers import Receiver, insert, start_worker, stop, wait_until, webh
 
 def deliver(policy: DestinationPolicy, url: str) -> tuple[ResultKind, str | None]:
     (item,) = webhooks(url, 1)
-    from notifyctl.store.sqlite import stored
+    from notifyctl.store.sqlite.schema import stored
 
     notification = stored(item, now_ms())
 

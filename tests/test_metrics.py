@@ -121,6 +121,9 @@ def test_a_running_worker_exports_every_metric_and_its_counters_move(
     monitored: tuple[Config, Store, Receiver, str],
 ) -> None:
     config, store, receiver, base = monitored
+    # the queue figures appear once the sampler's first read of the store is done (the
+    # monitoring server answers from the start, before the worker has registered)
+    wait_until(lambda: "notification_queue_depth" in scrape(f"{base}/metrics"), 30, "queue")
     before = scrape(f"{base}/metrics")
     for name, (kind, _) in {**SPEC_METRICS, **OPERATOR_METRICS}.items():
         assert name in before, f"{name} is not exported"

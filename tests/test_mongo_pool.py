@@ -6,7 +6,7 @@ import pytest
 from pymongo import monitoring
 
 from notifyctl.errors import ConfigError
-from notifyctl.store.mongo_pool import (
+from notifyctl.store.mongodb.pool import (
     DRIVER_DEFAULTS,
     PoolSize,
     PoolStats,

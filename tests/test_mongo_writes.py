@@ -6,8 +6,8 @@ import pytest
 
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, NewNotification, Outcome, Priority, Verdict
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_writes import (
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.writes import (
     finish_report,
     first_of_each_key,
     insert_results,

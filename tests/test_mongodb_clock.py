@@ -21,10 +21,10 @@ from pymongo import MongoClient
 from notifyctl.model import Notification, Outcome, Priority, Status, Verdict, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
 from notifyctl.roles.worker import Worker
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_clock import SERVER_NOW
-from notifyctl.store.mongo_pool import PoolSize
-from notifyctl.store.mongodb import MongoStore
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.clock import SERVER_NOW
+from notifyctl.store.mongodb.pool import PoolSize
+from notifyctl.store.mongodb.store import MongoStore
 from tests.conftest import make_config
 from tests.helpers import insert, webhooks
 

@@ -20,8 +20,8 @@ import pytest
 
 from notifyctl.model import now_ms
 from notifyctl.store import open_store
-from notifyctl.store.mongo_pool import PoolSize
-from notifyctl.store.mongodb import MongoStore
+from notifyctl.store.mongodb.pool import PoolSize
+from notifyctl.store.mongodb.store import MongoStore
 from tests.conftest import make_config
 from tests.helpers import Receiver, free_port, insert, start_worker, stop, wait_until, webhooks
 from tests.test_broker_processes import Service, assert_delivered_once, broker_config

@@ -21,12 +21,12 @@ from pymongo.database import Database
 from notifyctl.config import redacted
 from notifyctl.errors import StoreError, StoreUnavailable
 from notifyctl.model import Outcome, Priority, Verdict
-from notifyctl.store import mongo_leases
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_clock import SERVER_NOW
-from notifyctl.store.mongo_pool import PoolSize
-from notifyctl.store.mongo_writes import claim_update
-from notifyctl.store.mongodb import MongoStore
+from notifyctl.store.mongodb import leases as mongo_leases
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.clock import SERVER_NOW
+from notifyctl.store.mongodb.pool import PoolSize
+from notifyctl.store.mongodb.store import MongoStore
+from notifyctl.store.mongodb.writes import claim_update
 from tests.helpers import free_port
 from tests.mongodb_server import (
     REAL_SERVER_VARIABLE,

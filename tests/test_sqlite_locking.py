@@ -12,7 +12,8 @@ import pytest
 from notifyctl.errors import StoreError
 from notifyctl.model import now_ms
 from notifyctl.store import open_store
-from notifyctl.store.sqlite import SqliteStore, begin_immediate
+from notifyctl.store.sqlite import SqliteStore
+from notifyctl.store.sqlite.connection import begin_immediate
 from tests.conftest import make_config
 
 

@@ -30,7 +30,9 @@ from notifyctl.model import (
     new_id,
 )
 from notifyctl.store import Store
-from notifyctl.store.sqlite import CLAIM_CANDIDATES, SqliteStore, path_of
+from notifyctl.store.sqlite import SqliteStore
+from notifyctl.store.sqlite.connection import path_of
+from notifyctl.store.sqlite.leases import CLAIM_CANDIDATES
 
 NOW = 1_800_000_000_000
 LEASE = 30_000

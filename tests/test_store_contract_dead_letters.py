@@ -11,8 +11,9 @@ from pathlib import Path
 
 from notifyctl.model import DeadLetter, Status, Verdict
 from notifyctl.store import Store
-from notifyctl.store.sqlite import SqliteStore, path_of
-from notifyctl.store.sqlite_dead_letters import DUE
+from notifyctl.store.sqlite import SqliteStore
+from notifyctl.store.sqlite.connection import path_of
+from notifyctl.store.sqlite.dead_letters import DUE
 from tests.test_store_contract import query_plan
 from tests.test_store_contract_ops import LEASE, NOW, A, add, claim_all, current, finish, kill, make
 

@@ -17,7 +17,7 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
     """
     url = config.store_url
     if url.startswith("sqlite:///"):
-        from notifyctl.store.sqlite import SqliteStore
+        from notifyctl.store.sqlite.store import SqliteStore
 
         synchronous = config.sqlite_synchronous if durable_writes else "normal"
         return SqliteStore(
@@ -41,7 +41,7 @@ def dead_letter_outbox(config: Config) -> bool:
 
 def open_mongodb(config: Config) -> Store:
     try:
-        from notifyctl.store.mongodb import MongoStore
+        from notifyctl.store.mongodb.store import MongoStore
     except ModuleNotFoundError as exc:
         if exc.name not in ("pymongo", "bson"):
             raise

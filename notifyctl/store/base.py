@@ -15,9 +15,9 @@ made while a broker was configured stay until a broker publishes them; ``replay`
 
 Whose clock: ``now`` is the caller's clock. An adapter whose server has a clock decides "due" and
 "live lease", and stamps the times it later compares, by the server's clock (MongoDB: ``$$NOW``,
-see ``mongo_clock``), so hosts whose clocks disagree still agree on who holds a lease; it uses a
-caller's ``now`` only as a difference (a retry's backoff, ``retry_at - now``). SQLite, on one
-host, takes ``now`` as given.
+see ``store/mongodb/clock.py``), so hosts whose clocks disagree still agree on who holds a
+lease; it uses a caller's ``now`` only as a difference (a retry's backoff, ``retry_at - now``).
+SQLite, on one host, takes ``now`` as given.
 """
 
 from __future__ import annotations

@@ -1,20 +1,16 @@
-"""The shared store for many hosts: MongoDB through the pymongo driver.
+"""``MongoStore``: the store port on MongoDB (see the package's docstring for its features).
 
 Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
 without transactions, so the port's batch methods are built from them: claims, renewals and
-outcomes as ``mongo_leases`` describes, and ``insert_many`` as one unordered insert. Every
-decision about time is the server's clock, not the caller's ``now`` (``mongo_clock``). Each
+outcomes as ``leases`` describes, and ``insert_many`` as one unordered insert. Every
+decision about time is the server's clock, not the caller's ``now`` (``clock``). Each
 notification is atomic and durable on its own (per the URL's write concern), and retryable writes
 make a retry after a failover insert nothing twice. Replays and conflicts come from the unique
 idempotency index.
 
 ``MongoStore`` implements the port (``base.py``) and wraps each call to the server in the error
-translation (a claim wraps each notification's); the rest lives beside it: ``mongo_connection``
-(opening the client, waiting for the server at start-up, driver exceptions to StoreUnavailable
-or StoreError, so none leaves the adapter), ``mongo_pool`` (the pool's size, options and
-statistics), ``mongo_clock`` (whose clock), ``mongo_schema`` (documents, indexes,
-conversions), ``mongo_writes`` (the update documents), ``mongo_leases`` (claims, renewals,
-fenced outcomes) and ``mongo_ops`` (operators' queries).
+translation (a claim wraps each notification's); the rest lives beside it (the package's
+docstring names each module).
 """
 
 from __future__ import annotations
@@ -46,16 +42,14 @@ from notifyctl.model import (
     WorkerRecord,
 )
 from notifyctl.store import dead_letter_outbox
-from notifyctl.store import mongo_dead_letters as dead_letters
-from notifyctl.store import mongo_leases as leases
-from notifyctl.store import mongo_ops as ops
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_clock import NowExpression, server_now
-from notifyctl.store.mongo_connection import STARTUP_ATTEMPTS, open_client, start, translated
-from notifyctl.store.mongo_pool import PoolSize, PoolStats, auto_pool_size, pool_size
-from notifyctl.store.mongo_writes import first_of_each_key, insert_results, refused_for_their_key
+from notifyctl.store.mongodb import dead_letters, leases, ops, schema
+from notifyctl.store.mongodb.clock import NowExpression, server_now
+from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start, translated
+from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
+from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
 
-log = logging.getLogger(__name__)
+# the adapter logs under one name, whichever of its modules speaks
+log = logging.getLogger("notifyctl.store.mongodb")
 Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
@@ -74,7 +68,7 @@ class MongoStore:
         now_expression: NowExpression = server_now,
     ) -> None:
         """``now_expression``: what the server takes as "now" given a caller's ``now``; the
-        server's clock but in tests of time-dependent rules (see ``mongo_clock``)."""
+        server's clock but in tests of time-dependent rules (see ``clock``)."""
         self.url = redacted(url)
         #: see ``notifyctl.claim_order``
         self._ageing_ms = priority_ageing_ms
@@ -275,7 +269,7 @@ class MongoStore:
     def pool_stats(self) -> dict[str, int]:
         return self._stats.snapshot()
 
-    # -- operations (queries in mongo_ops) ------------------------------------------------------
+    # -- operations (queries in ops) ------------------------------------------------------
 
     def oldest_due(self, now: int) -> int | None:
         with self._translated("oldest due"):

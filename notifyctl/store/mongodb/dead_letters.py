@@ -19,10 +19,10 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.collection import Collection
 
 from notifyctl.model import DeadLetter
-from notifyctl.store import mongo_schema as schema
+from notifyctl.store.mongodb import schema
 
 Document = dict[str, Any]
-#: the field a death sets when the store keeps the outbox (see ``mongo_writes``), and its index
+#: the field a death sets when the store keeps the outbox (see ``writes``), and its index
 MARK = "dead_letter_at"
 INDEX = schema.DEAD_LETTER_INDEX
 CLEARED = {MARK: "", "dead_letter_token": ""}

@@ -2,7 +2,7 @@
 
 Pure functions of their arguments (no I/O), so each lease rule is visible here in the form the
 server executes it. Times the server compares later are expressions of its own clock (``at``, see
-``mongo_clock``), never the caller's ``now``.
+``clock``), never the caller's ``now``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from notifyctl.model import (
     Status,
     Verdict,
 )
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_clock import later
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.clock import later
 
-#: an aggregation expression evaluated by the server (a time: see ``mongo_clock``)
+#: an aggregation expression evaluated by the server (a time: see ``clock``)
 Expression = dict[str, Any]
 EXHAUSTED_ERROR = "lease expired on the final attempt: its worker stopped mid-delivery"
 HISTORY = {"$ifNull": ["$history", []]}

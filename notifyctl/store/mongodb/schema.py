@@ -7,7 +7,7 @@ BSON restricts (``$``-prefixed, dotted, containing NUL).
 
 Like the SQLite store, ``available_at`` is the due time of a free notification and the lease
 expiry of a leased one, so "due and free, or lease expired" is the single range condition
-``available_at <= now`` on the claim index, where ``now`` is the server's clock (``mongo_clock``).
+``available_at <= now`` on the claim index, where ``now`` is the server's clock (``clock``).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
-from notifyctl.store.mongo_clock import later
+from notifyctl.store.mongodb.clock import later
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MS = timedelta(milliseconds=1)
@@ -80,7 +80,7 @@ def due_in(bands: Sequence[Band], at: dict[str, Any]) -> dict[str, Any]:
 
 
 def due(at: dict[str, Any]) -> dict[str, Any]:
-    """Claimable at ``at`` (the server's "now", see ``mongo_clock``): a claimable status, and due
+    """Claimable at ``at`` (the server's "now", see ``clock``): a claimable status, and due
     (when free) or lease expired (when leased). ``$expr`` because ``$$NOW`` is an aggregation
     variable. The hinted claim index is walked in claim order either way; MongoDB 5.0+ can also
     bound the scan by a comparison in ``$expr`` (not verifiable on the stand-in: check the

@@ -15,8 +15,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 
 from notifyctl.model import AttemptRecord, BacklogRow, Priority, Status
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_writes import HISTORY, Expression
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.writes import HISTORY, Expression
 
 Document = dict[str, Any]
 LEASED = {"$ne": [{"$type": "$locked_by"}, "missing"]}
@@ -38,7 +38,7 @@ def oldest_due(notifications: Collection[Document], at: Expression) -> int | Non
 
 
 def backlog(notifications: Collection[Document], at: Expression) -> list[BacklogRow]:
-    # A leased notification's available_at is its lease expiry (see mongo_schema): later than
+    # A leased notification's available_at is its lease expiry (see schema): later than
     # now (``at``, the server's) means live-locked when leased, scheduled otherwise; now or
     # earlier is due.
     later = {"$gt": ["$available_at", at]}

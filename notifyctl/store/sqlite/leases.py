@@ -1,6 +1,6 @@
 """The SQLite store's claims, renewals and fenced outcomes: the rules of ``notifyctl.lease`` in SQL.
 
-Plain functions on a connection, like ``sqlite_ops``: ``SqliteStore`` decides which transaction
+Plain functions on a connection, like ``ops``: ``SqliteStore`` decides which transaction
 each runs in (a claim's candidates are found and leased inside one write transaction, so no
 other process can take the same row in between). What a worker writes under its lease (renew,
 finish) is fenced on ``(locked_by, lock_version)``, so a worker whose lease was taken over writes
@@ -15,7 +15,7 @@ from typing import Any
 
 from notifyctl.claim_order import claim_levels
 from notifyctl.model import Claim, FinishReport, Notification, Outcome, Priority, Verdict
-from notifyctl.store.sqlite_schema import COLUMNS, row_to_notification
+from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 
 #: one band of ``claim_order``: (priority, due_by, due_after, limit); one index range scan
 CLAIM_CANDIDATES = (

@@ -21,8 +21,8 @@ from pymongo.errors import ConfigurationError, ConnectionFailure, PyMongoError
 
 from notifyctl.config import redacted
 from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_pool import PoolSize, PoolStats, client_options
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.pool import PoolSize, PoolStats, client_options
 
 # the adapter logs under one name, as it did when it was one module
 log = logging.getLogger("notifyctl.store.mongodb")

@@ -1,4 +1,4 @@
-"""The embedded store: SQLite in WAL mode, safe for many processes on one host.
+"""``SqliteStore``: the store port on SQLite (see the package's docstring for its features).
 
 Writes run in ``BEGIN IMMEDIATE`` transactions, so the write lock is taken up front and two
 processes can never both read-then-claim the same row. The claim walks a partial index on
@@ -7,9 +7,7 @@ free notification and the lease expiry of a leased one, so "due and free, or lea
 single range condition and the claim stays an index range scan at a million pending rows.
 
 ``SqliteStore`` implements the port (``base.py``) and picks the transaction each call runs in;
-the SQL lives beside it: ``sqlite_schema`` (tables, indexes, rows to notifications),
-``sqlite_connection`` (the one connection per process, its locks, its transactions),
-``sqlite_leases`` (claims, renewals, fenced outcomes) and ``sqlite_ops`` (operators' queries).
+the SQL lives beside it (the package's docstring names each module).
 """
 
 from __future__ import annotations
@@ -32,21 +30,15 @@ from notifyctl.model import (
     Status,
     WorkerRecord,
 )
-from notifyctl.store import sqlite_dead_letters as dead_letters
-from notifyctl.store import sqlite_leases as leases
-from notifyctl.store import sqlite_ops as ops
-from notifyctl.store.sqlite_connection import SharedConnection, begin_immediate, path_of
-from notifyctl.store.sqlite_leases import CLAIM_CANDIDATES
-from notifyctl.store.sqlite_schema import (
+from notifyctl.store.sqlite import dead_letters, leases, ops
+from notifyctl.store.sqlite.connection import SharedConnection
+from notifyctl.store.sqlite.schema import (
     COLUMNS,
     INSERT,
     new_row,
     row_to_notification,
     stored,
 )
-
-# Other code and the tests import these from here, where they were defined before the split.
-__all__ = ["CLAIM_CANDIDATES", "SqliteStore", "begin_immediate", "path_of", "stored"]
 
 
 class SqliteStore:
@@ -269,7 +261,7 @@ class SqliteStore:
             ).fetchall()
         return [WorkerRecord(*row) for row in rows]
 
-    # -- operations (queries in sqlite_ops) -----------------------------------------------------
+    # -- operations (queries in ops) -----------------------------------------------------
 
     def oldest_due(self, now: int) -> int | None:
         with self._db.read() as conn:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from notifyctl.model import DeadLetter
-from notifyctl.store.sqlite_schema import COLUMNS, row_to_notification
+from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 
 #: served by the partial index notifications_dead_letters (``<=`` implies NOT NULL)
 DUE = "SELECT id FROM notifications WHERE dead_letter_at <= ? ORDER BY dead_letter_at LIMIT ?"

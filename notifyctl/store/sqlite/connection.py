@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from notifyctl.errors import StoreError, StoreUnavailable
-from notifyctl.store.sqlite_schema import create_tables
+from notifyctl.store.sqlite.schema import create_tables
 
 #: a writer waiting for another process's write lock tries again after these pauses (doubling)
 LOCK_RETRY_FIRST_S = 0.0002

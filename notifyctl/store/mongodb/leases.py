@@ -1,7 +1,7 @@
 """The MongoDB store's claims, renewals and fenced outcomes: the lease rules in MongoDB writes.
 
 Every decision about time ("due", "lease expired") and every lease expiry written is the server's
-clock (``mongo_clock``), so workers on hosts whose clocks disagree still agree on who holds what.
+clock (``clock``), so workers on hosts whose clocks disagree still agree on who holds what.
 
 Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
 without transactions, so the port's batch methods are built from them as follows.
@@ -15,8 +15,8 @@ without transactions, so the port's batch methods are built from them as follows
   written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
   ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
 
-Plain functions on the notifications collection, like ``mongo_ops``; the update documents are
-built in ``mongo_writes``. ``MongoStore`` translates driver errors around renew and finish; a
+Plain functions on the notifications collection, like ``ops``; the update documents are
+built in ``writes``. ``MongoStore`` translates driver errors around renew and finish; a
 claim translates its own, because a failure after some claims were won must end the batch with
 them rather than raise.
 
@@ -39,10 +39,10 @@ from pymongo.collection import Collection
 from notifyctl.claim_order import claim_levels
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, FinishReport, Notification, Outcome, Status
-from notifyctl.store import mongo_schema as schema
-from notifyctl.store.mongo_clock import later
-from notifyctl.store.mongo_connection import translated
-from notifyctl.store.mongo_writes import (
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.clock import later
+from notifyctl.store.mongodb.connection import translated
+from notifyctl.store.mongodb.writes import (
     Expression,
     claim_order,
     claim_update,
@@ -70,7 +70,7 @@ def claim_batch(
     outbox: bool = False,
 ) -> list[Claim]:
     """``url`` (redacted) names the store in the errors a claim raises; ``at`` is the server's
-    now (``mongo_clock``). Levels of ``notifyctl.claim_order`` are claimed most urgent first, each
+    now (``clock``). Levels of ``notifyctl.claim_order`` are claimed most urgent first, each
     longest waiting first. ``outbox``: burials mark their dead letters for publishing."""
     update = claim_update(worker_id, at, lease_ms, outbox)
     claims: list[Claim] = []

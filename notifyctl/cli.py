@@ -279,8 +279,8 @@ def loadgen(
 ) -> None:
     """Open-model load; latency from the intended send; every delivery checked through a sink.
     Exit 0 pass, 1 a threshold failed, 3 invalid (the generator itself was the limit)."""
-    from notifyctl.roles import loadgen as role
-    from notifyctl.roles.loadgen_plan import Thresholds, build_plan
+    from notifyctl.loadgen.plan import Thresholds, build_plan
+    from notifyctl import loadgen as role
 
     limits = Thresholds(max_mean_ms, max_p95_ms, max_p99_ms, max_error_rate, max_duplicates,
                         max_lost, min_achieved)  # fmt: skip

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from notifyctl.roles.sink import NullApi
+from notifyctl.loadgen.sink import NullApi
 
 
 class LoopThread:

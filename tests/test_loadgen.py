@@ -23,12 +23,12 @@ import pytest
 from typer.testing import CliRunner
 
 from notifyctl.cli import app
-from notifyctl.roles.loadgen_http import Client, RequestFailed
-from notifyctl.roles.loadgen_plan import PlanError, Schedule, build_plan, build_schedule, parse_ramp
-from notifyctl.roles.loadgen_report import verdict
-from notifyctl.roles.loadgen_send import Sender, read_results
-from notifyctl.roles.loadgen_stats import HIGHEST_US, Histogram, Stats
-from notifyctl.roles.sink import Ledger
+from notifyctl.loadgen.http import Client, RequestFailed
+from notifyctl.loadgen.plan import PlanError, Schedule, build_plan, build_schedule, parse_ramp
+from notifyctl.loadgen.report import verdict
+from notifyctl.loadgen.send import Sender, read_results
+from notifyctl.loadgen.sink import Ledger
+from notifyctl.loadgen.stats import HIGHEST_US, Histogram, Stats
 from tests.helpers import free_port, wait_until
 from tests.loadgen_fakes import FakeApi, NullApiThread
 
@@ -473,7 +473,7 @@ def step_summary(lag_p99_ms: float) -> dict[str, Any]:
 
 
 def test_calibration_judges_lag_against_the_limit_it_is_given() -> None:
-    from notifyctl.roles.loadgen_calibrate import MAX_LAG_MS, judge
+    from notifyctl.loadgen.calibrate import MAX_LAG_MS, judge
 
     jittery = step_summary(lag_p99_ms=2.2)  # timers this late with the generator idle
     assert judge(48, 1, jittery)["failures"] == [f"lag p99 2.2 ms > {MAX_LAG_MS:g} ms"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from notifyctl.roles.loadgen_plan import Plan
-from notifyctl.roles.loadgen_stats import SUCCESS, Stats, label
-from notifyctl.roles.sink import Ledger, not_checked
+from notifyctl.loadgen.plan import Plan
+from notifyctl.loadgen.sink import Ledger, not_checked
+from notifyctl.loadgen.stats import SUCCESS, Stats, label
 
 SCHEMA = "notifyctl-loadgen/1"
 EXIT_CODES = {"pass": 0, "fail": 1, "invalid": 3}

@@ -20,9 +20,9 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-from notifyctl.roles.loadgen_plan import Plan, Schedule, Stage
-from notifyctl.roles.loadgen_run import LoadRun
-from notifyctl.roles.sink import NullApi
+from notifyctl.loadgen.plan import Plan, Schedule, Stage
+from notifyctl.loadgen.run import LoadRun
+from notifyctl.loadgen.sink import NullApi
 
 SCHEMA = "notifyctl-loadgen-calibration/1"
 MIN_ACHIEVED = 0.995

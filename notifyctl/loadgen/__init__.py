@@ -2,12 +2,12 @@
 
 The parts, in the order a run uses them:
 
-- ``loadgen_plan``: the options, the schedule (when each request is due) and the thresholds;
-- ``loadgen_run``: the dispatcher and sender (``LoadRun``), with the webhook sink of ``sink``;
-- ``loadgen_stats``: outcome counts and HdrHistograms;
-- ``loadgen_report``: the JSON summary, thresholds and verdict; ``loadgen_view``: the same for
+- ``plan``: the options, the schedule (when each request is due) and the thresholds;
+- ``run``: the dispatcher and sender (``LoadRun``), with the webhook sink of ``sink``;
+- ``stats``: outcome counts and HdrHistograms;
+- ``report``: the JSON summary, thresholds and verdict; ``view``: the same for
   people;
-- ``loadgen_calibrate``: the generator's own ceiling against an in-process null API.
+- ``calibrate``: the generator's own ceiling against an in-process null API.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 
-from notifyctl.roles.loadgen_plan import Plan
-from notifyctl.roles.loadgen_view import render
+from notifyctl.loadgen.plan import Plan
+from notifyctl.loadgen.view import render
 
 ABORTED = 130  # as a shell reports a process ended by Ctrl-C
 
@@ -34,7 +34,7 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 def run(plan: Plan, json_path: Path | None, out: Console, err: Console) -> int:
     """Run the plan, print the report, write the JSON; the exit code is the verdict's."""
-    from notifyctl.roles.loadgen_run import run_load
+    from notifyctl.loadgen.run import run_load
 
     try:
         summary = asyncio.run(run_load(plan, err))
@@ -48,8 +48,8 @@ def run(plan: Plan, json_path: Path | None, out: Console, err: Console) -> int:
 
 
 def calibrate(plan: Plan, step_s: float, json_path: Path | None, out: Console) -> int:
-    from notifyctl.roles.loadgen_calibrate import calibrate as run_steps
-    from notifyctl.roles.loadgen_calibrate import render_ceiling
+    from notifyctl.loadgen.calibrate import calibrate as run_steps
+    from notifyctl.loadgen.calibrate import render_ceiling
 
     try:
         result = asyncio.run(run_steps(plan, step_s, out))

@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from notifyctl.roles.loadgen_http import Client, RequestFailed
-from notifyctl.roles.loadgen_plan import Plan
-from notifyctl.roles.loadgen_stats import AMBIGUOUS, Stats
-from notifyctl.roles.sink import Ledger
+from notifyctl.loadgen.http import Client, RequestFailed
+from notifyctl.loadgen.plan import Plan
+from notifyctl.loadgen.sink import Ledger
+from notifyctl.loadgen.stats import AMBIGUOUS, Stats
 
 log = logging.getLogger("notifyctl.loadgen")
 

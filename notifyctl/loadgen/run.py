@@ -29,13 +29,13 @@ from rich.console import Console
 
 from notifyctl import __version__
 from notifyctl.errors import NotifyError
-from notifyctl.roles.loadgen_http import Client
-from notifyctl.roles.loadgen_plan import Plan
-from notifyctl.roles.loadgen_report import Timing, summarize
-from notifyctl.roles.loadgen_send import Sender
-from notifyctl.roles.loadgen_stats import Stats
-from notifyctl.roles.loadgen_view import banner, progress_line
-from notifyctl.roles.sink import Ledger, Sink
+from notifyctl.loadgen.http import Client
+from notifyctl.loadgen.plan import Plan
+from notifyctl.loadgen.report import Timing, summarize
+from notifyctl.loadgen.send import Sender
+from notifyctl.loadgen.sink import Ledger, Sink
+from notifyctl.loadgen.stats import Stats
+from notifyctl.loadgen.view import banner, progress_line
 
 START_DELAY_S = 0.05  # lets the sink and the progress task settle before request 0 is due
 HICCUP_TICK_S = 0.01
@@ -228,7 +228,7 @@ async def cancel(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def run_load(plan: Plan, console: Console | None) -> dict[str, Any]:
-    """Check the target answers, run the plan, return the summary (see loadgen_report)."""
+    """Check the target answers, run the plan, return the summary (see report)."""
     await check_reachable(plan.target, plan.timeout_s)
     if console is not None:
         console.print(banner(plan), highlight=False)

@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from notifyctl.roles.loadgen_plan import Plan
-from notifyctl.roles.loadgen_stats import Stats
-from notifyctl.roles.sink import Ledger
+from notifyctl.loadgen.plan import Plan
+from notifyctl.loadgen.sink import Ledger
+from notifyctl.loadgen.stats import Stats
 
 ROWS = {
     "latency": "answered",

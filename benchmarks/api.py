@@ -456,9 +456,9 @@ def section_door(opts: argparse.Namespace, summary: dict[str, list[Result]]) -> 
 
 def guard_alone(n: int = 50_000) -> str:
     """The Guard middleware in process, around an app that answers at once: µs per request."""
+    from notifyctl.api.guard import Guard
+    from notifyctl.api.ratelimit import RateLimiter
     from notifyctl.apikeys import ApiKeys
-    from notifyctl.ratelimit import RateLimiter
-    from notifyctl.roles.guard import Guard
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 201, "headers": []})

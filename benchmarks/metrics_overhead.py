@@ -208,7 +208,7 @@ def one_run(opts: argparse.Namespace, variant: Variant, receiver_port: int | Non
 
 def exposition_cost(samples: int = 2_000) -> tuple[float, int]:
     """CPU seconds per ``exposition()`` of a busy-looking worker, and its size in bytes."""
-    from notifyctl.roles.worker import Worker
+    from notifyctl.worker.worker import Worker
 
     workdir = Path(tempfile.mkdtemp(prefix="notifyctl-metrics-"))
     config = config_module.load({"data_dir": str(workdir)}, environ={})

@@ -132,9 +132,9 @@ def api(
     """Run the HTTP intake API (POST /v1/notifications, GET /health, ...)."""
     import anyio
 
+    from notifyctl.api.app import serve_api
     from notifyctl.broker import open_broker
-    from notifyctl.roles.api import serve_api
-    from notifyctl.roles.up import check_api_keys
+    from notifyctl.exposure import check_api_keys
 
     built = settings(ctx, api_host=host, api_port=port)
     try:
@@ -175,7 +175,7 @@ def worker(
     """Run one worker: claim due notifications from the store and deliver them."""
     import anyio
 
-    from notifyctl.roles.worker import serve_worker
+    from notifyctl.worker.worker import serve_worker
 
     built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
     store = open_store_or_exit(built, durable_writes=False)
@@ -194,8 +194,8 @@ def up(
     data_dir: DataDir = None,
 ) -> None:  # fmt: skip
     """Run the whole service on this machine: the API plus N supervised workers."""
-    from notifyctl.roles import up as role
-    from notifyctl.roles.supervisor import Supervisor
+    from notifyctl.up import plan as role
+    from notifyctl.up.supervisor import Supervisor
 
     built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
     try:
@@ -279,8 +279,8 @@ def loadgen(
 ) -> None:
     """Open-model load; latency from the intended send; every delivery checked through a sink.
     Exit 0 pass, 1 a threshold failed, 3 invalid (the generator itself was the limit)."""
-    from notifyctl.loadgen.plan import Thresholds, build_plan
     from notifyctl import loadgen as role
+    from notifyctl.loadgen.plan import Thresholds, build_plan
 
     limits = Thresholds(max_mean_ms, max_p95_ms, max_p99_ms, max_error_rate, max_duplicates,
                         max_lost, min_achieved)  # fmt: skip

@@ -1,5 +1,5 @@
 """``notifyctl inspect ...`` and ``notifyctl dlq replay``: thin commands that read (or replay)
-through the store and print what ``roles/inspect.py`` and ``roles/dlq.py`` return, as tables
+through the store and print what ``ops/inspect.py`` and ``ops/dlq.py`` return, as tables
 (``views.py``) or ``--json``. The main CLI (``cli.py``) mounts these two groups."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from notifyctl.broker import open_broker
 from notifyctl.config import Config
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
-from notifyctl.roles import dlq, inspect
+from notifyctl.ops import dlq, inspect
 
 inspect_app = typer.Typer(
     help="Operators' views of a deployment, read from its store; --json for scripts.",

@@ -69,7 +69,7 @@ class WorkerMetrics(Metrics):
     def __init__(self, worker: WorkerView, store: Store, broker: Broker | None) -> None:
         self._worker = worker
         self.resources = ResourceSampler()
-        #: set by the queue sampler of the one worker that reports the queue (see roles/monitor)
+        #: set by the queue sampler of the one worker that reports the queue (see worker/monitor.py)
         self.queue: QueueSnapshot | None = None
         self.delivery_latency = LoopHistogram(
             "notification_delivery_latency_seconds",

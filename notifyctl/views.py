@@ -1,5 +1,5 @@
-"""Tables for people: each ``format_*`` turns the data of ``roles/inspect.py`` or
-``roles/dlq.py`` into a rich renderable. Nothing here reads a store or prints.
+"""Tables for people: each ``format_*`` turns the data of ``ops/inspect.py`` or
+``ops/dlq.py`` into a rich renderable. Nothing here reads a store or prints.
 
 Every value that comes from data (titles, bodies, errors, ids, host names: text a client or a
 receiver controls) goes into a table as ``Text``, never as a string, which rich would parse as

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from notifyctl import config as config_module
+from notifyctl.channels.destinations import LOOPBACK_ONLY
 from notifyctl.config import Config
-from notifyctl.destinations import LOOPBACK_ONLY
 from notifyctl.store import Store, open_store
 from notifyctl.store.mongodb.store import MongoStore
 from tests.mongodb_server import (

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from notifyctl.api.app import build_app
 from notifyctl.model import now_ms
-from notifyctl.roles.api import build_app
 from notifyctl.store import Store, open_store
 from tests.conftest import make_config
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from notifyctl.api.app import build_app
 from notifyctl.errors import ConfigError
-from notifyctl.roles.api import build_app
 from notifyctl.store import Store, open_store
 from tests.conftest import make_config
 

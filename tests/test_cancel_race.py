@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from notifyctl.api.app import build_app
 from notifyctl.model import Status, now_ms
-from notifyctl.roles.api import build_app
 from notifyctl.store import open_store
 from tests.conftest import make_config
 from tests.helpers import Receiver, start_worker, stop, wait_until

@@ -434,7 +434,8 @@ def test_cli_explains_a_missing_mongodb_driver(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "pymongo", None)  # as if it were not installed
-    monkeypatch.delitem(sys.modules, "notifyctl.store.mongodb.store", raising=False)
+    for module in ("notifyctl.store.mongodb", "notifyctl.store.mongodb.store"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
     result = cli.invoke(app, ["--store", "mongodb://db1/x", "worker", "--id", "1"])
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, "needs the pymongo driver", "pip install pymongo")

@@ -16,8 +16,8 @@ from notifyctl.broker.rabbitmq import RabbitBroker
 from notifyctl.config import Config
 from notifyctl.metrics import ApiMetrics
 from notifyctl.model import QueueSnapshot, now_ms
-from notifyctl.roles.worker import Worker
 from notifyctl.store import open_store
+from notifyctl.worker.worker import Worker
 
 DOCKER = Path(__file__).resolve().parent.parent / "docker"
 BOARDS = sorted((DOCKER / "grafana/provisioning/dashboards/notifyctl").glob("*.json"))

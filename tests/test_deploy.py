@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from notifyctl import config
-from notifyctl.roles.lifecycle import SUPERVISOR_S, stop_budget
+from notifyctl.lifecycle import SUPERVISOR_S, stop_budget
 from tests.conftest import make_config
 from tests.helpers import answers, call, child_env, free_port, start_worker, stop, wait_until
 from tests.ports import free_base

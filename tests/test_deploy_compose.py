@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from notifyctl import config
-from notifyctl.roles.lifecycle import stop_budget
-from notifyctl.roles.up import has_api_keys
+from notifyctl.exposure import has_api_keys
+from notifyctl.lifecycle import stop_budget
 from tests.compose_env import MissingVariable, interpolate, required, strings, syntax_errors
 from tests.test_deploy import DOCKER, seconds
 

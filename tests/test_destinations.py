@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.channels.webhook import WebhookChannel
-from notifyctl.destinations import DestinationPolicy
 from notifyctl.model import Status, now_ms
 from notifyctl.retry import ResultKind
 from notifyctl.store import open_store

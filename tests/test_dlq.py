@@ -17,7 +17,7 @@ from notifyctl.cli import app
 from notifyctl.config import Config
 from notifyctl.errors import NotifyError
 from notifyctl.model import Outcome, Status, Verdict, now_ms
-from notifyctl.roles.dlq import parse_since
+from notifyctl.ops.dlq import parse_since
 from notifyctl.store import Store, open_store
 from tests.conftest import make_config
 from tests.helpers import Receiver, child_env, insert, start_worker, stop, wait_until, webhooks

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from notifyctl.api.group_commit import GroupCommit
 from notifyctl.errors import StoreError
 from notifyctl.model import InsertResult, NewNotification, now_ms
-from notifyctl.roles.group_commit import GroupCommit
 from notifyctl.store import open_store
 from tests.conftest import make_config
 from tests.helpers import webhooks

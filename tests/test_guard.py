@@ -7,8 +7,8 @@ import ipaddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifyctl.ratelimit import RateLimiter
-from notifyctl.roles.guard import client_address, parse_networks
+from notifyctl.api.guard import client_address, parse_networks
+from notifyctl.api.ratelimit import RateLimiter
 
 
 def test_a_bucket_allows_the_burst_then_refills_at_the_rate() -> None:

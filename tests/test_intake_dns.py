@@ -15,9 +15,9 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from starlette.testclient import TestClient
 
-from notifyctl.destinations import DestinationPolicy
-from notifyctl.roles.api import build_app
-from notifyctl.roles.intake_dns import IntakeResolver
+from notifyctl.api.app import build_app
+from notifyctl.api.intake_dns import IntakeResolver
+from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.store import Store, open_store
 from tests.conftest import make_config
 

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notifyctl.model import Claim, Notification, Priority, Status
-from notifyctl.roles.worker import Worker
 from notifyctl.store.sqlite import SqliteStore
+from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.lease_model import (
     interrupted,

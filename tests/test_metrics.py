@@ -15,14 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from starlette.testclient import TestClient
 
+from notifyctl.api.app import build_app
 from notifyctl.config import Config
 from notifyctl.metrics import LoopHistogram, Metrics, Sampled, WorkerMetrics
 from notifyctl.model import WorkerRecord, now_ms
-from notifyctl.roles.api import build_app
-from notifyctl.roles.monitor import QueueSampler
-from notifyctl.roles.worker import Worker
 from notifyctl.store import Store, open_store
 from notifyctl.store.sqlite import SqliteStore
+from notifyctl.worker.monitor import QueueSampler
+from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.helpers import Receiver, free_port, http_json, insert, start_worker, stop, wait_until
 from tests.helpers import webhooks as make_webhooks

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from notifyctl.api.app import build_app
 from notifyctl.config import Config
 from notifyctl.metrics import LoopHistogram
-from notifyctl.roles.api import build_app
-from notifyctl.roles.monitor import QueueSampler, build_monitor_app
-from notifyctl.roles.worker import Worker
 from notifyctl.store import Store, open_store
+from notifyctl.worker.monitor import QueueSampler, build_monitor_app
+from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.test_metrics import Families, generate_latest_of, parse, samples
 
@@ -67,7 +67,7 @@ def test_made_up_methods_and_paths_add_no_series_on_a_monitoring_port(
 
 
 def test_an_unregistered_status_code_is_labelled_other() -> None:
-    from notifyctl.roles.serving import request_labels
+    from notifyctl.serving import request_labels
 
     scope = {"type": "http", "method": "GET"}
     assert request_labels(scope, 799) == ("GET", "unmatched", "other")

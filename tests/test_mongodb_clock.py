@@ -20,11 +20,11 @@ from pymongo import MongoClient
 
 from notifyctl.model import Notification, Outcome, Priority, Status, Verdict, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
-from notifyctl.roles.worker import Worker
 from notifyctl.store.mongodb import schema
 from notifyctl.store.mongodb.clock import SERVER_NOW
 from notifyctl.store.mongodb.pool import PoolSize
 from notifyctl.store.mongodb.store import MongoStore
+from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.helpers import insert, webhooks
 

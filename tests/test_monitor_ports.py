@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from notifyctl.roles.supervisor import CONFIG_ERROR_TRIES, Supervisor
+from notifyctl.up.supervisor import CONFIG_ERROR_TRIES, Supervisor
 from tests.conftest import make_config
 from tests.helpers import Receiver, answers, call, free_port, start_worker, stop, wait_until
 from tests.ports import free_base, hold

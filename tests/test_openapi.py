@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Route
 
-from notifyctl.openapi import document
-from notifyctl.roles.api import build_app
+from notifyctl.api.app import build_app
+from notifyctl.api.openapi import document
 from notifyctl.store import open_store
 from tests.conftest import make_config
 

@@ -1,4 +1,4 @@
-"""notifyctl/roles/ports.py: one line naming the port and the setting, and free ranges."""
+"""notifyctl/ports.py: one line naming the port and the setting, and free ranges."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from notifyctl import ports
 from notifyctl.errors import ConfigError
-from notifyctl.roles import ports
-from notifyctl.roles.ports import bind_monitor, free_monitor_base
+from notifyctl.ports import bind_monitor, free_monitor_base
 from tests.ports import free_base, hold
 
 

@@ -16,7 +16,7 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from notifyctl.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
+from notifyctl.channels.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
 
 # (block, registry name, globally reachable per the registry: True, False or None for N/A)
 IPV4_REGISTRY = [

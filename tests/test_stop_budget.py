@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from notifyctl import lifecycle
 from notifyctl.broker.rabbitmq import RabbitBroker
-from notifyctl.roles import lifecycle
-from notifyctl.roles.lifecycle import stop_budget
-from notifyctl.roles.outcomes import FINAL_FLUSH_MIN_S
-from notifyctl.roles.serving import hypercorn_config
-from notifyctl.roles.supervisor import Supervisor
+from notifyctl.lifecycle import stop_budget
+from notifyctl.serving import hypercorn_config
+from notifyctl.up.supervisor import Supervisor
+from notifyctl.worker.outcomes import FINAL_FLUSH_MIN_S
 from tests.conftest import make_config
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"

@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from notifyctl.roles.supervisor import Supervisor
+from notifyctl.up.supervisor import Supervisor
 from tests.conftest import make_config
 from tests.helpers import Receiver, answers, call, free_port, wait_until
 

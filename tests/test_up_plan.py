@@ -14,11 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from notifyctl import config
+from notifyctl.channels.destinations import LOOPBACK_ONLY
 from notifyctl.cli import app
 from notifyctl.config import Config
-from notifyctl.destinations import LOOPBACK_ONLY
-from notifyctl.roles.supervisor import Supervisor
-from notifyctl.roles.up import check_api_keys, loopback_only, open_api_warning
+from notifyctl.exposure import check_api_keys, loopback_only, open_api_warning
+from notifyctl.up.supervisor import Supervisor
 from tests.helpers import free_port
 from tests.ports import free, free_base, hold
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from notifyctl.broker import Receipt, WakeUp, group_wakeups
 from notifyctl.broker.base import MAX_WAKEUP_IDS
-from notifyctl.roles.wakeups import WakeUpQueue
+from notifyctl.worker.wakeups import WakeUpQueue
 
 
 def receipt(tag: int, *ids: str) -> Receipt:

@@ -16,9 +16,9 @@ from notifyctl.broker import Receipt, WakeUp
 from notifyctl.errors import StoreError
 from notifyctl.model import Notification, Outcome, Status, Verdict, WorkerRecord, now_ms
 from notifyctl.retry import DeliveryResult, ResultKind
-from notifyctl.roles.worker import Worker
 from notifyctl.store import open_store
 from notifyctl.store.sqlite import SqliteStore
+from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.helpers import insert, webhooks
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from notifyctl.broker.base import Broker, Receipt, WakeUp, group_wakeups
 from notifyctl.config import Config
 
-__all__ = ["Broker", "Receipt", "WakeUp", "group_wakeups", "open_broker"]
+__all__ = ["Broker", "Receipt", "WakeUp", "broker_state", "group_wakeups", "open_broker"]
 
 
 def open_broker(config: Config) -> Broker | None:
@@ -20,3 +20,10 @@ def open_broker(config: Config) -> Broker | None:
         prefetch=config.prefetch_count,
         confirm_timeout_ms=config.publish_confirm_timeout_ms,
     )
+
+
+def broker_state(broker: Broker | None) -> str:
+    """What ``/health`` says of the broker: ``none``, ``connected`` or ``disconnected``."""
+    if broker is None:
+        return "none"
+    return "connected" if broker.connected else "disconnected"

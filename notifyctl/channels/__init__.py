@@ -11,9 +11,9 @@ __all__ = ["CHANNELS", "Channel", "open_channels"]
 
 
 def open_channels(config: Config) -> dict[str, Channel]:
+    from notifyctl.channels.destinations import DestinationPolicy
     from notifyctl.channels.log import LogChannel
     from notifyctl.channels.webhook import WebhookChannel
-    from notifyctl.destinations import DestinationPolicy
 
     return {
         "webhook": WebhookChannel(

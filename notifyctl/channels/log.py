@@ -17,10 +17,10 @@ import sys
 
 import anyio
 
-from notifyctl.channels.base import iso_ms, payload
 from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, now_ms
 from notifyctl.retry import OK, DeliveryResult, ResultKind
+from notifyctl.shapes import iso_ms, payload
 
 #: how long one write may wait for a non-blocking descriptor to take more bytes
 WRITABLE_WAIT_S = 30.0

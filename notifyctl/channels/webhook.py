@@ -15,10 +15,10 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 
 from notifyctl import __version__
-from notifyctl.channels.base import payload
-from notifyctl.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
+from notifyctl.channels.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
 from notifyctl.model import Notification
 from notifyctl.retry import DeliveryResult, ResultKind, classify_http_status
+from notifyctl.shapes import payload
 
 MAX_RESPONSE_READ = 64 * 1024
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 
 from notifyctl.config import Config
-from notifyctl.roles.lifecycle import SUPERVISOR_ENV, stop_budget
+from notifyctl.lifecycle import SUPERVISOR_ENV, stop_budget
 
 log = logging.getLogger("notifyctl.up")
 

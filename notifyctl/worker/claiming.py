@@ -24,10 +24,10 @@ from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, Notification, WorkerStats
 from notifyctl.retry import StoreBackoff
-from notifyctl.roles.inflight import InFlight
-from notifyctl.roles.outcomes import Outcomes, StoreCall
-from notifyctl.roles.wakeups import WakeUpQueue
 from notifyctl.store import Store
+from notifyctl.worker.inflight import InFlight
+from notifyctl.worker.outcomes import Outcomes, StoreCall
+from notifyctl.worker.wakeups import WakeUpQueue
 
 log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01

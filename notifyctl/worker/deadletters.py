@@ -20,11 +20,11 @@ from typing import Any
 import anyio
 
 from notifyctl.broker import Broker
-from notifyctl.channels.base import payload
 from notifyctl.errors import StoreError
 from notifyctl.model import DeadLetter, Notification
-from notifyctl.roles.outcomes import StoreCall
+from notifyctl.shapes import payload
 from notifyctl.store import Store
+from notifyctl.worker.outcomes import StoreCall
 
 log = logging.getLogger("notifyctl.worker")
 #: dead letters taken, published and cleared together

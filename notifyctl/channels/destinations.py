@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from notifyctl.special_addresses import Address, Network, special_purpose, translated
+from notifyctl.channels.special_addresses import Address, Network, special_purpose, translated
 
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata"})
 LOOPBACK_ONLY = "127.0.0.0/8,::1/128"

@@ -17,7 +17,7 @@ from typing import Any
 from notifyctl.broker import Broker, group_wakeups
 from notifyctl.errors import NotifyError
 from notifyctl.model import Priority, Status
-from notifyctl.roles.inspect import dead_letter_json
+from notifyctl.ops.inspect import dead_letter_json
 from notifyctl.store import Store
 from notifyctl.validation import parse_timestamp
 

@@ -18,14 +18,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from notifyctl.broker import broker_state
 from notifyctl.errors import StoreError
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import QueueSnapshot, now_ms
-from notifyctl.roles.api_io import broker_state
-from notifyctl.roles.serving import RequestTimer, metrics_endpoint
+from notifyctl.serving import RequestTimer, metrics_endpoint
 
 if TYPE_CHECKING:
-    from notifyctl.roles.worker import Worker
+    from notifyctl.worker.worker import Worker
 
 log = logging.getLogger("notifyctl.monitor")
 

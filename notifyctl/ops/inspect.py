@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifyctl.channels.base import iso_ms
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import AttemptRecord, Notification
-from notifyctl.roles.api_io import notification_json
+from notifyctl.shapes import iso_ms, notification_json
 from notifyctl.store import Store
 
 #: throughput windows of ``inspect stats``, in minutes

@@ -1,7 +1,7 @@
 """Token-bucket rate limiting per client, in memory, with time passed in. Pure.
 
 Each client's bucket holds up to ``burst`` tokens and refills at ``rate`` per second; a request
-takes one, or ``cost`` (a batch takes more: see ``roles/guard.py``). Buckets of clients idle
+takes one, or ``cost`` (a batch takes more: see ``api/guard.py``). Buckets of clients idle
 long enough to be full again are forgotten, so memory stays bounded by the clients active within
 the last ``burst / rate`` seconds (and by ``max_clients``).
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 #: a batch costs one token and one more per this many items (1,000 items: 11), so a client cannot
 #: ask for 1,000 times the work at the price of one request, while the default burst of 200 still
-#: takes a full batch at once (charged in roles/api.py, after the guard took the first token)
+#: takes a full batch at once (charged in api/app.py, after the guard took the first token)
 BATCH_ITEMS_PER_TOKEN = 100
 
 

@@ -1,9 +1,9 @@
-"""The intake API's request and response plumbing, apart from its handlers (``roles/api.py``).
+"""The intake API's request and response plumbing, apart from its handlers (``api/app.py``).
 
 In: a JSON body refused past its size limit while it streams, strict JSON (no NaN), and the list
-endpoint's query with each bad parameter named. Out: the contract's shapes (a notification, an
-insert's outcome, a failed store as a 503, the broker's state for ``/health``), encoded by one
-encoder built once. ``inspect`` and the worker's monitor share these shapes without the API.
+endpoint's query with each bad parameter named. Out: an insert's outcome, a failed store as a
+503, encoded by one encoder built once. The shapes other roles share (a notification as the API
+shows it) are in ``notifyctl/shapes.py``.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from notifyctl.broker import Broker
-from notifyctl.channels.base import iso_ms
+from notifyctl.api.problems import HTTPProblem, invalid
 from notifyctl.errors import StoreError
-from notifyctl.model import InsertResult, Notification, Status
-from notifyctl.roles.problems import HTTPProblem, invalid
+from notifyctl.model import InsertResult, Status
+from notifyctl.shapes import notification_json
 from notifyctl.validation import FieldError
 
 log = logging.getLogger("notifyctl.api")  # the API's logger: a failed store is the API's failure
@@ -108,18 +107,6 @@ class JsonResponse(JSONResponse):
         return ENCODER.encode(content).encode("utf-8")
 
 
-def notification_json(n: Notification) -> dict[str, Any]:
-    return {
-        "id": n.id, "user_id": n.user_id, "channel": n.channel, "to": n.to, "title": n.title,
-        "body": n.body, "data": n.data, "priority": n.priority.label, "status": n.status.value,
-        "scheduled_for": iso_ms(n.scheduled_for), "attempts": n.attempts,
-        "max_attempts": n.max_attempts, "last_error": n.last_error,
-        "idempotency_key": n.idempotency_key, "locked_by": n.locked_by,
-        "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),
-        "updated_at": iso_ms(n.updated_at), "sent_at": iso_ms(n.sent_at),
-    }  # fmt: skip
-
-
 def insert_response(result: InsertResult) -> tuple[int, dict[str, Any]]:
     if result.conflict:
         message = "this idempotency key was used with a different request"
@@ -136,9 +123,3 @@ def unavailable_store_is_503() -> Iterator[None]:
     except StoreError as exc:
         log.error("store failed: %s", exc)
         raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
-
-
-def broker_state(broker: Broker | None) -> str:
-    if broker is None:
-        return "none"
-    return "connected" if broker.connected else "disconnected"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from notifyctl import __version__, validation
+from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.channels import CHANNELS
 from notifyctl.model import Status
-from notifyctl.ratelimit import BATCH_ITEMS_PER_TOKEN
 
 STRING: dict[str, Any] = {"type": "string"}
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}

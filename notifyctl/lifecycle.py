@@ -95,7 +95,7 @@ class StopBudget:
 
 
 def stop_budget(config: Config) -> StopBudget:
-    from notifyctl.roles.outcomes import FINAL_FLUSH_MIN_S  # pulls in the store and metrics
+    from notifyctl.worker.outcomes import FINAL_FLUSH_MIN_S  # pulls in the store and metrics
 
     grace_s = config.shutdown_grace_ms / 1000
     return StopBudget(

@@ -47,12 +47,12 @@ from notifyctl.model import (
     now_ms,
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
-from notifyctl.roles.claiming import Claiming
-from notifyctl.roles.deadletters import DeadLetterPublisher
-from notifyctl.roles.inflight import InFlight
-from notifyctl.roles.outcomes import Outcomes
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
+from notifyctl.worker.claiming import Claiming
+from notifyctl.worker.deadletters import DeadLetterPublisher
+from notifyctl.worker.inflight import InFlight
+from notifyctl.worker.outcomes import Outcomes
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
@@ -292,10 +292,10 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
     from notifyctl.broker import open_broker
     from notifyctl.channels import open_channels
-    from notifyctl.roles.lifecycle import handle_stop_signals
-    from notifyctl.roles.monitor import QueueSampler, build_monitor_app
-    from notifyctl.roles.ports import bind_monitor
-    from notifyctl.roles.serving import serve_until
+    from notifyctl.lifecycle import handle_stop_signals
+    from notifyctl.ports import bind_monitor
+    from notifyctl.serving import serve_until
+    from notifyctl.worker.monitor import QueueSampler, build_monitor_app
 
     # Bound first: a taken port stops the worker with one line (exit 2) before it claims anything,
     # rather than a traceback from inside the task group after it started delivering.

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
-from notifyctl.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
+from notifyctl.channels.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
 
 log = logging.getLogger("notifyctl.api")
 CACHE_TTL_S = 30.0

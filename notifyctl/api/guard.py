@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notifyctl.api.problems import HTTPProblem, problem_json
+from notifyctl.api.ratelimit import Decision, RateLimiter
 from notifyctl.apikeys import ApiKeys
-from notifyctl.ratelimit import Decision, RateLimiter
-from notifyctl.roles.problems import HTTPProblem, problem_json
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})

@@ -1,7 +1,7 @@
 """The intake API: validate, store, answer. 201 only once the store has the notification.
 
 Here the handlers, their routes and the server; reading requests and shaping responses is
-``roles/api_io.py``.
+``api/io.py``.
 """
 
 from __future__ import annotations
@@ -19,26 +19,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from notifyctl.broker import Broker, group_wakeups
-from notifyctl.config import Config
-from notifyctl.destinations import DestinationPolicy
-from notifyctl.errors import StoreError
-from notifyctl.metrics import ApiMetrics
-from notifyctl.model import InsertResult, NewNotification, now_ms
-from notifyctl.ratelimit import BATCH_ITEMS_PER_TOKEN
-from notifyctl.roles.api_io import (
+from notifyctl.api.group_commit import GroupCommit
+from notifyctl.api.guard import CHARGE, Charge
+from notifyctl.api.intake_dns import IntakeResolver
+from notifyctl.api.io import (
     JsonResponse,
-    broker_state,
     insert_response,
     list_query,
-    notification_json,
     read_json,
     unavailable_store_is_503,
 )
-from notifyctl.roles.group_commit import GroupCommit
-from notifyctl.roles.guard import CHARGE, Charge
-from notifyctl.roles.intake_dns import IntakeResolver
-from notifyctl.roles.problems import HTTPProblem, invalid, problem_json
+from notifyctl.api.problems import HTTPProblem, invalid, problem_json
+from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
+from notifyctl.broker import Broker, broker_state, group_wakeups
+from notifyctl.channels.destinations import DestinationPolicy
+from notifyctl.config import Config
+from notifyctl.errors import StoreError
+from notifyctl.metrics import ApiMetrics
+from notifyctl.model import InsertResult, NewNotification, now_ms
+from notifyctl.shapes import notification_json
 from notifyctl.store import Store
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
@@ -231,12 +230,12 @@ def build_app(
     resolves webhook hosts at intake (tests pass a fake one)."""
     from starlette.exceptions import HTTPException
 
+    from notifyctl.api.guard import Guard, parse_networks
+    from notifyctl.api.openapi import document
+    from notifyctl.api.problems import on_http_exception, on_problem
+    from notifyctl.api.ratelimit import RateLimiter
     from notifyctl.apikeys import ApiKeys
-    from notifyctl.openapi import document
-    from notifyctl.ratelimit import RateLimiter
-    from notifyctl.roles.guard import Guard, parse_networks
-    from notifyctl.roles.problems import on_http_exception, on_problem
-    from notifyctl.roles.serving import RequestTimer, metrics_endpoint
+    from notifyctl.serving import RequestTimer, metrics_endpoint
 
     metrics = metrics or ApiMetrics(store, broker)
     api = Api(config, store, broker, metrics, resolver)
@@ -275,8 +274,8 @@ async def serve_api(
     config: Config, store: Store, host: str, port: int, broker: Broker | None = None
 ) -> None:
     """Serve the API until SIGTERM/SIGINT."""
-    from notifyctl.roles.lifecycle import handle_stop_signals
-    from notifyctl.roles.serving import serve_until
+    from notifyctl.lifecycle import handle_stop_signals
+    from notifyctl.serving import serve_until
 
     app = build_app(config, store, broker)  # a bad key file stops start-up here, before binding
     stop = anyio.Event()

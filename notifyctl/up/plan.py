@@ -6,70 +6,15 @@ that says all of it (loudly when the API is open to more than this machine).
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import logging
 from dataclasses import dataclass
 
 from notifyctl import __version__, config
-from notifyctl.apikeys import ApiKeys
 from notifyctl.config import Config
-from notifyctl.destinations import LOOPBACK_ONLY
-from notifyctl.errors import ConfigError
-from notifyctl.roles.ports import check_api_port, free_monitor_base
+from notifyctl.exposure import open_api_warning, require_api_keys, webhook_allow
+from notifyctl.ports import check_api_port, free_monitor_base
 
 log = logging.getLogger("notifyctl.up")
-
-
-def loopback_only(host: str) -> bool:
-    """True when an API bound to ``host`` is reachable from this machine alone."""
-    name = host.strip("[]").lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:  # a host name or a wildcard such as 0.0.0.0: assume others can reach it
-        return False
-
-
-def has_api_keys(built: Config) -> bool:
-    return ApiKeys.from_config(built.api_keys, built.api_keys_file).enabled
-
-
-def require_api_keys(built: Config) -> None:
-    """NOTIFYCTL_REQUIRE_API_KEYS (set in the Docker image): no keys, no API."""
-    if built.require_api_keys and not has_api_keys(built):
-        raise ConfigError(
-            "NOTIFYCTL_REQUIRE_API_KEYS is set and there are no API keys: set NOTIFYCTL_API_KEYS"
-            " (or NOTIFYCTL_API_KEYS_FILE), or NOTIFYCTL_REQUIRE_API_KEYS=false to run an API"
-            " that anyone who reaches it may use"
-        )
-
-
-def check_api_keys(built: Config) -> None:
-    """For ``notifyctl api``: refuse to start without keys when they are required, and warn in
-    the log when the API is open to others (``up`` says it in its banner too)."""
-    require_api_keys(built)
-    warning = open_api_warning(built)
-    if warning is not None:
-        logging.getLogger("notifyctl.api").warning("%s", warning)
-
-
-def open_api_warning(built: Config) -> str | None:
-    """The warning for an API that others can reach and that asks for no key, else None."""
-    if loopback_only(built.api_host) or has_api_keys(built):
-        return None
-    return (
-        f"the API on {built.api_host}:{built.api_port} has no API keys: anyone who can reach it"
-        " can send notifications to any public webhook; set NOTIFYCTL_API_KEYS"
-    )
-
-
-def webhook_allow(built: Config) -> str:
-    """Loopback receivers are fair game only when nobody else can reach the API: otherwise a
-    client could make the workers POST to this machine's own services (SSRF)."""
-    if built.webhook_allow or not loopback_only(built.api_host):
-        return built.webhook_allow
-    return LOOPBACK_ONLY
 
 
 @dataclass(frozen=True)

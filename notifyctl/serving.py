@@ -18,8 +18,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notifyctl.metrics import Metrics
-from notifyctl.roles.slow_clients import DeadlineConfig
-from notifyctl.roles.slow_clients import install as install_head_deadline
+from notifyctl.slow_clients import DeadlineConfig
+from notifyctl.slow_clients import install as install_head_deadline
 
 log = logging.getLogger("notifyctl")
 
@@ -35,7 +35,7 @@ def hypercorn_config(host: str, port: int, header_timeout_s: float) -> DeadlineC
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = 5.0
     config.keep_alive_timeout = 75.0  # above nginx's upstream keepalive_timeout of 60 s
-    config.header_timeout = header_timeout_s  # see roles/slow_clients.py
+    config.header_timeout = header_timeout_s  # see slow_clients.py
     return config
 
 

@@ -59,6 +59,9 @@ def _stop_when_orphaned(
     loop.call_later(1.0, check)
 
 
+#: a stopping worker tries to write its last outcomes for at least this long
+#: (``Outcomes.flush_at_stop``), even with a grace period shorter than that
+FINAL_FLUSH_MIN_S = 2.0
 #: the broker's I/O thread is joined for this long at close (``RabbitBroker.close``)
 BROKER_JOIN_S = 10.0
 #: Hypercorn's graceful_timeout (``serving.hypercorn_config``): an API drains open requests
@@ -95,8 +98,6 @@ class StopBudget:
 
 
 def stop_budget(config: Config) -> StopBudget:
-    from notifyctl.worker.outcomes import FINAL_FLUSH_MIN_S  # pulls in the store and metrics
-
     grace_s = config.shutdown_grace_ms / 1000
     return StopBudget(
         grace_s=grace_s,

@@ -27,6 +27,8 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED})
+#: the channels a notification may name (``notifyctl.channels`` builds one of each)
+CHANNELS = ("webhook", "log")
 CLAIMABLE = (Status.PENDING.value, Status.SCHEDULED.value)
 
 

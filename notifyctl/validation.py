@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from notifyctl.channels import CHANNELS
-from notifyctl.model import NewNotification, Priority, new_id
+from notifyctl.model import CHANNELS, NewNotification, Priority, new_id
 
 MAX_ID_LENGTH = 256
 MAX_TITLE_LENGTH = 1_000

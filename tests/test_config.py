@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from notifyctl import config
 from notifyctl.cli import app
-from notifyctl.config import SETTINGS, Config
+from notifyctl.config import Config
+from notifyctl.config.settings import SETTINGS
 from notifyctl.errors import ConfigError
 
 

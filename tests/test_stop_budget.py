@@ -12,10 +12,9 @@ import pytest
 
 from notifyctl import lifecycle
 from notifyctl.broker.rabbitmq import RabbitBroker
-from notifyctl.lifecycle import stop_budget
+from notifyctl.lifecycle import FINAL_FLUSH_MIN_S, stop_budget
 from notifyctl.serving import hypercorn_config
 from notifyctl.up.supervisor import Supervisor
-from notifyctl.worker.outcomes import FINAL_FLUSH_MIN_S
 from tests.conftest import make_config
 
 BROKER = "amqp://guest:guest@127.0.0.1:5672/%2F"

@@ -11,8 +11,7 @@ from typing import Any
 
 from notifyctl import __version__, validation
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
-from notifyctl.channels import CHANNELS
-from notifyctl.model import Status
+from notifyctl.model import CHANNELS, Status
 
 STRING: dict[str, Any] = {"type": "string"}
 NULLABLE_STRING: dict[str, Any] = {"type": ["string", "null"]}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from notifyctl.channels.base import Channel
 from notifyctl.config import Config
-
-CHANNELS = ("webhook", "log")
+from notifyctl.model import CHANNELS
 
 __all__ = ["CHANNELS", "Channel", "open_channels"]
 

@@ -12,9 +12,9 @@ import secrets
 from dataclasses import dataclass, field
 
 from notifyctl.errors import NotifyError
+from notifyctl.model import CHANNELS
 from notifyctl.validation import is_http_url
 
-CHANNELS = ("webhook", "log")
 MAX_BATCH = 1_000  # the API's own limit per POST /v1/notifications/batch
 MIN_IN_FLIGHT_CAP = 64
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")

@@ -1,7 +1,7 @@
 """``notifyctl inspect``: operators' views of a deployment, read from its store.
 
 Data only: each function returns plain JSON-ready values (what ``--json`` prints);
-``notifyctl/views.py`` turns them into tables. Any host that reaches the store can run these.
+``notifyctl/cli/views.py`` turns them into tables. Any host that reaches the store can run these.
 """
 
 from __future__ import annotations

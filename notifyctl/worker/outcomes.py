@@ -17,6 +17,7 @@ import anyio
 
 from notifyctl.broker import Broker
 from notifyctl.errors import StoreError
+from notifyctl.lifecycle import FINAL_FLUSH_MIN_S
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
@@ -32,8 +33,6 @@ from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
-#: a stopping worker tries to write its last outcomes for at least this long
-FINAL_FLUSH_MIN_S = 2.0
 #: the flush loop gathers outcomes finishing together for this long before writing them
 GATHER_S = 0.002
 #: and while wake-up ids wait to be claimed, up to this many times more

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from notifyctl.config_parsers import (
+from notifyctl.config.parsers import (
     Parser,
     boolean,
     broker_url,

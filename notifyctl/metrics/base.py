@@ -1,12 +1,12 @@
 """What the metrics of every process are built on: the ``Metrics`` base class and its parts.
 
 ``Metrics`` exports what the API and each worker both have (HTTP requests, store calls, the store
-pool, the broker, ``monitoring_errors_total``); the roles' subclasses in ``notifyctl.metrics`` add
-their own. Each process builds its own ``CollectorRegistry``, never the global one, so several can
-live side by side in tests. Counters kept anyway (``WorkerStats``, the broker's counters), the
+pool, the broker, ``monitoring_errors_total``); the roles' subclasses (``api.py``, ``worker.py``)
+add their own. Each process builds its own ``CollectorRegistry``, never the global one, so several
+can live side by side in tests. Counters kept anyway (``WorkerStats``, the broker's counters), the
 pool and the resources are read when ``/metrics`` is scraped (``Sampled``), so the hot path pays
-nothing for them; histograms are observed where the event happens, with a bisect and two
-additions (``LoopHistogram``). A failure to collect or record a metric is counted in
+nothing for them; histograms are observed where the event happens, with a bisect and two additions
+(``LoopHistogram``). A failure to collect or record a metric is counted in
 ``monitoring_errors_total`` and logged; it never reaches the work.
 """
 
@@ -33,7 +33,7 @@ from prometheus_client.core import (
 from notifyctl.broker import Broker
 from notifyctl.store import Store
 
-# named for the package's public module, as before the split, so log filters keep matching
+# the package's name, whichever of its modules speaks, so log filters keep matching
 log = logging.getLogger("notifyctl.metrics")
 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

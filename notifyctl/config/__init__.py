@@ -1,7 +1,7 @@
 """One frozen Config, built once at start-up: flag > environment > TOML file > default.
 
-Every setting is declared once in ``config_settings.SETTINGS`` (its TOML key, environment
-variable, parser, default and help), and the parsers live in ``config_parsers``. This module
+Every setting is declared once in ``settings.SETTINGS`` (its TOML key, environment variable,
+parser, default and help), and the parsers live in ``parsers``. This package's face
 holds what is built from them: the Config, reading the TOML file, picking each setting's value
 from the most specific source that gives one, and the store URL with its ``MONGODB_URI`` alias.
 Any invalid value or unknown key stops start-up with a ConfigError naming the setting.
@@ -15,13 +15,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from notifyctl.config_parsers import without_password
-from notifyctl.config_settings import BY_NAME, SETTINGS, Setting
+from notifyctl.config.parsers import without_password
+from notifyctl.config.settings import BY_NAME, SETTINGS, Setting
 from notifyctl.errors import ConfigError
 
-# What other code and the tests import from here; BY_NAME and SETTINGS were defined here before
-# the 300-line split moved them to config_settings.
-__all__ = ["BY_NAME", "SETTINGS", "Config", "load", "redacted"]
+__all__ = ["Config", "load", "redacted"]
 
 
 def redacted(url: str) -> str:

@@ -1,8 +1,5 @@
-"""Each role's Prometheus metrics: the API's (intake) and a worker's (its work, resources, queue).
-
-Both extend ``metrics_base.Metrics``, which holds what every process exports and the parts metrics
-are built from. Other code imports every metrics class from here, whichever module declares it.
-"""
+"""A worker's Prometheus metrics: its work, its resources and the queue, beside what every
+process exports (``base.Metrics``)."""
 
 from __future__ import annotations
 
@@ -10,45 +7,16 @@ import socket
 from collections.abc import Iterator
 from typing import Protocol
 
-from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from notifyctl.broker import Broker
-from notifyctl.metrics_base import Collect, LoopHistogram, Metrics, Sampled, gauge
+from notifyctl.metrics.base import Collect, LoopHistogram, Metrics, gauge
 from notifyctl.model import QueueSnapshot, Status, WorkerStats, now_ms
 from notifyctl.resources import ResourceSampler
 from notifyctl.store import Store
 
-# What other code and the tests import from here; Metrics, LoopHistogram and Sampled were defined
-# here before the 300-line split moved them to metrics_base.
-__all__ = ["ApiMetrics", "LoopHistogram", "Metrics", "Sampled", "WorkerMetrics"]
-
 DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600, 14400)
 QUEUE_STATUSES = (*(s.value for s in Status), "locked")
-
-
-class ApiMetrics(Metrics):
-    """The API's metrics: the shared ones plus intake."""
-
-    def __init__(self, store: Store, broker: Broker | None) -> None:
-        super().__init__(store, broker)
-        self.accepted = Counter(
-            "api_notifications_accepted", "Notifications the API stored (answered 201 or stored"
-            " in a batch).", registry=self.registry,
-        )  # fmt: skip
-        self.idempotent_replays = Counter(
-            "api_idempotent_replays", "Requests that repeated an idempotency key and got the"
-            " first notification back instead of a new one.", registry=self.registry,
-        )  # fmt: skip
-
-    def intake(self, created: int, replayed: int) -> None:
-        try:
-            if created:
-                self.accepted.inc(created)
-            if replayed:
-                self.idempotent_replays.inc(replayed)
-        except Exception as exc:
-            self.monitoring_error("api intake counters", exc)
 
 
 class WorkerView(Protocol):

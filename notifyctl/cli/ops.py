@@ -1,20 +1,17 @@
 """``notifyctl inspect ...`` and ``notifyctl dlq replay``: thin commands that read (or replay)
 through the store and print what ``ops/inspect.py`` and ``ops/dlq.py`` return, as tables
-(``views.py``) or ``--json``. The main CLI (``cli.py``) mounts these two groups."""
+(``views.py``) or ``--json``. The CLI's ``__init__`` mounts these two groups."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from notifyctl import views
 from notifyctl.broker import open_broker
-from notifyctl.config import Config
+from notifyctl.cli import views
+from notifyctl.cli.common import fail, open_existing_store, show
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
 from notifyctl.ops import dlq, inspect
@@ -27,37 +24,12 @@ dlq_app = typer.Typer(help="The dead letters: notifications given up on.", no_ar
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 
 
-def open_existing_store(ctx: typer.Context) -> tuple[Config, Any]:
-    """The Config and the store it names; a SQLite file that does not exist is an error here."""
-    from notifyctl.cli import open_store_or_exit, settings  # the main CLI, which imports this
-
-    built = settings(ctx)
-    if built.store_url.startswith("sqlite:///"):
-        file = Path(built.store_url.removeprefix("sqlite:///"))
-        if not file.exists():
-            fail(ValueError(f"no store at {file}; pass --data-dir or --store of a deployment"))
-    return built, open_store_or_exit(built)
-
-
-def fail(exc: Exception) -> typer.Exit:
-    from notifyctl.cli import fail as fail_with_usage_error
-
-    return fail_with_usage_error(exc)
-
-
 def since_of(text: str | None, now: int) -> int | None:
     try:
         return None if text is None else dlq.parse_since(text, now)
     except NotifyError as exc:
         fail(exc)
         raise
-
-
-def show(data: Any, as_json: bool, render: Callable[[Any], Any]) -> None:
-    if as_json:
-        print(json.dumps(data, indent=2))
-    else:
-        Console().print(render(data))
 
 
 @inspect_app.command("stats")

@@ -1,0 +1,90 @@
+"""``notifyctl api``, ``notifyctl worker`` and ``notifyctl up``: build the Config, hand it to
+the role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from notifyctl.cli.common import DataDir, fail, fast_event_loop, open_store_or_exit, settings
+from notifyctl.errors import NotifyError
+
+
+def api(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address (NOTIFYCTL_API_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (NOTIFYCTL_API_PORT; 3000).")] = None,
+) -> None:
+    """Run the HTTP intake API (POST /v1/notifications, GET /health, ...)."""
+    import anyio
+
+    from notifyctl.api.app import serve_api
+    from notifyctl.broker import open_broker
+    from notifyctl.exposure import check_api_keys
+
+    built = settings(ctx, api_host=host, api_port=port)
+    try:
+        check_api_keys(built)
+    except NotifyError as exc:
+        fail(exc)
+    store = open_store_or_exit(built)
+    args = (built, store, built.api_host, built.api_port, open_broker(built))
+    anyio.run(serve_api, *args, backend_options=fast_event_loop())
+
+
+WorkerNumber = Annotated[
+    int, typer.Option("--id", min=1, max=999, help="Worker number N: monitoring on port 9090+N.")
+]
+BatchSize = Annotated[
+    int | None, typer.Option(help="Notifications per claim (WORKER_BATCH_SIZE; 50).")
+]
+Concurrency = Annotated[
+    int | None, typer.Option(help="Deliveries in flight (NOTIFYCTL_WORKER_CONCURRENCY; 100).")
+]
+
+
+def worker(
+    ctx: typer.Context,
+    worker_id: WorkerNumber,
+    batch_size: BatchSize = None,
+    concurrency: Concurrency = None,
+) -> None:
+    """Run one worker: claim due notifications from the store and deliver them."""
+    import anyio
+
+    from notifyctl.worker.worker import serve_worker
+
+    built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
+    store = open_store_or_exit(built, durable_writes=False)
+    try:
+        anyio.run(serve_worker, built, worker_id, store, backend_options=fast_event_loop())
+    except NotifyError as exc:
+        fail(exc)
+
+
+def up(
+    ctx: typer.Context,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes to run.")] = 2,
+    port: Annotated[int | None, typer.Option(help="API port (default 3000).")] = None,
+    host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1).")] = None,
+    data_dir: DataDir = None,
+) -> None:  # fmt: skip
+    """Run the whole service on this machine: the API plus N supervised workers."""
+    from notifyctl.up import plan as role
+    from notifyctl.up.supervisor import Supervisor
+
+    built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
+    try:
+        plan = role.plan(built, workers)
+    except NotifyError as exc:
+        fail(exc)
+    open_store_or_exit(plan.config).close()  # fail fast, with one line, before starting anything
+    out = Console(highlight=False)
+    for line in role.banner(plan):
+        out.print(
+            line, style="bold red" if "WARNING" in line else None, markup=False, soft_wrap=True
+        )
+    role.log_warnings(plan)
+    raise typer.Exit(Supervisor(plan.config, workers).run())

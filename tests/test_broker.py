@@ -11,7 +11,7 @@ import pika
 import pytest
 
 from notifyctl.broker import Receipt, WakeUp
-from notifyctl.broker.rabbitmq import MAX_OUTSTANDING, RabbitBroker
+from notifyctl.broker.rabbitmq.connection import MAX_OUTSTANDING, RabbitBroker
 from tests.helpers import wait_until
 from tests.rabbit import RABBITMQ_URL, delete_queues, get_all, queue_state
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from notifyctl.broker.outbox import Confirmations, Message, Outbox
+from notifyctl.broker.rabbitmq.outbox import Confirmations, Message, Outbox
 
 
 def messages(answers: Confirmations, count: int) -> list[Message]:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from notifyctl.broker.base import Broker, Receipt, WakeUp, group_wakeups
+from notifyctl.broker.none import POLL_ONLY, NoBroker
 from notifyctl.config import Config
 
-__all__ = ["Broker", "Receipt", "WakeUp", "broker_state", "group_wakeups", "open_broker"]
+__all__ = ["POLL_ONLY", "Broker", "NoBroker", "Receipt", "WakeUp", "broker_state",
+           "group_wakeups", "open_broker"]  # fmt: skip
 
 
-def open_broker(config: Config) -> Broker | None:
-    """The configured broker, not yet started; None in the poll-only mode."""
+def open_broker(config: Config) -> Broker:
+    """The configured broker, not yet started; ``NoBroker`` in the poll-only mode."""
     if config.rabbitmq_url == "none":
-        return None
+        return POLL_ONLY
     from notifyctl.broker.rabbitmq import RabbitBroker
 
     return RabbitBroker(
@@ -22,8 +24,8 @@ def open_broker(config: Config) -> Broker | None:
     )
 
 
-def broker_state(broker: Broker | None) -> str:
+def broker_state(broker: Broker) -> str:
     """What ``/health`` says of the broker: ``none``, ``connected`` or ``disconnected``."""
-    if broker is None:
+    if not broker.configured:
         return "none"
     return "connected" if broker.connected else "disconnected"

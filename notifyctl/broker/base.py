@@ -76,6 +76,8 @@ OnWakeUps = Callable[[Receipt], None]
 
 class Broker(Protocol):
     url: str
+    #: False only for ``NoBroker``, the poll-only mode (``broker/none.py``)
+    configured: bool
 
     @property
     def connected(self) -> bool: ...

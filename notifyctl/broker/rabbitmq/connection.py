@@ -27,8 +27,8 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
 from notifyctl.broker.base import OnWakeUps, Receipt, WakeUp
-from notifyctl.broker.outbox import Confirmations, Message, Outbox
-from notifyctl.broker.rabbitmq_topology import EXCHANGE, declarations, run_steps
+from notifyctl.broker.rabbitmq.outbox import Confirmations, Message, Outbox
+from notifyctl.broker.rabbitmq.topology import EXCHANGE, declarations, run_steps
 
 log = logging.getLogger("notifyctl.broker")
 MAX_OUTSTANDING = 20_000
@@ -40,6 +40,8 @@ CLOSE_WAIT_S = 5.0
 
 
 class RabbitBroker:
+    configured = True
+
     def __init__(
         self, url: str, group: str, prefetch: int = 10, confirm_timeout_ms: int = 10_000
     ) -> None:

@@ -16,6 +16,7 @@ from prometheus_client.samples import Sample
 from starlette.testclient import TestClient
 
 from notifyctl.api.app import build_app
+from notifyctl.broker import POLL_ONLY
 from notifyctl.config import Config
 from notifyctl.metrics import LoopHistogram, Metrics, Sampled, WorkerMetrics
 from notifyctl.model import WorkerRecord, now_ms
@@ -304,7 +305,7 @@ def test_a_failing_collector_is_counted_and_the_rest_still_exported(config: Conf
 def test_a_failing_recording_is_counted_never_raised(config: Config) -> None:
     store = open_store(config)
     try:
-        metrics: Metrics = WorkerMetrics(worker_on(config, store), store, None)
+        metrics: Metrics = WorkerMetrics(worker_on(config, store), store, POLL_ONLY)
         metrics.delivery_latency = None  # type: ignore[attr-defined]
         metrics.delivered("webhook", 120)  # type: ignore[attr-defined]
         metrics.http_request_duration = None  # type: ignore[assignment]

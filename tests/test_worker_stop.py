@@ -257,7 +257,7 @@ class WakeUpsByHand:
     """The broker port as the worker's wake-up loop sees it; the test hands receipts over."""
 
     url = "amqp://stand-in"
-    connected = True
+    configured = connected = True
 
     def __init__(self) -> None:
         self.hand_over: Callable[[Receipt], None] | None = None
@@ -268,8 +268,8 @@ class WakeUpsByHand:
     def ack(self, receipts: object) -> None:
         pass
 
-    def publish_dead_letter(self, record: object) -> None:
-        pass
+    def publish_dead_letters(self, records: list[object], timeout_s: object = None) -> list[bool]:
+        return [False] * len(records)
 
     def reconnect(self) -> None:
         pass

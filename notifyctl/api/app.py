@@ -6,10 +6,8 @@ Here the handlers, their routes and the server; reading requests and shaping res
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -31,7 +29,7 @@ from notifyctl.api.io import (
 )
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
-from notifyctl.broker import Broker, broker_state, group_wakeups
+from notifyctl.broker import POLL_ONLY, Broker, broker_state, group_wakeups
 from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
@@ -39,6 +37,8 @@ from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, now_ms
 from notifyctl.shapes import notification_json
 from notifyctl.store import Store
+from notifyctl.store.calls import call as store_call
+from notifyctl.store.calls import timed
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 log = logging.getLogger("notifyctl.api")
@@ -51,7 +51,7 @@ class Api:
         self,
         config: Config,
         store: Store,
-        broker: Broker | None,
+        broker: Broker,
         metrics: ApiMetrics,
         resolver: AbstractResolver | None = None,
     ) -> None:
@@ -72,17 +72,8 @@ class Api:
         return await read_json(request, config.max_body_bytes, config.body_timeout_ms / 1000)
 
     async def _store(self, method: Any, *args: Any) -> Any:
-        with unavailable_store_is_503(), self._timed(method.__name__):
-            return await anyio.to_thread.run_sync(method, *args)
-
-    @contextlib.contextmanager
-    def _timed(self, operation: str) -> Iterator[None]:
-        """Time a store call for ``database_operation_duration_seconds``."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.metrics.observe_store_call(operation, time.perf_counter() - started)
+        with unavailable_store_is_503():
+            return await store_call(self.metrics, method.__name__, method, *args)
 
     async def _parse(
         self, bodies: list[Any], now: int, header_key: str | None = None
@@ -102,7 +93,7 @@ class Api:
 
     def wake_workers(self, results: list[InsertResult], now: int) -> None:
         """Publish what is due now; scheduled ones are found by the workers' sweep."""
-        if self.broker is None:
+        if not self.broker.configured:  # nothing to wake: the workers poll
             return
         wakeups = group_wakeups(
             (r.notification.id, int(r.notification.priority))
@@ -118,7 +109,7 @@ class Api:
         (item,) = await self._parse([body], now, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
             raise invalid(item.errors)
-        with unavailable_store_is_503(), self._timed("insert_grouped"):
+        with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
             result = await self._group_commit.insert(item)
         self.wake_workers([result], now)
         self.count_intake([result])
@@ -221,7 +212,7 @@ def by_method(**endpoints: Endpoint) -> Endpoint:
 def build_app(
     config: Config,
     store: Store,
-    broker: Broker | None = None,
+    broker: Broker = POLL_ONLY,
     metrics: ApiMetrics | None = None,
     resolver: AbstractResolver | None = None,
 ) -> Any:
@@ -271,7 +262,7 @@ def build_app(
 
 
 async def serve_api(
-    config: Config, store: Store, host: str, port: int, broker: Broker | None = None
+    config: Config, store: Store, host: str, port: int, broker: Broker = POLL_ONLY
 ) -> None:
     """Serve the API until SIGTERM/SIGINT."""
     from notifyctl.lifecycle import handle_stop_signals
@@ -279,12 +270,10 @@ async def serve_api(
 
     app = build_app(config, store, broker)  # a bad key file stops start-up here, before binding
     stop = anyio.Event()
-    if broker is not None:
-        broker.start()  # publishing only; connects in the background
+    broker.start()  # publishing only; connects in the background
     handle_stop_signals(stop.set)
     try:
         log.info("api listening on http://%s:%d (store %s)", host, port, store.url)
         await serve_until(app, host, port, stop, config.header_timeout_ms / 1000)
     finally:
-        if broker is not None:
-            await anyio.to_thread.run_sync(broker.close)
+        await anyio.to_thread.run_sync(broker.close)

@@ -135,6 +135,6 @@ def dlq_replay(
     selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel)
     report = dlq.replay(store, selection, now, dry_run)
     broker = open_broker(built)
-    if broker is not None and report.replayed:
+    if broker.configured and report.replayed:
         dlq.wake_workers(broker, report)
     show(report.as_json(), as_json, views.format_replay)

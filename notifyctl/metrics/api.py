@@ -12,7 +12,7 @@ from notifyctl.store import Store
 class ApiMetrics(Metrics):
     """The API's metrics: the shared ones plus intake."""
 
-    def __init__(self, store: Store, broker: Broker | None) -> None:
+    def __init__(self, store: Store, broker: Broker) -> None:
         super().__init__(store, broker)
         self.accepted = Counter(
             "api_notifications_accepted", "Notifications the API stored (answered 201 or stored"

@@ -68,7 +68,7 @@ Collect = Callable[[], Iterable[Metric]]
 class Metrics:
     """The metrics of one process: HTTP requests, store calls, store pool, broker, monitoring."""
 
-    def __init__(self, store: Store, broker: Broker | None) -> None:
+    def __init__(self, store: Store, broker: Broker) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
         self.registry = CollectorRegistry()
         self._store, self._broker = store, broker
@@ -141,7 +141,7 @@ class Metrics:
                     stats["pendingRequests"])  # fmt: skip
 
     def _broker_families(self) -> Iterator[Metric]:
-        if self._broker is None:
+        if not self._broker.configured:
             return
         counts = self._broker.counters()
         yield gauge("broker_connected", "1 while connected to the broker.",

@@ -34,7 +34,7 @@ class WorkerView(Protocol):
 class WorkerMetrics(Metrics):
     """A worker's metrics: the shared ones plus its work, its resources and the queue."""
 
-    def __init__(self, worker: WorkerView, store: Store, broker: Broker | None) -> None:
+    def __init__(self, worker: WorkerView, store: Store, broker: Broker) -> None:
         self._worker = worker
         self.resources = ResourceSampler()
         #: set by the queue sampler of the one worker that reports the queue (see worker/monitor.py)

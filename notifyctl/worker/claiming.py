@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import anyio
 
-from notifyctl.broker import Broker, Receipt
+from notifyctl.broker import POLL_ONLY, Broker, Receipt
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.model import Claim, Notification, WorkerStats
@@ -46,7 +46,7 @@ class Claiming:
         outcomes: Outcomes,
         in_flight: InFlight,
         start: Callable[[Claim], None],
-        broker: Broker | None = None,
+        broker: Broker = POLL_ONLY,
     ) -> None:
         self.config = config
         self._store = store
@@ -79,7 +79,7 @@ class Claiming:
         """Claim and start deliveries until ``stopping`` is set."""
         async with anyio.create_task_group() as loops:
             loops.start_soon(self._sweep, stopping)
-            if self._broker is not None:
+            if self._broker.configured:  # nothing would ever wake the poll-only loop
                 loops.start_soon(self._wakeup_loop, self._broker, stopping)
 
     def _free_slots(self) -> int:
@@ -130,7 +130,7 @@ class Claiming:
         wake-ups, whose claims would otherwise contend with its own. Without a broker, poll
         adaptively: at once after finding work, backing off to IDLE_POLL_MS.
         """
-        if self._broker is not None and self._broker.connected:
+        if self._broker.connected:
             return self.config.idle_poll_ms / 1000 if full else self.config.poll_interval_ms / 1000
         return MIN_IDLE_S if found else min(idle_s * 2, self.config.idle_poll_ms / 1000)
 
@@ -218,7 +218,7 @@ class Claiming:
     def _watchdog(self) -> None:
         """The sweep found due work but no wake-up came for a long while: the consumer may have
         silently stopped receiving. Reconnecting costs little; a dead consumer costs latency."""
-        if self._broker is None or not self._broker.connected:
+        if not self._broker.connected:
             return
         quiet_for = time.monotonic() - max(self._last_wakeup, self._last_watchdog)
         if quiet_for > 3 * self.config.poll_interval_ms / 1000:

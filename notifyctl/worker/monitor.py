@@ -121,7 +121,7 @@ def stats_json(worker: Worker) -> dict[str, Any]:
         "watchdogReconnects": s.watchdog_reconnects, "sweepRestMs": s.sweep_rest_ms,
         "byChannel": by_channel,
         "database": worker.store.pool_stats(),
-        "broker": None if broker is None else {"connected": broker.connected,
+        "broker": None if not broker.configured else {"connected": broker.connected,
                                                **broker.counters()},
         "monitoringErrors": worker.metrics.monitoring_errors,
     }  # fmt: skip

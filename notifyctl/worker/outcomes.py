@@ -15,7 +15,6 @@ from typing import Any, Protocol, TypeVar
 
 import anyio
 
-from notifyctl.broker import Broker
 from notifyctl.errors import StoreError
 from notifyctl.lifecycle import FINAL_FLUSH_MIN_S
 from notifyctl.metrics import WorkerMetrics
@@ -56,7 +55,6 @@ class Outcomes:
         metrics: WorkerMetrics,
         held: dict[ClaimKey, Claim],
         clock: Callable[[], int],
-        broker: Broker | None = None,
         worker_id: str = "",
     ) -> None:
         self._store = store
@@ -66,7 +64,6 @@ class Outcomes:
         #: the worker's claims still to be renewed; an outcome written ends its claim
         self._held = held
         self._clock = clock
-        self._broker = broker
         self._worker_id = worker_id
         self._pending: list[Outcome] = []
         self._backoff = StoreBackoff()

@@ -20,13 +20,12 @@ import logging
 import os
 import random
 import socket
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import anyio
 
-from notifyctl.broker import Broker, Receipt
+from notifyctl.broker import POLL_ONLY, Broker, Receipt
 from notifyctl.channels import Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
@@ -49,6 +48,7 @@ from notifyctl.model import (
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.sdnotify import feed_watchdog, sd_notify
 from notifyctl.store import Store
+from notifyctl.store.calls import call as store_call
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
 from notifyctl.worker.inflight import InFlight
@@ -67,7 +67,7 @@ class Worker:
         number: int,
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
-        broker: Broker | None = None,
+        broker: Broker = POLL_ONLY,
     ) -> None:
         self.config = config
         self.store = store
@@ -88,10 +88,10 @@ class Worker:
         self.broker = broker
         self.metrics = WorkerMetrics(self, store, broker)
         self.outcomes = Outcomes(
-            store, self._call, self.stats, self.metrics, self._held, clock, broker, self.id
+            store, self._call, self.stats, self.metrics, self._held, clock, self.id
         )
         self.dead_letters = None
-        if broker is not None:
+        if broker.configured:
             self.dead_letters = DeadLetterPublisher(store, self._call, broker, self.id, clock)
             self.outcomes.on_dead_letter = self.dead_letters.nudge
         self.claiming = Claiming(
@@ -113,11 +113,7 @@ class Worker:
 
     async def _call(self, operation: str, method: Callable[..., T], *args: Any) -> T:
         """A store call on a worker thread, timed for ``database_operation_duration_seconds``."""
-        started = time.perf_counter()
-        try:
-            return await anyio.to_thread.run_sync(method, *args)
-        finally:
-            self.metrics.observe_store_call(operation, time.perf_counter() - started)
+        return await store_call(self.metrics, operation, method, *args)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -125,13 +121,12 @@ class Worker:
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
-        if self.broker is not None:
-            loop = asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
 
-            def hand_over(receipt: Receipt) -> None:
-                loop.call_soon_threadsafe(self.claiming.accept, receipt)
+        def hand_over(receipt: Receipt) -> None:
+            loop.call_soon_threadsafe(self.claiming.accept, receipt)
 
-            self.broker.start(hand_over)
+        self.broker.start(hand_over)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
@@ -154,9 +149,8 @@ class Worker:
         )
 
     async def _close(self) -> None:
-        if self.broker is not None:
-            # Wake-ups received but not claimed are unacknowledged: RabbitMQ requeues them.
-            await anyio.to_thread.run_sync(self.broker.close)
+        # Wake-ups received but not claimed are unacknowledged: RabbitMQ requeues them.
+        await anyio.to_thread.run_sync(self.broker.close)
         for channel in self.channels.values():
             await channel.aclose()
         try:

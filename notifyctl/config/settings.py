@@ -4,7 +4,7 @@ Each row gives a setting's TOML key (its name, also the Config field), its envir
 (the spec's name where the spec has one, ``NOTIFYCTL_*`` otherwise), the parser that checks its
 type and bounds, its default and a line of help. A new setting is a row here and a field on
 ``config.Config``; config.py asserts when it is imported that the two list the same names.
-README's Configuration table documents these rows.
+docs/configuration.md's settings table documents these rows.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def to_worker(doc: dict[str, Any]) -> WorkerRecord:
 
 
 Index = tuple[str, str, list[tuple[str, int]], dict[str, Any]]
-#: (collection, name, keys, options): created at start-up and verified; see README
+#: (collection, name, keys, options): created at start-up and verified; see docs/stores.md
 INDEXES: tuple[Index, ...] = (
     ("notifications", CLAIM_INDEX, CLAIM_SORT, {"partialFilterExpression": CLAIMABLE_FILTER}),
     (

@@ -43,7 +43,10 @@ class Store(Protocol):
     url: str
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
-        """Insert notifications, in order, in one atomic write.
+        """Insert notifications, in order, in one call. Each notification is inserted atomically;
+        whether the whole call is (SQLite: one transaction) or not (MongoDB: an unordered insert,
+        so a failure may leave some inserted) is the adapter's "Features". A caller that retries
+        after a failure loses nothing and duplicates nothing: its idempotency keys replay.
 
         An item whose idempotency key exists is not inserted: its result is the existing
         notification with ``created=False``, and ``conflict=True`` when the stored request differs.

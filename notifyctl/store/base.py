@@ -45,8 +45,8 @@ class Store(Protocol):
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         """Insert notifications, in order, in one call. Each notification is inserted atomically;
         whether the whole call is (SQLite: one transaction) or not (MongoDB: an unordered insert,
-        so a failure may leave some inserted) is the adapter's "Features". A caller that retries
-        after a failure loses nothing and duplicates nothing: its idempotency keys replay.
+        so a failure may leave some inserted) is the adapter's "Features". A client that retries
+        a failed batch with idempotency keys duplicates nothing: the stored ones replay.
 
         An item whose idempotency key exists is not inserted: its result is the existing
         notification with ``created=False``, and ``conflict=True`` when the stored request differs.

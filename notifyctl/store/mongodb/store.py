@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Any
 
 import pymongo
@@ -39,13 +38,13 @@ from notifyctl.model import (
     Notification,
     Outcome,
     Status,
-    WorkerRecord,
 )
 from notifyctl.store import dead_letter_outbox
 from notifyctl.store.mongodb import dead_letters, leases, ops, schema
 from notifyctl.store.mongodb.clock import NowExpression, server_now
-from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start, translated
+from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
+from notifyctl.store.mongodb.workers import WorkerRows
 from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
 
 # the adapter logs under one name, whichever of its modules speaks
@@ -54,7 +53,7 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
-class MongoStore:
+class MongoStore(WorkerRows):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -92,9 +91,6 @@ class MongoStore:
             priority_ageing_ms=config.priority_ageing_ms,
             dead_letter_outbox=dead_letter_outbox(config), now_expression=now_expression,
         )  # fmt: skip
-
-    def _translated(self, doing: str) -> AbstractContextManager[None]:
-        return translated(self.url, doing)
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         fresh = first_of_each_key(items)
@@ -238,33 +234,6 @@ class MongoStore:
         result = {status.value: by_status.get(status.value, 0) for status in Status}
         result["locked"] = sum(int(row["locked"]) for row in rows if row["_id"] in CLAIMABLE)
         return result
-
-    def register_worker(self, record: WorkerRecord) -> None:
-        with self._translated("register worker"):
-            self._workers.replace_one(
-                {"_id": record.id}, schema.worker_document(record), upsert=True
-            )
-
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        alive = {"last_heartbeat": schema.to_date(now), "in_flight": in_flight}
-        with self._translated("heartbeat"):
-            self._workers.update_one(
-                {"_id": worker_id}, {"$set": {**alive, "processed": processed}}
-            )
-
-    def deregister_worker(self, worker_id: str) -> None:
-        with self._translated("deregister worker"):
-            self._workers.delete_one({"_id": worker_id})
-
-    def prune_workers(self, stale_before: int) -> int:
-        with self._translated("prune workers"):
-            stale = {"last_heartbeat": {"$lt": schema.to_date(stale_before)}}
-            return self._workers.delete_many(stale).deleted_count
-
-    def workers(self) -> list[WorkerRecord]:
-        with self._translated("workers"):
-            docs = list(self._workers.find().sort([("worker_number", 1), ("started_at", 1)]))
-        return [schema.to_worker(doc) for doc in docs]
 
     def pool_stats(self) -> dict[str, int]:
         return self._stats.snapshot()

@@ -28,7 +28,6 @@ from notifyctl.model import (
     Notification,
     Outcome,
     Status,
-    WorkerRecord,
 )
 from notifyctl.store.sqlite import dead_letters, leases, ops
 from notifyctl.store.sqlite.connection import SharedConnection
@@ -39,9 +38,10 @@ from notifyctl.store.sqlite.schema import (
     row_to_notification,
     stored,
 )
+from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore:
+class SqliteStore(WorkerRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(
@@ -226,40 +226,6 @@ class SqliteStore:
         result = {status.value: int(by_status.get(status.value, 0)) for status in Status}
         result["locked"] = int(locked)
         return result
-
-    def register_worker(self, record: WorkerRecord) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO workers (id, worker_number, host, pid, started_at,"
-                " last_heartbeat, in_flight, processed) VALUES (?,?,?,?,?,?,?,?)",
-                (record.id, record.worker_number, record.host, record.pid, record.started_at,
-                 record.last_heartbeat, record.in_flight, record.processed),
-            )  # fmt: skip
-
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        with self._db.write() as conn:
-            conn.execute(
-                "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ? WHERE id = ?",
-                (now, in_flight, processed, worker_id),
-            )
-
-    def deregister_worker(self, worker_id: str) -> None:
-        with self._db.write() as conn:
-            conn.execute("DELETE FROM workers WHERE id = ?", (worker_id,))
-
-    def prune_workers(self, stale_before: int) -> int:
-        with self._db.write() as conn:
-            return conn.execute(
-                "DELETE FROM workers WHERE last_heartbeat < ?", (stale_before,)
-            ).rowcount
-
-    def workers(self) -> list[WorkerRecord]:
-        with self._db.read() as conn:
-            rows = conn.execute(
-                "SELECT id, worker_number, host, pid, started_at, last_heartbeat, in_flight,"
-                " processed FROM workers ORDER BY worker_number, started_at"
-            ).fetchall()
-        return [WorkerRecord(*row) for row in rows]
 
     # -- operations (queries in ops) -----------------------------------------------------
 

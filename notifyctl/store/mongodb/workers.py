@@ -1,0 +1,49 @@
+"""The workers' documents: who is running, since when, how busy, and the last heartbeat of each.
+A part of ``MongoStore`` of its own, because nothing in it touches a notification."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from pymongo.collection import Collection
+
+from notifyctl.model import WorkerRecord
+from notifyctl.store.mongodb import schema
+from notifyctl.store.mongodb.connection import translated
+
+
+class WorkerRows:
+    url: str
+    _workers: Collection[dict[str, Any]]
+
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        """Driver errors as ``StoreError`` naming the store and what it was doing."""
+        return translated(self.url, doing)
+
+    def register_worker(self, record: WorkerRecord) -> None:
+        with self._translated("register worker"):
+            self._workers.replace_one(
+                {"_id": record.id}, schema.worker_document(record), upsert=True
+            )
+
+    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
+        alive = {"last_heartbeat": schema.to_date(now), "in_flight": in_flight}
+        with self._translated("heartbeat"):
+            self._workers.update_one(
+                {"_id": worker_id}, {"$set": {**alive, "processed": processed}}
+            )
+
+    def deregister_worker(self, worker_id: str) -> None:
+        with self._translated("deregister worker"):
+            self._workers.delete_one({"_id": worker_id})
+
+    def prune_workers(self, stale_before: int) -> int:
+        with self._translated("prune workers"):
+            stale = {"last_heartbeat": {"$lt": schema.to_date(stale_before)}}
+            return self._workers.delete_many(stale).deleted_count
+
+    def workers(self) -> list[WorkerRecord]:
+        with self._translated("workers"):
+            docs = list(self._workers.find().sort([("worker_number", 1), ("started_at", 1)]))
+        return [schema.to_worker(doc) for doc in docs]

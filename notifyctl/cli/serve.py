@@ -54,7 +54,7 @@ def worker(
     """Run one worker: claim due notifications from the store and deliver them."""
     import anyio
 
-    from notifyctl.worker.worker import serve_worker
+    from notifyctl.worker import serve_worker
 
     built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
     store = open_store_or_exit(built, durable_writes=False)

@@ -15,7 +15,6 @@ write every outcome, exit.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import random
@@ -46,7 +45,7 @@ from notifyctl.model import (
     now_ms,
 )
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
-from notifyctl.sdnotify import feed_watchdog, sd_notify
+from notifyctl.sdnotify import sd_notify
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
 from notifyctl.worker.claiming import Claiming
@@ -280,33 +279,3 @@ class Worker:
         removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
         if removed:
             log.info("removed the rows of %d workers silent for over an hour", removed)
-
-
-async def serve_worker(config: Config, number: int, store: Store) -> None:
-    """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
-    from notifyctl.broker import open_broker
-    from notifyctl.channels import open_channels
-    from notifyctl.lifecycle import handle_stop_signals
-    from notifyctl.ports import bind_monitor
-    from notifyctl.serving import serve_until
-    from notifyctl.worker.monitor import QueueSampler, build_monitor_app
-
-    # Bound first: a taken port stops the worker with one line (exit 2) before it claims anything,
-    # rather than a traceback from inside the task group after it started delivering.
-    host, base = config.monitor_host, config.monitor_port_base
-    bound = bind_monitor(host, base, number) if base else None
-    worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
-    handle_stop_signals(worker.stop)
-    finished = anyio.Event()
-    queue = QueueSampler(worker, config.queue_metrics_interval_ms, config.heartbeat_interval_ms)
-    async with anyio.create_task_group() as monitoring:
-        monitoring.start_soon(feed_watchdog, finished)
-        if bound is not None:
-            app = build_monitor_app(worker, queue)
-            serve = functools.partial(serve_until, bound=bound)
-            monitoring.start_soon(serve, app, host, base + number, finished)
-            monitoring.start_soon(queue.run, finished)
-        log.info("worker %d (%s) started on %s", number, worker.id, store.url)
-        await worker.run()
-        log.info("worker %d stopped: %r", number, worker)
-        finished.set()  # the monitoring server, queue sampler and watchdog stop by themselves

@@ -1,5 +1,6 @@
-"""Shared fixtures. The ``store`` fixture is parametrised over every store adapter, so each test
-that takes it is part of the store contract suite."""
+"""Shared fixtures: a configuration in a temporary directory, the session's MongoDB server (the
+store tests, the configuration's and the integration tests use it) and a RabbitMQ group of a
+test's own. The store adapters' fixtures are in ``tests/store/conftest.py``."""
 
 from __future__ import annotations
 
@@ -11,17 +12,7 @@ import pytest
 from notifyctl import config as config_module
 from notifyctl.channels.destinations import LOOPBACK_ONLY
 from notifyctl.config import Config
-from notifyctl.store import Store, open_store
-from notifyctl.store.mongodb.store import MongoStore
-from tests.mongodb_server import (
-    callers_now,
-    drop_database,
-    fresh_database_name,
-    mongodb_base_url,
-    with_database,
-)
-
-STORE_ADAPTERS = ["sqlite", "mongodb"]
+from tests.mongodb_server import drop_database, fresh_database_name, mongodb_base_url, with_database
 
 
 def make_config(tmp_path: Path, **overrides: object) -> Config:
@@ -52,34 +43,6 @@ def mongodb_url(mongodb_server: str) -> Iterator[str]:
     url = with_database(mongodb_server, fresh_database_name())
     yield url
     drop_database(url)
-
-
-def open_adapter(request: pytest.FixtureRequest, tmp_path: Path, **overrides: object) -> Store:
-    """The store adapter ``request.param`` names, opened as ``make_config`` configures it."""
-    if request.param == "sqlite":
-        return open_store(make_config(tmp_path, **overrides))
-    if request.param == "mongodb":
-        # the contract passes time in explicitly: the server's clock is the caller's here
-        url = request.getfixturevalue("mongodb_url")
-        config = make_config(tmp_path, store_url=url, **overrides)
-        return MongoStore.from_config(config, now_expression=callers_now)
-    raise AssertionError(request.param)  # pragma: no cover - a new adapter must add its case
-
-
-@pytest.fixture(params=STORE_ADAPTERS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    opened = open_adapter(request, tmp_path)
-    yield opened
-    opened.close()
-
-
-@pytest.fixture(params=STORE_ADAPTERS)
-def outbox_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A store of a deployment with a broker: it keeps the dead-letter outbox (nothing here
-    connects to the broker; the URL only has to name one)."""
-    opened = open_adapter(request, tmp_path, rabbitmq_url="amqp://guest:guest@127.0.0.1:1/%2F")
-    yield opened
-    opened.close()
 
 
 @pytest.fixture

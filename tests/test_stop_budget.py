@@ -1,6 +1,7 @@
 """One stop budget (issue 12, item 14): the parts of a graceful stop sum within what the
 supervisor waits, and each part is the bound the code it stands for uses. The deployment files
-are checked against it in tests/test_deploy.py and tests/test_deploy_compose.py."""
+are checked against it in tests/integration/test_deploy.py and
+tests/integration/test_deploy_compose.py."""
 
 from __future__ import annotations
 

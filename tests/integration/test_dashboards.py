@@ -19,7 +19,7 @@ from notifyctl.model import QueueSnapshot, now_ms
 from notifyctl.store import open_store
 from notifyctl.worker.worker import Worker
 
-DOCKER = Path(__file__).resolve().parent.parent / "docker"
+DOCKER = Path(__file__).resolve().parents[2] / "docker"
 BOARDS = sorted((DOCKER / "grafana/provisioning/dashboards/notifyctl").glob("*.json"))
 #: the spec's "Prometheus Queries", verbatim
 SPEC_QUERIES = (

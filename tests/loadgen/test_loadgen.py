@@ -30,7 +30,7 @@ from notifyctl.loadgen.send import Sender, read_results
 from notifyctl.loadgen.sink import Ledger
 from notifyctl.loadgen.stats import HIGHEST_US, Histogram, Stats
 from tests.helpers import free_port, wait_until
-from tests.loadgen_fakes import FakeApi, NullApiThread
+from tests.loadgen.fakes import FakeApi, NullApiThread
 
 #: latency and lag limits no loaded 2-core CI machine can trip: for tests about something else
 LENIENT = ["--max-mean-ms", "60000", "--max-p95-ms", "60000", "--max-p99-ms", "60000",

@@ -9,13 +9,13 @@ outcome or a renewal reports it lost. So a worker whose lease lapsed keeps actin
 claim, even after it (or another worker) claimed the same notification again.
 
 The oracle is tests/lease_model.py. Checked by each step for what its call did (the rules, in
-tests/claim_machine.py):
+tests/store/claim_machine.py):
   - a claim takes only claimable rows (every named one that is, for a claim by id), buries only
     exhausted ones, and changes no other row; a claim counts an attempt and bumps the token;
   - a write (finish, renewal, stop) by a claim whose (worker, lock_version) is no longer the row's
     is refused, reported and leaves the row unchanged; an accepted one leaves what the oracle says;
   - a replay revives exactly the dead ones it names.
-Checked after every step over the whole store (tests/claim_machine_checks.py):
+Checked after every step over the whole store (tests/store/claim_machine_checks.py):
   (a) at most one worker believes it holds a live lease on a notification, and that belief is what
       the row says;
   (b) a terminal notification stays so (a replay alone revives a dead one) and holds no lease;
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from hypothesis import settings
 
-from tests.claim_machine import ClaimMachine
+from tests.store.claim_machine import ClaimMachine
 
 __all__ = ["ClaimMachine"]
 

@@ -15,8 +15,14 @@ import yaml
 from notifyctl import config
 from notifyctl.exposure import has_api_keys
 from notifyctl.lifecycle import stop_budget
-from tests.compose_env import MissingVariable, interpolate, required, strings, syntax_errors
-from tests.test_deploy import DOCKER, seconds
+from tests.integration.compose_env import (
+    MissingVariable,
+    interpolate,
+    required,
+    strings,
+    syntax_errors,
+)
+from tests.integration.test_deploy import DOCKER, seconds
 
 #: the spec's environment variables for the API and the workers (its "Configuration Reference").
 #: REDIS_URL and REDIS_MAX_MEMORY are left out: notifyctl has no Redis (DESIGN.md, Backends).

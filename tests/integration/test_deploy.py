@@ -24,7 +24,7 @@ from tests.conftest import make_config
 from tests.helpers import answers, call, child_env, free_port, start_worker, stop, wait_until
 from tests.ports import free_base
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 SYSTEMD = REPO / "examples" / "systemd"
 

@@ -1,6 +1,6 @@
 """The claim state machine's rules: what three workers, an API and an operator do to a store.
 
-See tests/test_claim_state_machine.py for what is checked and why. Each rule acts as the real
+See tests/store/test_claim_state_machine.py for what is checked and why. Each rule acts as the real
 caller would (a worker's sweep, its wake-up claims with the outcomes gathered so far, its flush,
 its renewals, its stop; the API's cancel; an operator's replay) and checks what that call alone
 must have done against the oracle (tests/lease_model.py); the invariants in
@@ -30,7 +30,7 @@ from notifyctl.model import (
 )
 from notifyctl.store.sqlite import SqliteStore
 from tests import lease_model as model
-from tests.claim_machine_checks import WORKERS, Checks
+from tests.store.claim_machine_checks import WORKERS, Checks
 
 START = 1_800_000_000_000
 #: outcomes that give the claim's attempt back: unstarted (release) or cut short by a stop

@@ -1,6 +1,6 @@
-"""Dead letters with worker processes and the real RabbitMQ behind a gate (``tests/gate.py``):
-every notification that dies reaches ``<group>.dead-letters``, whatever the broker and the
-workers were doing when it died."""
+"""Dead letters with worker processes and the real RabbitMQ behind a gate
+(``tests/integration/gate.py``): every notification that dies reaches ``<group>.dead-letters``,
+whatever the broker and the workers were doing when it died."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from notifyctl.config import Config
 from notifyctl.model import now_ms
 from notifyctl.store import Store, open_store
 from notifyctl.store.sqlite.connection import path_of
-from tests.gate import Gate
 from tests.helpers import Receiver, start_worker, wait_until
+from tests.integration.gate import Gate
+from tests.integration.test_broker_processes import Service, broker_config
 from tests.rabbit import get_all, queue_state
-from tests.test_broker_processes import Service, broker_config
 
 pytestmark = pytest.mark.integration
 

@@ -24,8 +24,8 @@ from notifyctl.store.mongodb.pool import PoolSize
 from notifyctl.store.mongodb.store import MongoStore
 from tests.conftest import make_config
 from tests.helpers import Receiver, free_port, insert, start_worker, stop, wait_until, webhooks
-from tests.test_broker_processes import Service, assert_delivered_once, broker_config
-from tests.test_up import answers, call, notification, sent
+from tests.integration.test_broker_processes import Service, assert_delivered_once, broker_config
+from tests.integration.test_up import answers, call, notification, sent
 
 pytestmark = pytest.mark.integration
 

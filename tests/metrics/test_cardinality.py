@@ -17,7 +17,7 @@ from notifyctl.store import Store, open_store
 from notifyctl.worker.monitor import QueueSampler, build_monitor_app
 from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
-from tests.test_metrics import Families, generate_latest_of, parse, samples
+from tests.metrics.test_metrics import Families, generate_latest_of, parse, samples
 
 DURATION = "http_request_duration_seconds"
 MADE_UP = 300

@@ -27,7 +27,7 @@ from tests.helpers import answers, call, child_env, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
-NGINX_CONF = Path(__file__).resolve().parent.parent / "docker" / "nginx.conf"
+NGINX_CONF = Path(__file__).resolve().parents[2] / "docker" / "nginx.conf"
 
 
 def nginx_binary() -> str:

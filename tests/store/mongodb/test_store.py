@@ -1,6 +1,6 @@
 """How the MongoDB adapter meets the store contract: indexes, query plans, stored types, errors.
 
-The contract itself (tests/test_store_contract.py) runs on this adapter through the ``store``
+The contract itself (tests/store/contract/) runs on this adapter through the ``store``
 fixture. These tests look underneath, with the real pymongo driver, at a server started by the
 tests (see tests/mongodb_server.py) or the real one named by NOTIFYCTL_TEST_MONGODB_URI.
 """
@@ -34,7 +34,7 @@ from tests.mongodb_server import (
     stand_in_server,
     with_database,
 )
-from tests.test_store_contract import LEASE, NOW, WORKER_A, make
+from tests.store.contract.builders import LEASE, NOW, WORKER_A, make
 
 SIZE = PoolSize(max=5, min=0)
 

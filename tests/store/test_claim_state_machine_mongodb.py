@@ -1,4 +1,4 @@
-"""The stateful property test of claims, leases and fencing (tests/test_claim_state_machine.py),
+"""The stateful property test of claims, leases and fencing (``test_claim_state_machine.py``),
 run over the MongoDB store: the same machine, rules and invariants, fewer examples (the stand-in
 server is slow; a real MongoDB via NOTIFYCTL_TEST_MONGODB_URI runs the same). The machine's
 logical clock stands in for the server's (``callers_now``)."""
@@ -11,7 +11,7 @@ from hypothesis.stateful import run_state_machine_as_test
 from notifyctl.store.mongodb.pool import PoolSize
 from notifyctl.store.mongodb.store import MongoStore
 from tests.mongodb_server import callers_now, drop_database, fresh_database_name, with_database
-from tests.test_claim_state_machine import ClaimMachine
+from tests.store.test_claim_state_machine import ClaimMachine
 
 
 def test_claims_and_fencing_hold_on_mongodb(mongodb_server: str) -> None:

@@ -1,21 +1,25 @@
-"""The store contract, dead-letter outbox part: every death is marked in the write that makes it
+"""The store contract, the dead-letter outbox: every death is marked in the write that makes it
 dead, taken under a lease, cleared only by the lease that took it, and removed by a replay.
 
 Every test takes ``outbox_store`` (a store of a deployment with a broker) or ``store`` (one
-without), both parametrised over every adapter in ``tests/conftest.py``; time is passed in.
+without): each runs on every adapter (``tests/store/conftest.py``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from notifyctl.model import DeadLetter, Status, Verdict
 from notifyctl.store import Store
-from notifyctl.store.sqlite import SqliteStore
-from notifyctl.store.sqlite.connection import path_of
-from notifyctl.store.sqlite.dead_letters import DUE
-from tests.test_store_contract import query_plan
-from tests.test_store_contract_ops import LEASE, NOW, A, add, claim_all, current, finish, kill, make
+from tests.store.contract.builders import (
+    LEASE,
+    NOW,
+    WORKER_A,
+    add,
+    claim_all,
+    current,
+    finish,
+    kill,
+    make,
+)
 
 #: the publisher's lease on the dead letters it took
 HOLD = 60_000
@@ -66,10 +70,10 @@ def test_only_the_lease_that_took_a_dead_letter_clears_it(outbox_store: Store) -
 
 def test_a_burial_marks_its_dead_letter_like_any_death(outbox_store: Store) -> None:
     (nid,) = add(outbox_store, make(max_attempts=1))
-    (claim,) = claim_all(outbox_store, A, NOW)
+    (claim,) = claim_all(outbox_store, WORKER_A, NOW)
     # its worker died on the final attempt: whichever call finds it buries it
-    outbox_store.claim_ids([nid], A, claim.lock_expiry, LEASE)
-    outbox_store.claim_batch(A, 10, claim.lock_expiry, LEASE)
+    outbox_store.claim_ids([nid], WORKER_A, claim.lock_expiry, LEASE)
+    outbox_store.claim_batch(WORKER_A, 10, claim.lock_expiry, LEASE)
     (letter,) = take(outbox_store, claim.lock_expiry)
     assert letter.id == nid and letter.notification.status is Status.DEAD
     assert "lease expired on the final attempt" in (letter.notification.last_error or "")
@@ -80,7 +84,7 @@ def test_sent_retried_released_and_cancelled_notifications_have_no_dead_letter(
 ) -> None:
     sent, retried, released, cancelled = add(outbox_store, make(), make(), make(), make())
     outbox_store.cancel(cancelled, NOW)
-    claims = {c.id: c for c in claim_all(outbox_store, A, NOW)}
+    claims = {c.id: c for c in claim_all(outbox_store, WORKER_A, NOW)}
     finish(outbox_store, claims[sent], Verdict.SENT, NOW)
     finish(outbox_store, claims[retried], Verdict.RETRY, NOW, "HTTP 503")
     finish(outbox_store, claims[released], Verdict.RELEASE, NOW)
@@ -132,25 +136,7 @@ def test_clearing_nothing_is_nothing(outbox_store: Store) -> None:
 def test_a_store_without_a_broker_marks_no_death(store: Store) -> None:
     killed, buried = add(store, make(), make(max_attempts=1))
     kill(store, killed, NOW)
-    claim = next(c for c in claim_all(store, A, NOW) if c.id == buried)
-    store.claim_batch(A, 10, claim.lock_expiry, LEASE)
+    claim = next(c for c in claim_all(store, WORKER_A, NOW) if c.id == buried)
+    store.claim_batch(WORKER_A, 10, claim.lock_expiry, LEASE)
     assert current(store, buried).status is Status.DEAD
     assert take(store, LATER) == []
-
-
-# -- SQLite only ----------------------------------------------------------------------------------
-
-
-def test_sqlite_publisher_query_seeks_the_partial_dead_letter_index(tmp_path: Path) -> None:
-    store = SqliteStore(f"sqlite:///{tmp_path / 'notifyctl.db'}", dead_letter_outbox=True)
-    try:
-        for nid in add(store, *(make() for _ in range(20))):
-            kill(store, nid, NOW)
-        plan = query_plan(path_of(store.url), DUE, (LATER, 100))
-    finally:
-        store.close()
-    assert any(
-        step.startswith("SEARCH") and "INDEX notifications_dead_letters" in step for step in plan
-    ), plan
-    assert not any(step.startswith("SCAN") and "INDEX" not in step for step in plan), plan
-    assert not any("TEMP B-TREE" in step for step in plan), plan

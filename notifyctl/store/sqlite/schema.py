@@ -89,7 +89,9 @@ COLUMNS = (
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING"
+    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    # only a repeated idempotency key is a replay; a repeated id (a collision) must raise
+    " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from notifyctl.errors import StoreError
 from notifyctl.model import NewNotification, Notification, Priority, Status, new_id
 from notifyctl.store import Store
 from tests.store.contract.builders import (
@@ -33,6 +36,21 @@ def test_insert_creates_a_pending_notification(store: Store) -> None:
     assert result.notification.status == Status.PENDING
     assert result.notification.attempts == 0
     assert current(store, item.id) == result.notification
+
+
+@pytest.mark.adapter_may_differ("insert_many all or nothing")
+def test_a_colliding_id_is_an_error_never_a_silent_replay(
+    store: Store, adapter_gives: bool
+) -> None:
+    """Only a repeated idempotency key is a replay. An id that already exists (a collision of
+    random ids: astronomically unlikely, and never to be answered "created" while the store
+    holds another notification under it) fails the call; the existing notification is intact."""
+    existing = insert_one(store, make(key="key-1"))
+    fresh, twin = make(), replace(make(), id=existing.id, request_hash="another")
+    with pytest.raises(StoreError):
+        store.insert_many([fresh, twin], NOW)
+    assert current(store, existing.id) == existing
+    assert (store.get(fresh.id) is None) is adapter_gives
 
 
 def test_insert_with_a_future_schedule_is_scheduled(store: Store) -> None:

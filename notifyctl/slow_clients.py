@@ -1,22 +1,23 @@
 """A deadline on each request head, which Hypercorn lacks: no client holds a connection by
 trickling the bytes of its request line and headers.
 
-What Hypercorn 0.17-0.18 offers falls short: ``read_timeout`` bounds the wait for each read, so
-one byte a second resets it forever; ``keep_alive_timeout`` does bound a head that never
-completes, but it is also the idle time between requests, kept at 75 s so that nginx (which
-keeps idle upstream connections 60 s) never sends a request on a connection just closed. So
-``HeadDeadlineServer`` adds the missing clock: from the first byte of a request head, the whole
-head must arrive within ``header_timeout`` seconds, or the client gets 408 and the connection is
-closed. A connection with no bytes at all is left to ``keep_alive_timeout`` as before.
+What Hypercorn 0.17-0.18 offers falls short: ``read_timeout`` bounds the wait for each read, so one
+byte a second resets it forever; ``keep_alive_timeout`` does bound a head that never completes, but
+it is also the idle time between requests, kept at 75 s so that nginx (which keeps idle upstream
+connections 60 s) never sends a request on a connection just closed. So ``HeadDeadlineServer`` adds
+the missing clock: from the first byte of a request head, the whole head must arrive within
+``header_timeout`` seconds, or the client gets 408 and the connection is closed. A connection with
+no bytes at all is left to ``keep_alive_timeout`` as before.
 
-The body has its own deadline in the API (``api_io.read_json``, ``NOTIFYCTL_BODY_TIMEOUT_MS``):
-the app is what reads it, and a body the app does not read ends the connection when the response
-does (Hypercorn closes a connection whose request was not read to its end).
+The body has its own deadline in the API (``api_io.read_json``, ``NOTIFYCTL_BODY_TIMEOUT_MS``): the
+app is what reads it, and a body the app does not read ends the connection when the response does
+(Hypercorn closes a connection whose request was not read to its end).
 
-Hypercorn builds its connections from the ``TCPServer`` name of ``hypercorn.asyncio.run``, with
-no setting to choose another class; ``install`` points that name at the subclass here. The
-subclass acts only for a config that is a ``DeadlineConfig``, so any other Hypercorn server in the
-process is served as before, and ``tests/test_slow_clients.py`` checks it against a real socket.
+Hypercorn builds its connections from the ``TCPServer`` name of ``hypercorn.asyncio.run``, with no
+setting to choose another class; ``install`` points that name at the subclass here. The subclass
+acts only for a config that is a ``DeadlineConfig``, so any other Hypercorn server in the process
+is served as before, and ``tests/integration/test_slow_clients.py`` checks it against a real
+socket.
 """
 
 from __future__ import annotations

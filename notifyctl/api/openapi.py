@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the v1 HTTP API, as served at ``/openapi.json``.
 
-Built from the same limits the validation enforces; tests/test_openapi.py keeps the document and
+Built from the same limits the validation enforces; tests/api/test_openapi.py keeps the document and
 the served behaviour in step (every route documented, every documented answer produced, and a
 schemathesis run that fuzzes requests from this document).
 """

@@ -1,7 +1,7 @@
 """The store port: the source of truth for every notification, its status, attempts and lease.
 
 Each method states its atomicity. Adapters implement the lease rules of ``notifyctl.lease``; the
-contract suite in tests/test_store_contract.py runs against every adapter.
+contract suite in tests/store/contract/ runs against every adapter.
 
 The dead-letter outbox: a store opened for a deployment with a broker (``dead_letter_outbox``)
 marks every notification that becomes ``dead`` as having a dead letter to publish, in the same

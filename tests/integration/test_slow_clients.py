@@ -17,6 +17,8 @@ from notifyctl.store import open_store
 from tests.conftest import make_config
 from tests.helpers import api_health, free_port, start_api, stop, wait_until
 
+pytestmark = pytest.mark.integration  # a real API process and real sockets
+
 HEAD = b"GET /health HTTP/1.1\r\nHost: api\r\nX-Pad: abcdefghij\r\n\r\n"
 BODY = b'{"user_id": "u", "channel": "log", "title": "slow"}'
 BODY_HEAD = (

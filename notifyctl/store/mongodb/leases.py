@@ -3,27 +3,27 @@
 Every decision about time ("due", "lease expired") and every lease expiry written is the server's
 clock (``clock``), so workers on hosts whose clocks disagree still agree on who holds what.
 
-Every write is a single-document atomic operation; MongoDB has no multi-document atomicity
-without transactions, so the port's batch methods are built from them as follows.
+Every write is a single-document atomic operation; MongoDB has no multi-document atomicity without
+transactions, so the port's batch methods are built from them as follows.
 
 - Claims: repeated ``find_one_and_update`` on the claim index (priority, then earliest
-  ``available_at``), each deciding in one pipeline update whether the notification is claimed or,
-  out of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB. A claim of
-  named ids (a wake-up's) is one ``update_many`` of the same pipeline with a fresh
-  ``claim_token``, then a read-back of what the token won.
-- Renewals and outcomes: one bulk write of updates (ordered for outcomes, so they apply as if
-  written one by one), each conditional on ``(locked_by, lock_version)``. Outcomes carry a fresh
-  ``finish_token``, so when some are refused the adapter reads back exactly which were applied.
+``available_at``), each deciding in one pipeline update whether the notification is claimed or, out
+of attempts, made ``dead``. There is no ``updateMany(..., {limit})`` in MongoDB. A claim of named
+ids (a wake-up's) is one ``update_many`` of the same pipeline with a fresh ``claim_token``, then a
+read-back of what the token won. - Renewals and outcomes: one bulk write of updates (ordered for
+outcomes, so they apply as if written one by one), each conditional on ``(locked_by,
+lock_version)``. Outcomes carry a fresh ``finish_token``, so when some are refused the adapter
+reads back exactly which were applied.
 
-Plain functions on the notifications collection, like ``ops``; the update documents are
-built in ``writes``. ``MongoStore`` translates driver errors around renew and finish; a
-claim translates its own, because a failure after some claims were won must end the batch with
-them rather than raise.
+Plain functions on the notifications collection, like ``ops``; the update documents are built in
+``writes``. ``MongoStore`` translates driver errors around renew and finish; a claim translates its
+own, because a failure after some claims were won must end the batch with them rather than raise.
 
 The sweep's ``claim_batch`` stays one ``find_one_and_update`` per notification: reading the most
 urgent due ids first and claiming them with one ``update_many`` would make every polling worker
-race for the same head of the queue (tried: in ``tests/test_mongodb_processes.py`` one of four
-claimers won everything and the others came back empty, which a sweep reads as "nothing due").
+race for the same head of the queue (tried: in ``tests/integration/test_mongodb_processes.py`` one
+of four claimers won everything and the others came back empty, which a sweep reads as "nothing
+due").
 """
 
 from __future__ import annotations

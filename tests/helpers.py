@@ -15,6 +15,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -217,3 +218,15 @@ def leased_by_pid(store: object, pid: int) -> set[str]:
             (f"%-{pid}-%",),
         ).fetchall()
     return {row[0] for row in rows}
+
+
+def start_up(tmp_path: Path, port: int, monitor_base: int, workers: int = 2) -> tuple[Any, Path]:
+    """``notifyctl up`` as a user starts it, its output in ``tmp_path/up.log``; returns the
+    process and the log's path."""
+    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": str(monitor_base)}
+    argv = [sys.executable, "-m", "notifyctl", "up", "--workers", str(workers), "--port",
+            str(port), "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return process, log

@@ -18,7 +18,16 @@ import pytest
 
 from notifyctl.up.supervisor import CONFIG_ERROR_TRIES, Supervisor
 from tests.conftest import make_config
-from tests.helpers import Receiver, answers, call, free_port, start_worker, stop, wait_until
+from tests.helpers import (
+    Receiver,
+    answers,
+    call,
+    free_port,
+    start_up,
+    start_worker,
+    stop,
+    wait_until,
+)
 from tests.ports import free_base, hold
 
 pytestmark = pytest.mark.integration
@@ -91,12 +100,7 @@ def test_a_second_up_moves_its_monitoring_ports_and_delivers(
     for n in (1, 2):  # the first ``up`` on this host
         hold(held, base + n)
     port = free_port()
-    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": str(base)}
-    argv = [sys.executable, "-m", "notifyctl", "up", "--workers", "2", "--port", str(port),
-            "--data-dir", str(tmp_path / "data")]  # fmt: skip
-    log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    up, log = start_up(tmp_path, port, base)
     api = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: up.poll() is not None or answers(f"{api}/health"), 30, "the API")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 
 from notifyctl.up.supervisor import Supervisor
 from tests.conftest import make_config
-from tests.helpers import Receiver, answers, call, free_port, wait_until
+from tests.helpers import Receiver, answers, call, free_port, start_up, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -48,12 +46,7 @@ def answers_free(port: int) -> bool:
 
 def test_up_accepts_delivers_restarts_a_killed_worker_and_stops_cleanly(tmp_path: Path) -> None:
     port, base = free_port(), monitor_ports()
-    env = {**os.environ, "NOTIFYCTL_MONITOR_PORT_BASE": str(base)}
-    argv = [sys.executable, "-m", "notifyctl", "up", "--workers", "2", "--port", str(port),
-            "--data-dir", str(tmp_path / "data")]  # fmt: skip
-    log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    up, log = start_up(tmp_path, port, base)
     api = f"http://127.0.0.1:{port}"
     try:
         with Receiver() as receiver:

@@ -44,7 +44,8 @@ from pathlib import Path
 import psutil
 
 from notifyctl import config as config_module
-from notifyctl.model import NewNotification, Priority, new_id, now_ms
+from notifyctl.ids import new_id
+from notifyctl.model import NewNotification, Priority, now_ms
 from notifyctl.store import open_store
 
 HERE = Path(__file__).resolve().parent

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from notifyctl.model import CHANNELS, NewNotification, Priority, new_id
+from notifyctl.ids import new_id
+from notifyctl.model import CHANNELS, NewNotification, Priority
 
 MAX_ID_LENGTH = 256
 MAX_TITLE_LENGTH = 1_000

@@ -21,7 +21,8 @@ from typing import Any
 from aiohttp import web
 
 from notifyctl.config import Config
-from notifyctl.model import NewNotification, Priority, new_id, now_ms
+from notifyctl.ids import new_id
+from notifyctl.model import NewNotification, Priority, now_ms
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import threading
 
-from notifyctl.model import _CROCKFORD, new_id
+from notifyctl.ids import _CROCKFORD, new_id
 
 
 def test_an_id_is_26_crockford_digits_and_sorts_by_its_millisecond() -> None:

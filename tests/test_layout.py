@@ -15,7 +15,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "notifyctl"
 
-CORE = {"model", "errors", "lease", "retry", "validation", "claim_order", "shapes", "__init__"}
+CORE = {"model", "ids", "errors", "lease", "retry", "validation", "claim_order", "shapes",
+        "__init__"}  # fmt: skip
 CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}
 METRICS = {"metrics"}

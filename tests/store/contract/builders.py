@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from notifyctl.ids import new_id
 from notifyctl.model import (
     Claim,
     NewNotification,
@@ -12,7 +13,6 @@ from notifyctl.model import (
     Outcome,
     Priority,
     Verdict,
-    new_id,
 )
 from notifyctl.store import Store
 

@@ -6,7 +6,8 @@ Every test takes ``store``: it runs on every adapter (``tests/store/conftest.py`
 
 from __future__ import annotations
 
-from notifyctl.model import Outcome, Status, Verdict, new_id
+from notifyctl.ids import new_id
+from notifyctl.model import Outcome, Status, Verdict
 from notifyctl.store import Store
 from tests.store.contract.builders import (
     LEASE,

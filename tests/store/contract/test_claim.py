@@ -10,7 +10,8 @@ from dataclasses import replace
 
 import pytest
 
-from notifyctl.model import FinishReport, Notification, Outcome, Priority, Status, Verdict, new_id
+from notifyctl.ids import new_id
+from notifyctl.model import FinishReport, Notification, Outcome, Priority, Status, Verdict
 from notifyctl.store import Store
 from tests.store.contract.builders import (
     LEASE,

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 
 from notifyctl.errors import StoreError
-from notifyctl.model import NewNotification, Notification, Priority, Status, new_id
+from notifyctl.ids import new_id
+from notifyctl.model import NewNotification, Notification, Priority, Status
 from notifyctl.store import Store
 from tests.store.contract.builders import (
     LEASE,

@@ -19,8 +19,6 @@ from notifyctl.errors import StoreError
 from notifyctl.lifecycle import FINAL_FLUSH_MIN_S
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
-    Claim,
-    ClaimKey,
     FinishReport,
     Notification,
     Outcome,
@@ -29,6 +27,7 @@ from notifyctl.model import (
 )
 from notifyctl.retry import StoreBackoff
 from notifyctl.store import Store
+from notifyctl.worker.held import HeldClaims
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
@@ -53,7 +52,7 @@ class Outcomes:
         call: StoreCall,
         stats: WorkerStats,
         metrics: WorkerMetrics,
-        held: dict[ClaimKey, Claim],
+        held: HeldClaims,
         clock: Callable[[], int],
         worker_id: str = "",
     ) -> None:
@@ -143,7 +142,7 @@ class Outcomes:
         """The store has ``batch`` (but the outcomes it reports stale): count them."""
         stats, stale, now = self._stats, set(report.stale), self._clock()
         for outcome in batch:
-            self._held.pop(outcome.claim.key, None)  # this claim's, not a newer one's
+            self._held.release(outcome.claim)  # this claim, not a newer one on its id
             if outcome.claim.id in stale:
                 stats.stale_writes += 1
                 log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)

@@ -50,6 +50,7 @@ from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
+from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
 
@@ -79,7 +80,7 @@ class Worker:
         self._rand = rand
         self._policy = RetryPolicy(config.retry_base_ms, config.retry_max_ms)
         #: claims whose leases the renew loop extends, until their outcome is written
-        self._held: dict[ClaimKey, Claim] = {}
+        self._held = HeldClaims()
         #: claims whose lease was taken over mid-delivery: their delivery is being cancelled
         self._lost: set[ClaimKey] = set()
         self._in_flight = InFlight(self._deliver, self._never_ran)
@@ -168,16 +169,18 @@ class Worker:
                 await self._in_flight.cancel_all()
 
     def _start(self, claim: Claim) -> None:
-        for older in [c for key, c in self._held.items() if key[0] == claim.id]:
-            self._lose(older)  # we took over our own lapsed lease: the old claim is void
-        self._held[claim.key] = claim
+        older = self._held.hold(claim)
+        if older is not None:  # we took over our own lapsed lease: the old claim is void
+            self._lost_lease(older)
         self._in_flight.start(claim)
 
     def _lose(self, claim: Claim) -> None:
+        if self._held.release(claim):
+            self._lost_lease(claim)
+
+    def _lost_lease(self, claim: Claim) -> None:
         """The lease was taken over: stop delivering, since the new owner delivers it too and
         our outcome would be refused anyway. Nothing is recorded for a lost claim."""
-        if self._held.pop(claim.key, None) is None:
-            return
         self.stats.leases_lost += 1
         cancelled = self._in_flight.cancel(claim)
         if cancelled:
@@ -240,7 +243,7 @@ class Worker:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000
         while True:
             await anyio.sleep(every_s)
-            held = list(self._held.values())
+            held = self._held.values()
             if not held:
                 continue
             try:

@@ -241,7 +241,7 @@ def test_a_stale_outcome_never_drops_the_newer_claim_on_the_same_id_from_renewal
     (old,) = store.claim_batch(worker.id, 1, now_ms(), 1)
     (new,) = store.claim_batch(worker.id, 1, old.lock_expiry, 60_000)
     assert new.id == old.id and new.lock_version == old.lock_version + 1
-    worker._held[new.key] = new
+    worker._held.hold(new)
     stale = Outcome(old, Verdict.SENT)
 
     async def write() -> None:

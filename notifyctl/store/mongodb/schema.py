@@ -160,6 +160,10 @@ INDEXES: tuple[Index, ...] = (
         {"partialFilterExpression": {"dead_letter_at": {"$exists": True}}},
     ),
     ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
+    # API keys (``keys.py``): the API's look-up by digest, unique so no two keys share one;
+    # ``notifyctl keys list --tenant``
+    ("api_keys", "digest", [("digest", ASCENDING)], {"unique": True}),
+    ("api_keys", "tenant_created", [("tenant_id", ASCENDING), ("created_at", ASCENDING)], {}),
 )
 
 

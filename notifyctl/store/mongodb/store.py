@@ -43,6 +43,7 @@ from notifyctl.store import dead_letter_outbox
 from notifyctl.store.mongodb import dead_letters, leases, ops, schema
 from notifyctl.store.mongodb.clock import NowExpression, server_now
 from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
+from notifyctl.store.mongodb.keys import KeyRows
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.workers import WorkerRows
 from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
@@ -53,7 +54,7 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
-class MongoStore(WorkerRows):
+class MongoStore(WorkerRows, KeyRows):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -78,6 +79,7 @@ class MongoStore(WorkerRows):
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
         self._workers: Collection[Document] = self._db["workers"]
+        self._keys: Collection[Document] = self._db["api_keys"]
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod

@@ -136,6 +136,24 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
 
 
+#: API keys (``store/sqlite/keys.py``): the digest of each key, never the key; ``scopes`` is
+#: ``tenants.scopes_text``. Rows are never deleted: a revoked key keeps its row.
+KEYS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    expires_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id, created_at);
+"""
+
+
 def create_tables(conn: sqlite3.Connection) -> None:
     """Create what is missing, inside the caller's transaction; an existing database is kept."""
     for statement in SCHEMA.split(";"):
@@ -144,3 +162,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
     add_missing_columns(conn)
     for statement in ADDED_INDEXES:
         conn.execute(statement)
+    for statement in KEYS_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)

@@ -31,6 +31,7 @@ from notifyctl.model import (
 )
 from notifyctl.store.sqlite import dead_letters, leases, ops
 from notifyctl.store.sqlite.connection import SharedConnection
+from notifyctl.store.sqlite.keys import KeyRows
 from notifyctl.store.sqlite.schema import (
     COLUMNS,
     INSERT,
@@ -41,7 +42,7 @@ from notifyctl.store.sqlite.schema import (
 from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore(WorkerRows):
+class SqliteStore(WorkerRows, KeyRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

@@ -7,16 +7,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from notifyctl.store.sqlite.connection import SharedConnection
-from notifyctl.tenants import KeyRecord, parse_scopes, scopes_text
+from notifyctl.tenants import KeyRecord, Scope, scopes_text
 
 KEY_COLUMNS = (
     "id, tenant_id, name, scopes, digest, created_at, last_used_at, expires_at, revoked_at"
 )
 
 
+def scopes_of(text: str) -> frozenset[Scope]:
+    """``tenants.scopes_text`` read back; a key may hold no scope (it opens no endpoint)."""
+    return frozenset(Scope(name) for name in text.split(",") if name)
+
+
 def row_to_key(row: Sequence[Any]) -> KeyRecord:
     return KeyRecord(
-        id=row[0], tenant=row[1], name=row[2], scopes=parse_scopes(row[3]), digest=row[4],
+        id=row[0], tenant=row[1], name=row[2], scopes=scopes_of(row[3]), digest=row[4],
         created_at=row[5], last_used_at=row[6], expires_at=row[7], revoked_at=row[8],
     )  # fmt: skip
 

@@ -37,6 +37,12 @@ def test_a_created_key_is_found_by_its_digest_exactly_as_stored(store: Store) ->
     assert store.key_by_digest(key_digest("nk_secret-one")) == record
 
 
+def test_a_key_may_hold_no_scope_at_all(store: Store) -> None:
+    record = key_record(scopes=frozenset())
+    store.create_key(record)
+    assert store.key_by_digest(record.digest) == record
+
+
 def test_an_unknown_digest_is_none(store: Store) -> None:
     store.create_key(key_record())
     assert store.key_by_digest(key_digest("nk_another")) is None

@@ -1,4 +1,6 @@
-"""API keys: a request carries ``Authorization: Bearer <key>``; keys are compared in constant time.
+"""API keys from NOTIFYCTL_API_KEYS / _FILE: a request carries ``Authorization: Bearer <key>``;
+keys are compared in constant time. Each grants tenant ``default`` every scope; the store's keys,
+with a tenant and scopes of their own, are ``api/keyring.py``'s.
 
 Keys may be configured in clear or as ``sha256:<hex digest>``; either way only digests are kept,
 and a presented key is hashed once and compared against every digest with ``hmac.compare_digest``
@@ -12,6 +14,7 @@ import hmac
 from pathlib import Path
 
 from notifyctl.errors import ConfigError
+from notifyctl.tenants import ALL_SCOPES, DEFAULT_TENANT, Identity
 
 HASHED = "sha256:"
 
@@ -54,15 +57,27 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self._digests)
 
-    def identify(self, authorization: str | None) -> str | None:
-        """The matching key's identity (a digest prefix, safe to log), or None."""
-        scheme, _, token = (authorization or "").strip().partition(" ")
-        # RFC 9110 section 11.1: the scheme is case-insensitive (bearer, BEARER, Bearer)
-        if scheme.lower() != "bearer" or not token.strip():
+    def identify(self, token: str | None) -> Identity | None:
+        """The matching key's identity (tenant ``default``, every scope), or None. Its key id is
+        ``env:`` and a digest prefix: safe to log, and a rate-limit bucket of its own."""
+        if token is None:
             return None
-        presented = digest(token.strip())
+        presented = digest(token)
         match = None
         for known in self._digests:
             if hmac.compare_digest(presented, known):
                 match = known
-        return None if match is None else "key:" + match.hex()[:12]
+        return (
+            None
+            if match is None
+            else Identity(DEFAULT_TENANT, ALL_SCOPES, "env:" + match.hex()[:12])
+        )
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, or None when there is none."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    # RFC 9110 section 11.1: the scheme is case-insensitive (bearer, BEARER, Bearer)
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

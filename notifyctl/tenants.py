@@ -104,9 +104,6 @@ class Identity:
     scopes: frozenset[Scope]
     key_id: str | None
 
-    def lacks(self, scope: Scope | None) -> bool:
-        return scope is not None and scope not in self.scopes
-
 
 #: every request of an API without keys (as before tenants): one open ``default`` tenant
 OPEN = Identity(DEFAULT_TENANT, ALL_SCOPES, None)

@@ -27,6 +27,7 @@ from notifyctl.api.io import (
     read_json,
     unavailable_store_is_503,
 )
+from notifyctl.api.keyring import StoreKeys
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.broker import POLL_ONLY, Broker, broker_state, group_wakeups
@@ -37,13 +38,14 @@ from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, now_ms
 from notifyctl.shapes import notification_json
 from notifyctl.store import Store
+from notifyctl.store.calls import CallObserver, timed
 from notifyctl.store.calls import call as store_call
-from notifyctl.store.calls import timed
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 log = logging.getLogger("notifyctl.api")
 MAX_BATCH = 1_000
 Parsed = NewNotification | Invalid
+KeyringFactory = Callable[[Store, CallObserver], StoreKeys]
 
 
 class Api:
@@ -215,10 +217,12 @@ def build_app(
     broker: Broker = POLL_ONLY,
     metrics: ApiMetrics | None = None,
     resolver: AbstractResolver | None = None,
+    store_keys: KeyringFactory = StoreKeys,
 ) -> Any:
     """The API as an ASGI app: Starlette routes behind the key and rate-limit guard, every
     request timed (``http_request_duration_seconds``), refused ones included. ``resolver``
-    resolves webhook hosts at intake (tests pass a fake one)."""
+    resolves webhook hosts at intake (tests pass a fake one); ``store_keys`` makes the cache of
+    the store's keys (tests pass one with a short TTL or a clock of their own)."""
     from starlette.exceptions import HTTPException
 
     from notifyctl.api.guard import Guard, parse_networks
@@ -257,7 +261,8 @@ def build_app(
     if config.rate_limit_per_s:
         limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
     proxies = parse_networks(config.trusted_proxies)
-    guard = Guard(app, keys, limiter, proxies, config.metrics_require_key)
+    guard = Guard(app, keys, limiter, proxies, config.metrics_require_key,
+                  store_keys=store_keys(store, metrics))  # fmt: skip
     return RequestTimer(guard, metrics)
 
 

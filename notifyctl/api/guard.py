@@ -1,4 +1,11 @@
-"""The API's front door, as ASGI middleware: API keys first, then the rate limit.
+"""The API's front door, as ASGI middleware: API keys first, then the rate limit, then the
+key's scopes.
+
+Who is asking (an ``Identity``): a NOTIFYCTL_API_KEYS key (tenant ``default``, every scope), else
+a key from the store (``keyring.StoreKeys``: its tenant and scopes), else, when no keys are
+configured anywhere, the one open tenant ``default`` with every scope. The identity is left in the
+ASGI scope's ``state`` (``request.state.tenant``, ``.scopes``, ``.key_id``) for the handlers. A key
+without the scope an endpoint needs (``required_scope``) gets 403 ``insufficient_scope``.
 
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, so it stays a
 dictionary lookup and a token-bucket update, with no extra task or body buffering.
@@ -13,17 +20,27 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notifyctl.api.keyring import StoreKeys
 from notifyctl.api.problems import HTTPProblem, problem_json
 from notifyctl.api.ratelimit import Decision, RateLimiter
-from notifyctl.apikeys import ApiKeys
+from notifyctl.apikeys import ApiKeys, bearer_token
+from notifyctl.errors import StoreError
+from notifyctl.tenants import OPEN, Identity
+from notifyctl.tenants import Scope as KeyScope  # Scope is ASGI's here
 
+log = logging.getLogger("notifyctl.api")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+NOTIFICATIONS = "/v1/notifications"
+#: method -> scope, of /v1/notifications and of /v1/notifications/{id} (HEAD is GET's)
+COLLECTION_SCOPES = {"POST": KeyScope.SEND, "GET": KeyScope.READ, "HEAD": KeyScope.READ}
+ITEM_SCOPES = {"GET": KeyScope.READ, "HEAD": KeyScope.READ, "DELETE": KeyScope.CANCEL}
 #: the scope key of the function that takes more tokens from the client's bucket
 CHARGE = "notifyctl.charge"
 Charge = Callable[[int], Decision]
@@ -63,6 +80,19 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def required_scope(method: str, path: str) -> KeyScope | None:
+    """The scope a request needs; None where any accepted key will do (``/metrics``, and paths
+    or methods that only get a 404 or 405)."""
+    if path == NOTIFICATIONS:
+        return COLLECTION_SCOPES.get(method)
+    rest = path.removeprefix(NOTIFICATIONS + "/")
+    if rest == path or not rest or "/" in rest:
+        return None
+    if rest == "batch" and method == "POST":
+        return KeyScope.SEND
+    return ITEM_SCOPES.get(method)  # GET /v1/notifications/batch is a get of the id "batch"
+
+
 class Guard:
     def __init__(
         self,
@@ -72,6 +102,7 @@ class Guard:
         trusted_proxies: tuple[Network, ...] = (),
         metrics_need_key: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        store_keys: StoreKeys | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
@@ -79,37 +110,68 @@ class Guard:
         self.trusted = trusted_proxies
         self.metrics_need_key = metrics_need_key
         self.clock = clock
+        self.store_keys = store_keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS:
+        if scope["type"] != "http" or self._open(path):
             await self.app(scope, receive, send)
             return
-        if path == "/metrics" and not self.metrics_need_key:
-            await self.app(scope, receive, send)
+        identity = await self._authenticate(scope, send)
+        if identity is None:  # answered already
             return
-        identity = self._identity(scope)
+        state = scope.setdefault("state", {})
+        state["tenant"], state["scopes"], state["key_id"] = (
+            identity.tenant, identity.scopes, identity.key_id,
+        )  # fmt: skip
+        limits, refusal = self._rate_limit(scope, identity, path)
+        needed = required_scope(scope.get("method", ""), path)
+        if refusal is None and needed is not None and needed not in identity.scopes:
+            refusal = insufficient_scope(needed, limits)
+        if refusal is not None:
+            await respond(send, refusal)
+            return
+        await self.app(scope, receive, with_headers(send, limits) if limits else send)
+
+    def _open(self, path: str) -> bool:
+        return path in OPEN_PATHS or (path == "/metrics" and not self.metrics_need_key)
+
+    async def _authenticate(self, scope: Scope, send: Send) -> Identity | None:
+        """The caller's identity; else answer 401 (or 429, or 503) and return None."""
+        try:
+            identity = await self._identity(scope)
+        except StoreError as exc:  # the store's keys cannot be read: no one can be trusted
+            log.error("store failed reading API keys: %s", exc)
+            await respond(
+                send, HTTPProblem(503, "store_unavailable", "the store is unavailable; retry")
+            )
+            return None
         if identity is None:
             await self._unauthorized(scope, send)
-            return
+        return identity
+
+    def _rate_limit(
+        self, scope: Scope, identity: Identity, path: str
+    ) -> tuple[dict[str, str], HTTPProblem | None]:
+        """Take the request's token: the rate-limit headers, and a 429 when the bucket is empty.
+        The bucket is the key's (per key, as before tenants), or the address's without keys."""
         if self.limiter is None or path == "/metrics":
-            await self.app(scope, receive, send)
-            return
-        decision = self.limiter.take(identity, self.clock())
+            return {}, None
+        bucket = identity.key_id or "ip:" + client_address(scope, self.trusted)
+        decision = self.limiter.take(bucket, self.clock())
         limits = rate_headers(decision)
         if not decision.allowed:
-            await respond(send, too_many(decision, limits))
-            return
-        scope[CHARGE] = self._charger(identity, limits)  # in place: RequestTimer reads the scope
-        await self.app(scope, receive, with_headers(send, limits))
+            return limits, too_many(decision, limits)
+        scope[CHARGE] = self._charger(bucket, limits)  # in place: RequestTimer reads the scope
+        return limits, None
 
-    def _charger(self, identity: str, limits: dict[str, str]) -> Charge:
+    def _charger(self, bucket: str, limits: dict[str, str]) -> Charge:
         limiter = self.limiter
         assert limiter is not None
 
         def charge(tokens: int) -> Decision:
             # one token is gone already: asking for more than burst - 1 could never succeed
-            decision = limiter.take(identity, self.clock(), min(tokens, limiter.burst - 1))
+            decision = limiter.take(bucket, self.clock(), min(tokens, limiter.burst - 1))
             limits.clear()
             limits.update(rate_headers(decision))
             return decision
@@ -129,11 +191,24 @@ class Guard:
                               headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
         await respond(send, problem)
 
-    def _identity(self, scope: Scope) -> str | None:
-        """Who is asking: the API key when keys are on (None if missing or wrong), else the IP."""
-        if self.keys.enabled:
-            return self.keys.identify(header(scope, b"authorization"))
-        return "ip:" + client_address(scope, self.trusted)
+    async def _identity(self, scope: Scope) -> Identity | None:
+        """Who is asking: a configured key's identity, a store key's, OPEN when no keys are
+        configured anywhere, or None (a missing, wrong, revoked or expired key)."""
+        token = bearer_token(header(scope, b"authorization"))
+        configured = self.keys.identify(token)  # in memory, in constant time
+        if configured is not None:
+            return configured
+        if self.store_keys is None or not await self.store_keys.any():
+            return None if self.keys.enabled else OPEN
+        return None if token is None else await self.store_keys.identify(token)
+
+
+def insufficient_scope(needed: KeyScope, limits: dict[str, str]) -> HTTPProblem:
+    """403: the key is good but may not do this (RFC 6750's ``insufficient_scope``)."""
+    challenge = f'Bearer error="insufficient_scope", scope="{needed.value}"'
+    message = f"this API key lacks the {needed.value!r} scope that this request needs"
+    headers = {**limits, "WWW-Authenticate": challenge}
+    return HTTPProblem(403, "insufficient_scope", message, [{"scope": needed.value}], headers)
 
 
 def too_many(decision: Decision, limits: dict[str, str]) -> HTTPProblem:

@@ -2,7 +2,8 @@
 
 ``common.py`` is what every command shares (settings, the one error line, the store); ``serve.py``
 holds ``api``, ``worker`` and ``up``; ``loadgen.py`` the load generator's command; ``ops.py`` the
-``inspect`` and ``dlq`` groups, rendered by ``views.py``. This module mounts them on one app.
+``inspect`` and ``dlq`` groups, rendered by ``views.py``; ``keys.py`` the ``keys`` group. This
+module mounts them on one app.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import typer
 from notifyctl import __version__
 from notifyctl.cli import loadgen, serve
 from notifyctl.cli.common import DataDir
+from notifyctl.cli.keys import keys_app
 from notifyctl.cli.ops import dlq_app, inspect_app
 
 app = typer.Typer(
@@ -25,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(inspect_app, name="inspect")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
 
 
 def version_callback(value: bool) -> None:

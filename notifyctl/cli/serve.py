@@ -25,11 +25,11 @@ def api(
     from notifyctl.exposure import check_api_keys
 
     built = settings(ctx, api_host=host, api_port=port)
+    store = open_store_or_exit(built)
     try:
-        check_api_keys(built)
+        check_api_keys(built, store.has_keys())
     except NotifyError as exc:
         fail(exc)
-    store = open_store_or_exit(built)
     args = (built, store, built.api_host, built.api_port, open_broker(built))
     anyio.run(serve_api, *args, backend_options=fast_event_loop())
 
@@ -76,11 +76,14 @@ def up(
     from notifyctl.up.supervisor import Supervisor
 
     built = settings(ctx, api_port=port, api_host=host, data_dir=data_dir)
+    store = open_store_or_exit(built)  # fail fast, with one line, before starting anything
     try:
-        plan = role.plan(built, workers)
+        store_keys = store.has_keys()
+        plan = role.plan(built, workers, store_keys)
     except NotifyError as exc:
         fail(exc)
-    open_store_or_exit(plan.config).close()  # fail fast, with one line, before starting anything
+    finally:
+        store.close()
     out = Console(highlight=False)
     for line in role.banner(plan):
         out.print(

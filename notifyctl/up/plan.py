@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from notifyctl import __version__, config
 from notifyctl.config import Config
-from notifyctl.exposure import open_api_warning, require_api_keys, webhook_allow
+from notifyctl.exposure import keys_line, open_api_warning, require_api_keys, webhook_allow
 from notifyctl.ports import check_api_port, free_monitor_base
 
 log = logging.getLogger("notifyctl.up")
@@ -23,20 +23,23 @@ class Plan:
     workers: int
     #: the configured monitoring base when its ports were taken and ``up`` moved them
     moved_from: int | None = None
+    #: the store holds API keys (``notifyctl keys create``)
+    store_keys: bool = False
 
 
-def plan(built: Config, workers: int) -> Plan:
-    """The configuration ``up`` hands its children, checked so that they can start."""
-    require_api_keys(built)
+def plan(built: Config, workers: int, store_keys: bool = False) -> Plan:
+    """The configuration ``up`` hands its children, checked so that they can start;
+    ``store_keys``: the store holds API keys."""
+    require_api_keys(built, store_keys)
     check_api_port(built.api_host, built.api_port)
     built = dataclasses.replace(built, webhook_allow=webhook_allow(built))
     if not built.monitor_port_base:
-        return Plan(built, workers)
+        return Plan(built, workers, store_keys=store_keys)
     base = free_monitor_base(built.monitor_host, built.monitor_port_base, workers)
     if base == built.monitor_port_base:
-        return Plan(built, workers)
+        return Plan(built, workers, store_keys=store_keys)
     moved = dataclasses.replace(built, monitor_port_base=base)
-    return Plan(moved, workers, moved_from=built.monitor_port_base)
+    return Plan(moved, workers, moved_from=built.monitor_port_base, store_keys=store_keys)
 
 
 def monitoring_line(p: Plan) -> str:
@@ -65,10 +68,11 @@ def banner(p: Plan) -> list[str]:
     """The lines ``up`` prints at start; the first is a warning when the API is open."""
     built = p.config
     lines = [f"notifyctl up {__version__}"]
-    warning = open_api_warning(built)
+    warning = open_api_warning(built, p.store_keys)
     if warning is not None:
         lines.append(f"  WARNING    {warning}")
     lines.append(f"  API        http://{built.api_host}:{built.api_port}  (POST /v1/notifications)")
+    lines.append(f"  API keys   {keys_line(built, p.store_keys)}")
     lines.append(f"  workers    {p.workers} ({monitoring_line(p)})")
     lines.append(f"  store      {config.redacted(built.store_url)}")
     if built.rabbitmq_url == "none":
@@ -83,7 +87,7 @@ def banner(p: Plan) -> list[str]:
 
 def log_warnings(p: Plan) -> None:
     """The same warnings in the log, which outlives the terminal (journald, docker logs)."""
-    warning = open_api_warning(p.config)
+    warning = open_api_warning(p.config, p.store_keys)
     if warning is not None:
         log.warning("%s", warning)
     if p.moved_from is not None:

@@ -125,6 +125,31 @@ def test_required_api_keys_stop_up_and_api_with_one_line(tmp_path: Path) -> None
     assert result.exit_code == 2 and "NOTIFYCTL_API_KEYS" in result.output
 
 
+def store_key(tmp_path: Path) -> None:
+    """A key in the store of ``up``'s data directory, as ``notifyctl keys create`` makes one."""
+    argv = ["--data-dir", str(tmp_path / "data"), "keys", "create", "--tenant", "acme",
+            "--scope", "send"]  # fmt: skip
+    assert CliRunner().invoke(app, argv, catch_exceptions=False).exit_code == 0
+
+
+def test_up_says_at_start_whether_requests_need_a_key(
+    tmp_path: Path, started: list[Config]
+) -> None:
+    code, output = up(tmp_path, "--host", "127.0.0.1")
+    assert code == 0 and "API keys   none: one open tenant 'default'" in output, output
+    store_key(tmp_path)
+    code, output = up(tmp_path, "--host", "127.0.0.1")
+    assert code == 0 and "API keys   required" in output, output
+
+
+def test_store_keys_count_as_keys_for_the_open_api_warning_and_the_requirement(
+    tmp_path: Path, started: list[Config]
+) -> None:
+    store_key(tmp_path)
+    code, output = up(tmp_path, "--host", "0.0.0.0", NOTIFYCTL_REQUIRE_API_KEYS="true")
+    assert code == 0 and "WARNING" not in output, output
+
+
 @pytest.fixture
 def listening() -> Iterator[list[socket.socket]]:
     """Sockets listening on 127.0.0.1 (ports another ``up`` holds), closed afterwards."""

@@ -124,7 +124,10 @@ def components() -> dict[str, Any]:
 
 
 COMMON_ERRORS = {
-    "401": error_response("API keys are configured and none (or a wrong one) was sent"),
+    "401": error_response(
+        "API keys are configured and none (or a wrong, revoked or expired one) was sent"
+    ),
+    "403": error_response("insufficient_scope: the key lacks the scope this endpoint needs"),
     "429": error_response(
         "rate limited (per API key, else per client address; requests"
         " without a valid key have a bucket per address of their own); see"

@@ -120,7 +120,10 @@ class StoreKeys:
             return
         self._touched.put(record.id, None)
         loop = asyncio.get_running_loop()
-        write = loop.run_in_executor(None, self.store.touch_key, record.id, self.wall_ms())
+        try:
+            write = loop.run_in_executor(None, self.store.touch_key, record.id, self.wall_ms())
+        except RuntimeError:  # the loop's executor is shutting down: the process is stopping
+            return
         write.add_done_callback(lambda done: report_failed_touch(record.id, done))
 
 

@@ -205,10 +205,16 @@ class Store(Protocol):
         ...
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         """Dead notifications, newest death (``updated_at``) first, at most ``limit``: only those
-        that died within [since, until] (each bound optional) and, given ``channel``, of it."""
+        that died within [since, until] (each bound optional) and, given ``channel`` or
+        ``tenant_id``, of it."""
         ...
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

@@ -267,10 +267,15 @@ class MongoStore(WorkerRows):
             return ops.finished_since(self._notifications, since)
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         with self._translated("dead letters"):
-            docs = ops.dead_letters(self._notifications, since, until, channel, limit)
+            docs = ops.dead_letters(self._notifications, since, until, channel, limit, tenant_id)
         return [schema.to_notification(doc) for doc in docs]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

@@ -254,10 +254,15 @@ class SqliteStore(WorkerRows):
             return ops.finished_since(conn, since)
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         with self._db.read() as conn:
-            rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit)
+            rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit, tenant_id)
         return [row_to_notification(row) for row in rows]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

@@ -26,6 +26,8 @@ class Status(StrEnum):
 
 
 TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED})
+#: the tenant of every notification made before tenants existed, and of a deployment without keys
+DEFAULT_TENANT = "default"
 #: the channels a notification may name (``notifyctl.channels`` builds one of each)
 CHANNELS = ("webhook", "log")
 CLAIMABLE = (Status.PENDING.value, Status.SCHEDULED.value)
@@ -67,6 +69,8 @@ class NewNotification:
     idempotency_key: str | None
     request_hash: str
     created_at: int
+    #: whose it is: the caller's key decides, never the request body
+    tenant_id: str = DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,7 @@ class Notification:
     sent_at: int | None = None
     #: times an operator put it back from dead (``notifyctl dlq replay``)
     replays: int = 0
+    tenant_id: str = DEFAULT_TENANT
 
     def is_locked(self, now: int) -> bool:
         return (

@@ -14,8 +14,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-#: the tenant of a deployment without keys, of NOTIFYCTL_API_KEYS keys, and of older data
-DEFAULT_TENANT = "default"
+# the tenant of a deployment without keys, of NOTIFYCTL_API_KEYS keys and of older data; one
+# definition (the notifications'), named here too for the keys' users
+from notifyctl.model import DEFAULT_TENANT as DEFAULT_TENANT
+
 TENANT_RULE = (
     "1-63 characters of lowercase letters, digits, '_' and '-', starting with a letter or digit"
 )

@@ -6,6 +6,7 @@ Here the handlers, their routes and the server; reading requests and shaping res
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,7 @@ from notifyctl.api.io import (
     insert_response,
     list_query,
     read_json,
+    tenant_of,
     unavailable_store_is_503,
 )
 from notifyctl.api.keyring import StoreKeys
@@ -78,20 +80,22 @@ class Api:
             return await store_call(self.metrics, method.__name__, method, *args)
 
     async def _parse(
-        self, bodies: list[Any], now: int, header_key: str | None = None
+        self, bodies: list[Any], now: int, tenant: str, header_key: str | None = None
     ) -> list[Parsed]:
-        """Each body validated, then the webhook destinations of the valid ones checked together
-        (``IntakeResolver``: concurrently, within one deadline)."""
-        parsed = [self._validate(body, now, header_key) for body in bodies]
+        """Each body validated (and made the caller's tenant's), then the webhook destinations
+        of the valid ones checked together (``IntakeResolver``: concurrently, within one
+        deadline)."""
+        parsed = [self._validate(body, now, tenant, header_key) for body in bodies]
         webhooks = [p for p in parsed if isinstance(p, NewNotification) and p.channel == "webhook"]
         problems = await self.destinations.problems(p.to for p in webhooks if p.to)
         return [forbidden_or(p, problems) for p in parsed]
 
-    def _validate(self, body: Any, now: int, header_key: str | None) -> Parsed:
+    def _validate(self, body: Any, now: int, tenant: str, header_key: str | None) -> Parsed:
         try:
-            return parse_notification(body, now, self.config.max_attempts, header_key)
+            item = parse_notification(body, now, self.config.max_attempts, header_key)
         except Invalid as exc:
             return exc
+        return dataclasses.replace(item, tenant_id=tenant)
 
     def wake_workers(self, results: list[InsertResult], now: int) -> None:
         """Publish what is due now; scheduled ones are found by the workers' sweep."""
@@ -108,7 +112,8 @@ class Api:
     async def create(self, request: Request) -> Response:
         body = await self._read_json(request)
         now = now_ms()
-        (item,) = await self._parse([body], now, request.headers.get("idempotency-key"))
+        tenant = tenant_of(request)
+        (item,) = await self._parse([body], now, tenant, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
             raise invalid(item.errors)
         with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
@@ -129,7 +134,7 @@ class Api:
             raise invalid([FieldError("notifications", f"at most {MAX_BATCH} per batch")])
         charge_batch(request.scope.get(CHARGE), len(items))
         now = now_ms()
-        parsed = await self._parse(items, now)
+        parsed = await self._parse(items, now, tenant_of(request))
         valid = [p for p in parsed if isinstance(p, NewNotification)]
         inserted = await self._store(self.store.insert_many, valid, now) if valid else []
         self.wake_workers(inserted, now)
@@ -148,19 +153,23 @@ class Api:
 
     async def list(self, request: Request) -> Response:
         status, user_id, limit, cursor = list_query(request)
-        page = await self._store(self.store.list_notifications, status, user_id, limit, cursor)
+        page = await self._store(
+            self.store.list_notifications, status, user_id, limit, cursor, tenant_of(request)
+        )
         next_cursor = page[-1].id if len(page) == limit else None
         body = {"notifications": [notification_json(n) for n in page], "next_cursor": next_cursor}
         return JsonResponse(body)
 
     async def get(self, request: Request) -> Response:
-        found = await self._store(self.store.get, request.path_params["id"])
+        found = await self._store(self.store.get, request.path_params["id"], tenant_of(request))
         if found is None:
             raise HTTPProblem(404, "not_found", "no notification has this id")
         return JsonResponse(notification_json(found))
 
     async def cancel(self, request: Request) -> Response:
-        outcome, found = await self._store(self.store.cancel, request.path_params["id"], now_ms())
+        outcome, found = await self._store(
+            self.store.cancel, request.path_params["id"], now_ms(), tenant_of(request)
+        )
         if outcome == "not_found":
             raise HTTPProblem(404, "not_found", "no notification has this id")
         if outcome == "conflict":

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 
 from notifyctl.api.problems import HTTPProblem, invalid
 from notifyctl.errors import StoreError
-from notifyctl.model import InsertResult, Status
+from notifyctl.model import DEFAULT_TENANT, InsertResult, Status
 from notifyctl.shapes import notification_json
 from notifyctl.validation import FieldError
 
@@ -123,3 +123,9 @@ def unavailable_store_is_503() -> Iterator[None]:
     except StoreError as exc:
         log.error("store failed: %s", exc)
         raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
+
+
+def tenant_of(request: Request) -> str:
+    """Whose request this is: the tenant the guard found for its API key (``request.state``);
+    ``default`` on an API without keys."""
+    return str(getattr(request.state, "tenant", DEFAULT_TENANT))

@@ -55,10 +55,12 @@ def inspect_workers(ctx: typer.Context, as_json: AsJson = False) -> None:
 
 
 @inspect_app.command("notification")
-def inspect_notification(ctx: typer.Context, notification_id: str, as_json: AsJson = False) -> None:
+def inspect_notification(
+    ctx: typer.Context, notification_id: str, as_json: AsJson = False, tenant: Tenant = None
+) -> None:
     """One notification: the full record and its history of attempts."""
     _, store = open_existing_store(ctx)
-    found = inspect.notification(store, notification_id)
+    found = inspect.notification(store, notification_id, tenant)
     if found is None:
         message = f"notifyctl: no notification has the id {notification_id!r}"
         Console(stderr=True).print(message, markup=False, highlight=False)
@@ -70,6 +72,7 @@ Since = Annotated[
     str | None, typer.Option(help="Only those that died since: RFC 3339, or an age like 6h, 2d.")
 ]
 Channel = Annotated[str | None, typer.Option(help="Only this channel (webhook, log, ...).")]
+Tenant = Annotated[str | None, typer.Option(help="Only this tenant's (default: every tenant's).")]
 
 
 @inspect_app.command("dead")
@@ -78,12 +81,13 @@ def inspect_dead(
     as_json: AsJson = False,
     since: Since = None,
     channel: Channel = None,
+    tenant: Tenant = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 100,
 ) -> None:
     """The dead letters, newest first, with their last errors."""
     _, store = open_existing_store(ctx)
     start = since_of(since, now_ms())
-    show(inspect.dead(store, start, channel, limit), as_json, views.format_dead)
+    show(inspect.dead(store, start, channel, limit, tenant), as_json, views.format_dead)
 
 
 @inspect_app.command("top")
@@ -124,6 +128,7 @@ def dlq_replay(
     replay_all: Annotated[bool, typer.Option("--all", help="Every dead letter matching.")] = False,
     since: Since = None,
     channel: Channel = None,
+    tenant: Tenant = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would move; change nothing.")] = False,
     as_json: AsJson = False,
 ) -> None:  # fmt: skip
@@ -132,7 +137,7 @@ def dlq_replay(
         fail(ValueError("give either --id ID (repeatable) or --all [--since T] [--channel C]"))
     built, store = open_existing_store(ctx)
     now = now_ms()
-    selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel)
+    selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel, tenant)
     report = dlq.replay(store, selection, now, dry_run)
     broker = open_broker(built)
     if broker.configured and report.replayed:

@@ -39,6 +39,8 @@ class Selection:
     ids: tuple[str, ...] = ()
     since: int | None = None
     channel: str | None = None
+    #: only this tenant's dead letters (``None``: every tenant's)
+    tenant: str | None = None
 
     @property
     def everything(self) -> bool:
@@ -104,13 +106,15 @@ def parse_since(text: str, now: int) -> int:
 def replay(store: Store, selection: Selection, now: int, dry_run: bool) -> ReplayReport:
     if selection.everything:
         return replay_matching(store, selection, now, dry_run)
-    return replay_ids(store, selection.ids, now, dry_run)
+    return replay_ids(store, selection.ids, now, dry_run, selection.tenant)
 
 
-def replay_ids(store: Store, ids: Sequence[str], now: int, dry_run: bool) -> ReplayReport:
+def replay_ids(
+    store: Store, ids: Sequence[str], now: int, dry_run: bool, tenant: str | None = None
+) -> ReplayReport:
     report = ReplayReport(dry_run)
     for notification_id in dict.fromkeys(ids):  # each once, in the order given
-        found = store.get(notification_id)
+        found = store.get(notification_id, tenant)  # another tenant's reads as unknown
         if found is None:
             report.skipped[notification_id] = "unknown"
         elif found.status is not Status.DEAD:
@@ -130,12 +134,14 @@ def replay_matching(store: Store, selection: Selection, now: int, dry_run: bool)
     behind could date that death before ``now``)."""
     report = ReplayReport(dry_run)
     if dry_run:
-        found = store.dead_letters(selection.since, now, selection.channel, DRY_RUN_LIMIT)
+        found = store.dead_letters(
+            selection.since, now, selection.channel, DRY_RUN_LIMIT, selection.tenant
+        )
         report.selected = [dead_letter_json(n) for n in found]
         return report
     seen: set[str] = set()
     while True:
-        page = store.dead_letters(selection.since, now, selection.channel, PAGE)
+        page = store.dead_letters(selection.since, now, selection.channel, PAGE, selection.tenant)
         fresh = [n for n in page if n.id not in seen]
         if not fresh:
             return report

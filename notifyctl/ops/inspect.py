@@ -82,14 +82,18 @@ def workers(store: Store, now: int, heartbeat_interval_ms: int) -> list[dict[str
     ]  # fmt: skip
 
 
-def notification(store: Store, notification_id: str) -> dict[str, Any] | None:
-    """The full record and its history; None for an unknown id."""
-    found = store.get(notification_id)
+def notification(
+    store: Store, notification_id: str, tenant: str | None = None
+) -> dict[str, Any] | None:
+    """The full record and its history; None for an unknown id (or, given ``tenant``, another
+    tenant's)."""
+    found = store.get(notification_id, tenant)
     history = store.history(notification_id)
     if found is None or history is None:
         return None
     return {
         **notification_json(found),
+        "tenant_id": found.tenant_id,
         "available_at": iso_ms(found.available_at),
         "locked_at": iso_ms(found.locked_at),
         "lock_version": found.lock_version,
@@ -107,13 +111,16 @@ def history_json(entry: AttemptRecord) -> dict[str, Any]:
 
 def dead_letter_json(n: Notification) -> dict[str, Any]:
     return {
-        "id": n.id, "channel": n.channel, "to": n.to, "user_id": n.user_id,
+        "id": n.id, "tenant_id": n.tenant_id, "channel": n.channel, "to": n.to,
+        "user_id": n.user_id,
         "priority": n.priority.label, "attempts": n.attempts, "max_attempts": n.max_attempts,
         "replays": n.replays, "created_at": iso_ms(n.created_at), "died_at": iso_ms(n.updated_at),
         "last_error": n.last_error,
     }  # fmt: skip
 
 
-def dead(store: Store, since: int | None, channel: str | None, limit: int) -> list[dict[str, Any]]:
-    """The dead letters, newest first, with their last errors."""
-    return [dead_letter_json(n) for n in store.dead_letters(since, None, channel, limit)]
+def dead(
+    store: Store, since: int | None, channel: str | None, limit: int, tenant: str | None = None
+) -> list[dict[str, Any]]:
+    """The dead letters, newest first, with their last errors (of one tenant, or every one)."""
+    return [dead_letter_json(n) for n in store.dead_letters(since, None, channel, limit, tenant)]

@@ -49,7 +49,8 @@ class Store(Protocol):
         so a failure may leave some inserted) is the adapter's "Features". A client that retries
         a failed batch with idempotency keys duplicates nothing: the stored ones replay.
 
-        An item whose idempotency key exists is not inserted: its result is the existing
+        Idempotency keys are unique per tenant (``NewNotification.tenant_id``): an item whose
+        key its tenant already used is not inserted: its result is the existing
         notification with ``created=False``, and ``conflict=True`` when the stored request differs.
         Once this returns, every created notification is durable.
         """
@@ -59,22 +60,31 @@ class Store(Protocol):
         """Raise StoreUnavailable unless the store answers."""
         ...
 
-    def get(self, notification_id: str) -> Notification | None:
-        """One notification, or None."""
+    def get(self, notification_id: str, tenant_id: str | None = None) -> Notification | None:
+        """One notification, or None. With ``tenant_id``, only that tenant's: another tenant's
+        notification is None, exactly as an unknown id (``None``: any tenant, for operators)."""
         ...
 
     def list_notifications(
-        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+        self,
+        status: str | None,
+        user_id: str | None,
+        limit: int,
+        before_id: str | None,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         """Up to ``limit`` notifications, newest first (ids sort by creation time), optionally
-        of one status and/or one user, with ids below ``before_id`` (the cursor)."""
+        of one tenant, one status and/or one user, with ids below ``before_id`` (the cursor)."""
         ...
 
-    def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
+    def cancel(
+        self, notification_id: str, now: int, tenant_id: str | None = None
+    ) -> tuple[str, Notification | None]:
         """Cancel atomically unless it is terminal or leased by a live worker.
 
         Returns ("cancelled" | "not_found" | "conflict", the notification as it now stands).
-        A cancel and a claim never both succeed.
+        A cancel and a claim never both succeed. With ``tenant_id``, another tenant's
+        notification is "not_found" and is left as it was.
         """
         ...
 
@@ -196,10 +206,16 @@ class Store(Protocol):
         ...
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         """Dead notifications, newest death (``updated_at``) first, at most ``limit``: only those
-        that died within [since, until] (each bound optional) and, given ``channel``, of it."""
+        that died within [since, until] (each bound optional) and, given ``channel`` or
+        ``tenant_id``, of it."""
         ...
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

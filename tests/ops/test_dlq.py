@@ -152,3 +152,22 @@ def test_since_takes_ages_and_rfc_3339() -> None:
     assert parse_since("2027-01-15T08:00:00Z", now) == 1_800_000_000_000
     with pytest.raises(NotifyError, match="not an RFC 3339 time or an age"):
         parse_since("2027-01-15", now)
+
+
+def test_a_tenants_replay_and_listing_leave_other_tenants_alone(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    store = open_store(config)
+    acme = insert(store, [replace(n, tenant_id="acme") for n in webhooks("https://a.test/", 2)])
+    globex = insert(store, [replace(n, tenant_id="globex") for n in webhooks("https://g.test/", 2)])
+    bury(store, [*acme, *globex])
+    listed = CliRunner().invoke(
+        app, ["--data-dir", str(config.data_dir), "inspect", "dead", "--tenant", "acme", "--json"]
+    )
+    assert {d["id"] for d in json.loads(listed.stdout)} == set(acme)
+    # another tenant's id reads as unknown, and --all replays only the tenant's own
+    named = replay(config, "--id", globex[0], "--tenant", "acme")
+    assert named["replayed"] == [] and named["skipped"] == {globex[0]: "unknown"}
+    everything = replay(config, "--all", "--tenant", "acme")
+    assert set(everything["replayed"]) == set(acme)
+    assert {status(store, i) for i in globex} == {Status.DEAD}
+    store.close()

@@ -70,8 +70,11 @@ def dead_letters(
     until: int | None,
     channel: str | None,
     limit: int,
+    tenant_id: str | None = None,
 ) -> list[Document]:
     query: Document = {"status": Status.DEAD.value}
+    if tenant_id is not None:
+        query["tenant_id"] = tenant_id
     died: Document = {}
     if since is not None:
         died["$gte"] = schema.to_date(since)

@@ -13,7 +13,7 @@ expiry of a leased one, so "due and free, or lease expired" is the single range 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from notifyctl.claim_order import Band
 from notifyctl.errors import StoreError
 from notifyctl.model import (
     CLAIMABLE,
+    DEFAULT_TENANT,
     TERMINAL,
     NewNotification,
     Notification,
@@ -65,6 +66,11 @@ def optional_ms(value: datetime | None) -> int | None:
     return None if value is None else to_ms(value)
 
 
+def holding_keys(keys: Iterable[tuple[str, str | None]]) -> dict[str, Any]:
+    """The filter of the notifications holding these (tenant, idempotency key) pairs."""
+    return {"$or": [{"tenant_id": tenant, "idempotency_key": key} for tenant, key in keys]}
+
+
 def due_in(bands: Sequence[Band], at: dict[str, Any]) -> dict[str, Any]:
     """Claimable and due within one level of the claim order at ``at`` (the server's "now"): each
     band's bounds (from ``claim_levels(0, ...)``) are offsets from ``at``. One range of the claim
@@ -98,6 +104,7 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "available_at": to_date(item.scheduled_for), "attempts": 0,
         "max_attempts": item.max_attempts, "request_hash": item.request_hash, "lock_version": 0,
         "created_at": to_date(item.created_at), "updated_at": to_date(now),
+        "tenant_id": item.tenant_id,
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -116,6 +123,7 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         lock_expiry=optional_ms(doc.get("lock_expiry")), lock_version=doc["lock_version"],
         created_at=to_ms(doc["created_at"]), updated_at=to_ms(doc["updated_at"]),
         sent_at=optional_ms(doc.get("sent_at")), replays=doc.get("replays", 0),
+        tenant_id=doc.get("tenant_id", DEFAULT_TENANT),
     )  # fmt: skip
 
 
@@ -142,10 +150,12 @@ INDEXES: tuple[Index, ...] = (
     ("notifications", CLAIM_INDEX, CLAIM_SORT, {"partialFilterExpression": CLAIMABLE_FILTER}),
     (
         "notifications",
-        "idempotency_key",
-        [("idempotency_key", ASCENDING)],
+        "tenant_idempotency_key",
+        [("tenant_id", ASCENDING), ("idempotency_key", ASCENDING)],
         {"unique": True, "partialFilterExpression": {"idempotency_key": {"$exists": True}}},
     ),
+    # a tenant's listing, newest first
+    ("notifications", "tenant_id", [("tenant_id", ASCENDING), ("_id", DESCENDING)], {}),
     ("notifications", "status_id", [("status", ASCENDING), ("_id", DESCENDING)], {}),
     ("notifications", "user_id", [("user_id", ASCENDING), ("_id", DESCENDING)], {}),
     # throughput over a window (inspect stats, the dashboards): delivered by sent_at, dead (and
@@ -173,8 +183,30 @@ def retention_index(days: int) -> Index:
     return ("notifications", RETENTION_INDEX, [("updated_at", ASCENDING)], options)
 
 
+#: indexes of earlier releases that are in the way: idempotency keys were global before tenants
+OBSOLETE_INDEXES = (("notifications", "idempotency_key"),)
+
+
+def migrate(db: Database[Any]) -> None:
+    """Bring documents and indexes of an earlier release up to date (each step idempotent, so
+    several processes starting together do no harm): notifications made before tenants belong
+    to tenant ``default``, and the global idempotency index makes way for the per-tenant one."""
+    db["notifications"].update_many(
+        {"tenant_id": {"$exists": False}}, {"$set": {"tenant_id": DEFAULT_TENANT}}
+    )
+    for collection, name in OBSOLETE_INDEXES:
+        if name in db[collection].index_information():
+            try:
+                db[collection].drop_index(name)
+            except OperationFailure as exc:
+                if exc.code != 27:  # IndexNotFound: another process dropped it first
+                    raise
+
+
 def ensure_indexes(db: Database[Any], retention_days: int) -> None:
-    """Create the indexes (a no-op when they exist), set or remove the retention TTL, verify."""
+    """Migrate, create the indexes (a no-op when they exist), set or remove the retention TTL,
+    verify."""
+    migrate(db)
     wanted = INDEXES + ((retention_index(retention_days),) if retention_days else ())
     notifications = db["notifications"]
     retention = notifications.index_information().get(RETENTION_INDEX)

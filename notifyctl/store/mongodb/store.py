@@ -54,6 +54,11 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
+def of_tenant(tenant_id: str | None) -> Document:
+    """The filter of one tenant's documents; none for ``None`` (any tenant, for operators)."""
+    return {} if tenant_id is None else {"tenant_id": tenant_id}
+
+
 class MongoStore(WorkerRows, KeyRows):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
@@ -97,12 +102,13 @@ class MongoStore(WorkerRows, KeyRows):
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         fresh = first_of_each_key(items)
         refused = self._insert(fresh, now)
-        keys = sorted({i.idempotency_key for i in fresh if i.id in refused and i.idempotency_key})
-        holders: dict[str, Notification] = {}
+        keys = {(i.tenant_id, i.idempotency_key) for i in fresh if i.id in refused}
+        holders: dict[tuple[str, str | None], Notification] = {}
         if keys:
             with self._translated("insert"):
-                for doc in self._notifications.find({"idempotency_key": {"$in": keys}}):
-                    holders[doc["idempotency_key"]] = schema.to_notification(doc)
+                for doc in self._notifications.find(schema.holding_keys(keys)):
+                    found = schema.to_notification(doc)
+                    holders[found.tenant_id, found.idempotency_key] = found
         return insert_results(items, refused, holders, now)
 
     def _insert(self, items: Sequence[NewNotification], now: int) -> set[str]:
@@ -127,16 +133,21 @@ class MongoStore(WorkerRows, KeyRows):
         except StoreError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def get(self, notification_id: str) -> Notification | None:
+    def get(self, notification_id: str, tenant_id: str | None = None) -> Notification | None:
         with self._translated("get"):
-            doc = self._notifications.find_one({"_id": notification_id})
+            doc = self._notifications.find_one({"_id": notification_id, **of_tenant(tenant_id)})
         return schema.to_notification(doc) if doc else None
 
     def list_notifications(
-        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+        self,
+        status: str | None,
+        user_id: str | None,
+        limit: int,
+        before_id: str | None,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
-        # ids are ULIDs: newest first is _id descending, walked by the status or user index
-        query: Document = {"status": status, "user_id": user_id}
+        # ids are ULIDs: newest first is _id descending, walked by the tenant, status or user index
+        query: Document = {"tenant_id": tenant_id, "status": status, "user_id": user_id}
         query = {field: value for field, value in query.items() if value is not None}
         if before_id is not None:
             query["_id"] = {"$lt": before_id}
@@ -144,13 +155,16 @@ class MongoStore(WorkerRows, KeyRows):
             docs = list(self._notifications.find(query).sort("_id", -1).limit(limit))
         return [schema.to_notification(doc) for doc in docs]
 
-    def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
+    def cancel(
+        self, notification_id: str, now: int, tenant_id: str | None = None
+    ) -> tuple[str, Notification | None]:
         at = self._now(now)
+        mine = {"_id": notification_id, **of_tenant(tenant_id)}
         expired = {"$expr": {"$lte": ["$lock_expiry", at]}}
         free = [{"locked_by": {"$exists": False}}, expired]
         with self._translated("cancel"):
             doc = self._notifications.find_one_and_update(
-                {"_id": notification_id, **schema.CLAIMABLE_FILTER, "$or": free},
+                {**mine, **schema.CLAIMABLE_FILTER, "$or": free},
                 [
                     {"$set": {"status": Status.CANCELLED.value, "updated_at": at}},
                     {"$unset": list(schema.LEASE_FIELDS)},
@@ -159,7 +173,7 @@ class MongoStore(WorkerRows, KeyRows):
             )
             if doc is not None:
                 return "cancelled", schema.to_notification(doc)
-            doc = self._notifications.find_one({"_id": notification_id})
+            doc = self._notifications.find_one(mine)
         if doc is None:
             return "not_found", None
         return "conflict", schema.to_notification(doc)
@@ -255,10 +269,15 @@ class MongoStore(WorkerRows, KeyRows):
             return ops.finished_since(self._notifications, since)
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         with self._translated("dead letters"):
-            docs = ops.dead_letters(self._notifications, since, until, channel, limit)
+            docs = ops.dead_letters(self._notifications, since, until, channel, limit, tenant_id)
         return [schema.to_notification(doc) for doc in docs]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

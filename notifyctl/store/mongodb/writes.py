@@ -156,14 +156,14 @@ def finish_update(
 
 def first_of_each_key(items: Sequence[NewNotification]) -> list[NewNotification]:
     """The items to send to the server: a repeat of a key seen earlier in the call is a replay."""
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     fresh = []
     for item in items:
         key = item.idempotency_key
-        if key is None or key not in seen:
+        if key is None or (item.tenant_id, key) not in seen:
             fresh.append(item)
             if key is not None:
-                seen.add(key)
+                seen.add((item.tenant_id, key))
     return fresh
 
 
@@ -185,23 +185,23 @@ def finish_report(outcomes: Sequence[Outcome], finished: Mapping[str, int]) -> F
 def insert_results(
     items: Sequence[NewNotification],
     refused: Collection[str],
-    holders: Mapping[str, Notification],
+    holders: Mapping[tuple[str, str | None], Notification],
     now: int,
 ) -> list[InsertResult]:
     """Results in order. ``refused``: ids the server turned away for an existing idempotency key;
-    ``holders``: the stored notification of each such key. An item repeating a key seen earlier
-    in the same call is a replay of that earlier item."""
+    ``holders``: the stored notification of each such (tenant, key). An item repeating a key
+    seen earlier in the same call is a replay of that earlier item."""
     holder_of = dict(holders)
     results = []
     for item in items:
         key = item.idempotency_key
-        holder = holder_of.get(key) if key is not None else None
+        holder = holder_of.get((item.tenant_id, key)) if key is not None else None
         if holder is None:
             if item.id in refused:  # the holder vanished (retention) between insert and read
                 raise StoreError(f"idempotency key {key!r} changed hands during insert; retry")
             notification = schema.to_notification(schema.new_document(item, now))
             if key is not None:
-                holder_of[key] = notification
+                holder_of[item.tenant_id, key] = notification
             results.append(InsertResult(notification, created=True))
         else:
             conflict = holder.request_hash != item.request_hash

@@ -75,11 +75,12 @@ def dead_letters(
     until: int | None,
     channel: str | None,
     limit: int,
+    tenant_id: str | None = None,
 ) -> list[Any]:
     query = f"SELECT {columns} FROM notifications WHERE status = 'dead'"
     params: list[Any] = []
     for clause, value in (("updated_at >= ?", since), ("updated_at <= ?", until),
-                          ("channel = ?", channel)):  # fmt: skip
+                          ("channel = ?", channel), ("tenant_id = ?", tenant_id)):  # fmt: skip
         if value is not None:
             query += f" AND {clause}"
             params.append(value)

@@ -41,12 +41,11 @@ CREATE TABLE IF NOT EXISTS notifications (
     sent_at INTEGER,
     history TEXT NOT NULL DEFAULT '[]',
     replays INTEGER NOT NULL DEFAULT 0,
-    dead_letter_at INTEGER
+    dead_letter_at INTEGER,
+    tenant_id TEXT NOT NULL DEFAULT 'default'
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
-CREATE UNIQUE INDEX IF NOT EXISTS notifications_idempotency
-    ON notifications (idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS notifications_status ON notifications (status);
 CREATE INDEX IF NOT EXISTS notifications_user ON notifications (user_id);
 CREATE INDEX IF NOT EXISTS notifications_leased
@@ -72,6 +71,8 @@ ADDED_COLUMNS = (
     # the dead-letter outbox: when the dead letter is due to be published (the death, or the
     # end of a publisher's lease); NULL once published, or when there is none to publish
     ("dead_letter_at", "INTEGER"),
+    # whose notification it is; rows of releases before tenants belong to tenant ``default``
+    ("tenant_id", "TEXT NOT NULL DEFAULT 'default'"),
 )
 #: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
 #: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
@@ -79,19 +80,25 @@ ADDED_COLUMNS = (
 ADDED_INDEXES = (
     "CREATE INDEX IF NOT EXISTS notifications_dead_letters"
     " ON notifications (dead_letter_at) WHERE dead_letter_at IS NOT NULL",
+    # idempotency keys are unique per tenant: the global index of earlier releases goes
+    "DROP INDEX IF EXISTS notifications_idempotency",
+    "CREATE UNIQUE INDEX IF NOT EXISTS notifications_tenant_idempotency"
+    " ON notifications (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
+    # a tenant's listing, newest first
+    "CREATE INDEX IF NOT EXISTS notifications_tenant ON notifications (tenant_id, id)",
 )
 
 COLUMNS = (
     "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
     " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
-    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id"
 )
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    # only a repeated idempotency key is a replay; a repeated id (a collision) must raise
-    " ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+    " updated_at, tenant_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    # only a tenant's repeated idempotency key is a replay; a repeated id (a collision) raises
+    " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
 
 
@@ -102,7 +109,7 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
         scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
         last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
         locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
-        updated_at=row[21], sent_at=row[22], replays=row[23],
+        updated_at=row[21], sent_at=row[22], replays=row[23], tenant_id=row[24],
     )  # fmt: skip
 
 
@@ -112,7 +119,7 @@ def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         item.id, item.user_id, item.channel, item.to, item.title, item.body,
         json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
         item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
-        item.request_hash, item.created_at, now,
+        item.request_hash, item.created_at, now, item.tenant_id,
     )  # fmt: skip
 
 
@@ -124,7 +131,7 @@ def stored(item: NewNotification, now: int) -> Notification:
         scheduled_for=item.scheduled_for, available_at=item.scheduled_for, attempts=0,
         max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
         request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
-        lock_version=0, created_at=item.created_at, updated_at=now,
+        lock_version=0, created_at=item.created_at, updated_at=now, tenant_id=item.tenant_id,
     )  # fmt: skip
 
 

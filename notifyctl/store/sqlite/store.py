@@ -41,6 +41,9 @@ from notifyctl.store.sqlite.schema import (
 )
 from notifyctl.store.sqlite.workers import WorkerRows
 
+#: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
+OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
+
 
 class SqliteStore(WorkerRows, KeyRows):
     """One connection per store object, shared by the threads of one process under a lock."""
@@ -83,8 +86,8 @@ class SqliteStore(WorkerRows, KeyRows):
             if item.id in inserted:
                 continue
             row = conn.execute(
-                f"SELECT {COLUMNS} FROM notifications WHERE idempotency_key = ?",
-                (item.idempotency_key,),
+                f"SELECT {COLUMNS} FROM notifications WHERE tenant_id = ? AND idempotency_key = ?",
+                (item.tenant_id, item.idempotency_key),
             ).fetchone()
             if row is None:  # the random id collided: astronomically unlikely, never silent
                 raise StoreError(f"notification id {item.id} already exists")
@@ -100,20 +103,26 @@ class SqliteStore(WorkerRows, KeyRows):
         except StoreError as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def get(self, notification_id: str) -> Notification | None:
+    def get(self, notification_id: str, tenant_id: str | None = None) -> Notification | None:
         with self._db.read() as conn:
             row = conn.execute(
-                f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
+                f"SELECT {COLUMNS} FROM notifications WHERE id = ?{OF_TENANT}",
+                (notification_id, tenant_id, tenant_id),
             ).fetchone()
         return row_to_notification(row) if row else None
 
     def list_notifications(
-        self, status: str | None, user_id: str | None, limit: int, before_id: str | None
+        self,
+        status: str | None,
+        user_id: str | None,
+        limit: int,
+        before_id: str | None,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
-        # Secondary indexes of a WITHOUT ROWID table end with the primary key, so both
-        # (status) and (user_id) already sort by id: each filter is an index range scan.
+        # Secondary indexes of a WITHOUT ROWID table end with the primary key, so (status),
+        # (user_id) and (tenant_id, id) already sort by id: each filter is an index range scan.
         where, params = ["1 = 1"], []
-        for column, value in (("status", status), ("user_id", user_id)):
+        for column, value in (("tenant_id", tenant_id), ("status", status), ("user_id", user_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
@@ -128,16 +137,19 @@ class SqliteStore(WorkerRows, KeyRows):
             ).fetchall()
         return [row_to_notification(row) for row in rows]
 
-    def cancel(self, notification_id: str, now: int) -> tuple[str, Notification | None]:
+    def cancel(
+        self, notification_id: str, now: int, tenant_id: str | None = None
+    ) -> tuple[str, Notification | None]:
         with self._db.write() as conn:
             changed = conn.execute(
                 f"UPDATE notifications SET status = 'cancelled', {leases.RELEASE_LEASE},"
                 " updated_at = ? WHERE id = ? AND status IN ('pending', 'scheduled')"
-                " AND (locked_by IS NULL OR lock_expiry <= ?)",
-                (now, notification_id, now),
+                f" AND (locked_by IS NULL OR lock_expiry <= ?){OF_TENANT}",
+                (now, notification_id, now, tenant_id, tenant_id),
             ).rowcount
             row = conn.execute(
-                f"SELECT {COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
+                f"SELECT {COLUMNS} FROM notifications WHERE id = ?{OF_TENANT}",
+                (notification_id, tenant_id, tenant_id),
             ).fetchone()
         if row is None:
             return "not_found", None
@@ -243,10 +255,15 @@ class SqliteStore(WorkerRows, KeyRows):
             return ops.finished_since(conn, since)
 
     def dead_letters(
-        self, since: int | None, until: int | None, channel: str | None, limit: int
+        self,
+        since: int | None,
+        until: int | None,
+        channel: str | None,
+        limit: int,
+        tenant_id: str | None = None,
     ) -> list[Notification]:
         with self._db.read() as conn:
-            rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit)
+            rows = ops.dead_letters(conn, COLUMNS, since, until, channel, limit, tenant_id)
         return [row_to_notification(row) for row in rows]
 
     def replay(self, ids: Sequence[str], now: int) -> list[str]:

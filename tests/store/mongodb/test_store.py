@@ -98,11 +98,14 @@ def test_start_up_creates_every_index(mongo: MongoStore) -> None:
     claim = found["notifications.claim"]
     assert claim["key"] == [("priority", -1), ("available_at", 1)]
     assert claim["partialFilterExpression"] == {"status": {"$in": ["pending", "scheduled"]}}
-    idempotency = found["notifications.idempotency_key"]
+    idempotency = found["notifications.tenant_idempotency_key"]
+    assert idempotency["key"] == [("tenant_id", 1), ("idempotency_key", 1)]
     assert idempotency["unique"] is True
     assert idempotency["partialFilterExpression"] == {"idempotency_key": {"$exists": True}}
     assert found["notifications.status_id"]["key"] == [("status", 1), ("_id", -1)]
     assert found["notifications.user_id"]["key"] == [("user_id", 1), ("_id", -1)]
+    assert found["notifications.tenant_id"]["key"] == [("tenant_id", 1), ("_id", -1)]
+    assert "notifications.idempotency_key" not in found  # the global one of earlier releases
     assert found["workers.last_heartbeat"]["key"] == [("last_heartbeat", 1)]
     assert found["notifications.status_updated"]["key"] == [("status", 1), ("updated_at", 1)]
     assert found["notifications.status_sent_at"]["key"] == [("status", 1), ("sent_at", 1)]
@@ -297,3 +300,33 @@ def test_a_claim_of_50_named_ids_costs_two_round_trips_not_50(
     ]  # fmt: skip
     # claimed once: the same ids again win nothing (their leases are live)
     assert mongo.claim_ids([i.id for i in items], "worker-b", NOW + 1, LEASE) == []
+
+
+def test_a_database_from_before_tenants_moves_to_tenant_default(
+    mongodb_url: str, raw: Database[dict[str, Any]]
+) -> None:
+    """Documents of the release before tenants belong to tenant ``default``; the global
+    idempotency index makes way for the per-tenant one; the old key still replays for
+    ``default`` while another tenant may reuse it."""
+    from dataclasses import replace
+
+    old = schema.new_document(make(key="k1"), NOW)
+    del old["tenant_id"]
+    raw["notifications"].insert_one(old)
+    raw["notifications"].create_index(
+        [("idempotency_key", 1)], name="idempotency_key", unique=True,
+        partialFilterExpression={"idempotency_key": {"$exists": True}},
+    )  # fmt: skip
+    store = MongoStore(mongodb_url, SIZE, now_expression=callers_now)
+    try:
+        found = store.get(old["_id"], "default")
+        assert found is not None and found.tenant_id == "default"
+        replayed, created = store.insert_many(
+            [make(key="k1"), replace(make(key="k1"), tenant_id="acme")], NOW
+        )
+        assert (replayed.created, replayed.notification.id) == (False, old["_id"])
+        assert created.created and created.notification.tenant_id == "acme"
+        indexes = raw["notifications"].index_information()
+        assert "idempotency_key" not in indexes and "tenant_idempotency_key" in indexes
+    finally:
+        store.close()

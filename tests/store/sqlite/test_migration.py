@@ -100,3 +100,51 @@ def test_a_previous_release_database_gains_the_dead_letter_outbox(tmp_path: Path
         indexes = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "notifications_dead_letters" in indexes
+
+
+#: the release before tenants: history, replays, the dead-letter outbox, a global idempotency index
+BEFORE_TENANTS_SCHEMA = (
+    PREVIOUS_RELEASE_TABLE.replace(
+        "replays INTEGER NOT NULL DEFAULT 0",
+        "replays INTEGER NOT NULL DEFAULT 0, dead_letter_at INTEGER",
+    )
+    + "CREATE UNIQUE INDEX notifications_idempotency ON notifications (idempotency_key)"
+    " WHERE idempotency_key IS NOT NULL;"
+)
+
+
+def test_a_database_from_before_tenants_moves_to_tenant_default(tmp_path: Path) -> None:
+    """Its rows belong to tenant ``default``, its global idempotency index makes way for the
+    per-tenant one, and its keys still replay for ``default`` while another tenant may reuse
+    them."""
+    from dataclasses import replace
+
+    from tests.helpers import webhooks
+
+    config = make_config(tmp_path)
+    old_database(config, BEFORE_TENANTS_SCHEMA, {"01OLDKEYED0000000000000000": "pending"})
+    file = Path(config.store_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(file) as conn:
+        conn.execute("UPDATE notifications SET idempotency_key = 'k1'")
+    conn.close()
+    store = open_store(config)
+    old = store.get("01OLDKEYED0000000000000000", "default")
+    assert old is not None and old.tenant_id == "default"
+    (item,) = webhooks("https://example.test/hook", 1)
+    again, elsewhere = (
+        replace(item, idempotency_key="k1"),
+        replace(
+            item, idempotency_key="k1", tenant_id="acme", id=webhooks("https://x.test/", 1)[0].id
+        ),
+    )
+    replayed, created = store.insert_many([again, elsewhere], NOW)
+    assert (replayed.created, replayed.notification.id) == (False, "01OLDKEYED0000000000000000")
+    assert created.created and created.notification.tenant_id == "acme"
+    with sqlite3.connect(file) as conn:
+        indexes = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+    conn.close()
+    assert "notifications_idempotency" not in indexes
+    assert {"notifications_tenant_idempotency", "notifications_tenant"} <= indexes
+    store.close()

@@ -16,18 +16,12 @@ import aiohttp
 
 from notifyctl import __version__
 from notifyctl.channels.destinations import DestinationPolicy, ForbiddenDestination, GuardedResolver
+from notifyctl.channels.secrets import SecretsUnavailable, SigningSecrets
 from notifyctl.model import Notification
 from notifyctl.retry import DeliveryResult, ResultKind, classify_http_status
 from notifyctl.shapes import payload
 
 MAX_RESPONSE_READ = 64 * 1024
-
-
-def secret_key(secret: str) -> bytes:
-    """Standard Webhooks secrets are ``whsec_`` + base64; anything else is used as raw bytes."""
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
-    return secret.encode()
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
@@ -55,13 +49,13 @@ class WebhookChannel:
     def __init__(
         self,
         timeout_ms: int,
-        secret: str = "",
+        secrets: SigningSecrets | None = None,
         max_connections: int = 100,
         policy: DestinationPolicy | None = None,
     ) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
         self._timeout_ms = timeout_ms
-        self._key = secret_key(secret) if secret else None
+        self._secrets = secrets or SigningSecrets()
         self._max_connections = max_connections
         self._policy = policy
         self._session: aiohttp.ClientSession | None = None
@@ -78,7 +72,9 @@ class WebhookChannel:
             )
         return self._session
 
-    def headers(self, notification: Notification, body: bytes) -> dict[str, str]:
+    def headers(self, notification: Notification, body: bytes, keys: list[bytes]) -> dict[str, str]:
+        """Standard Webhooks headers; with several keys (a rotation) one signature each,
+        space-separated, so a receiver holding either secret verifies it."""
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -86,8 +82,9 @@ class WebhookChannel:
             "webhook-id": notification.id,
             "webhook-timestamp": str(timestamp),
         }
-        if self._key is not None:
-            headers["webhook-signature"] = sign(self._key, notification.id, timestamp, body)
+        if keys:
+            signatures = (sign(key, notification.id, timestamp, body) for key in keys)
+            headers["webhook-signature"] = " ".join(signatures)
         return headers
 
     async def deliver(self, notification: Notification) -> DeliveryResult:
@@ -96,12 +93,16 @@ class WebhookChannel:
         problem = self._policy.literal_problem(notification.to) if self._policy else None
         if problem:
             return DeliveryResult(ResultKind.PERMANENT, f"forbidden destination: {problem}")
+        try:
+            keys = await self._secrets.keys_for(notification.tenant_id)
+        except SecretsUnavailable as exc:
+            return DeliveryResult(ResultKind.RETRYABLE, str(exc))
         body = json.dumps(payload(notification), separators=(",", ":")).encode()
         try:
             async with self._client().post(
                 notification.to,
                 data=body,
-                headers=self.headers(notification, body),
+                headers=self.headers(notification, body, keys),
                 allow_redirects=False,
             ) as response:
                 await response.content.read(MAX_RESPONSE_READ)

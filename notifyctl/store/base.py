@@ -39,6 +39,10 @@ from notifyctl.model import (
 )
 from notifyctl.tenants import KeyRecord
 
+#: webhook signing secrets a tenant may hold at once: the new one and the one it replaces, so
+#: receivers can move to the new one without a gap (Standard Webhooks' rotation)
+ACTIVE_SECRETS = 2
+
 
 class Store(Protocol):
     url: str
@@ -246,6 +250,21 @@ class Store(Protocol):
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
         """The notification's history, oldest first (see ``finish``, ``claim_batch``, ``replay``);
         None for an unknown id."""
+        ...
+
+    # -- each tenant's webhook signing secrets ---------------------------------------------------
+
+    def webhook_secrets(self, tenant_id: str) -> list[str]:
+        """The tenant's active signing secrets, newest first (at most ``ACTIVE_SECRETS``); empty
+        when it has none in the store."""
+        ...
+
+    def add_webhook_secret(self, tenant_id: str, secret: str, now: int) -> None:
+        """Add a secret as the tenant's newest; the oldest beyond ``ACTIVE_SECRETS`` goes."""
+        ...
+
+    def retire_webhook_secrets(self, tenant_id: str) -> int:
+        """Keep only the tenant's newest secret (the rotation is over); how many went."""
         ...
 
     def close(self) -> None: ...

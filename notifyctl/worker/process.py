@@ -28,7 +28,8 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
     # rather than a traceback from inside the task group after it started delivering.
     host, base = config.monitor_host, config.monitor_port_base
     bound = bind_monitor(host, base, number) if base else None
-    worker = Worker(config, store, open_channels(config), number, broker=open_broker(config))
+    channels = open_channels(config, store.webhook_secrets)
+    worker = Worker(config, store, channels, number, broker=open_broker(config))
     handle_stop_signals(worker.stop)
     finished = anyio.Event()
     queue = QueueSampler(worker, config.queue_metrics_interval_ms, config.heartbeat_interval_ms)

@@ -24,7 +24,8 @@ import pytest
 from aiohttp import web
 
 from notifyctl.channels.log import LogChannel
-from notifyctl.channels.webhook import WebhookChannel, retry_after_ms, secret_key, sign
+from notifyctl.channels.secrets import SigningSecrets, secret_key
+from notifyctl.channels.webhook import WebhookChannel, retry_after_ms, sign
 from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, Priority, Status
 from notifyctl.retry import DeliveryResult, ResultKind
@@ -104,9 +105,9 @@ def test_signature_changes_with_id_timestamp_body_and_key() -> None:
 
 
 def test_headers_carry_the_id_a_timestamp_and_a_verifiable_signature() -> None:
-    channel = WebhookChannel(1_000, SECRET)
+    channel = WebhookChannel(1_000)
     body = b'{"id":"n1"}'
-    headers = channel.headers(notification(id="n1"), body)
+    headers = channel.headers(notification(id="n1"), body, [SECRET_BYTES])
     assert headers["webhook-id"] == "n1"
     assert headers["content-type"] == "application/json"
     assert headers["webhook-timestamp"].isdigit()
@@ -116,7 +117,7 @@ def test_headers_carry_the_id_a_timestamp_and_a_verifiable_signature() -> None:
 
 
 def test_headers_have_no_signature_without_a_secret() -> None:
-    headers = WebhookChannel(1_000).headers(notification(), b"{}")
+    headers = WebhookChannel(1_000).headers(notification(), b"{}", [])
     assert "webhook-signature" not in headers
     assert headers["webhook-id"] == notification().id
 
@@ -204,7 +205,7 @@ def respond(status: int, headers: dict[str, str] | None = None, body: bytes = b"
 async def deliver_to(
     handler: Handler, secret: str = "", timeout_ms: int = 5_000, path: str = "/hook"
 ) -> tuple[DeliveryResult, Receiver]:
-    channel = WebhookChannel(timeout_ms, secret)
+    channel = WebhookChannel(timeout_ms, SigningSecrets(default_secret=secret))
     try:
         async with receiver(handler) as server:
             result = await channel.deliver(notification(to=server.url + path))
@@ -263,7 +264,7 @@ def test_an_unsigned_delivery_has_no_signature_header() -> None:
 
 def test_every_attempt_carries_the_same_webhook_id() -> None:
     async def twice() -> Receiver:
-        channel = WebhookChannel(5_000, SECRET)
+        channel = WebhookChannel(5_000, SigningSecrets(default_secret=SECRET))
         try:
             async with receiver(respond(503)) as server:
                 for attempt in (1, 2):

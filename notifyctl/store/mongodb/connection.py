@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from bson.errors import BSONError
@@ -86,3 +86,13 @@ def start(
         except StoreError:
             client.close()
             raise
+
+
+class Translating:
+    """What the store's parts share: ``_translated``, driver errors as ``StoreError`` naming the
+    store (``url``, redacted) and what it was doing."""
+
+    url: str
+
+    def _translated(self, doing: str) -> AbstractContextManager[None]:
+        return translated(self.url, doing)

@@ -170,6 +170,12 @@ INDEXES: tuple[Index, ...] = (
         {"partialFilterExpression": {"dead_letter_at": {"$exists": True}}},
     ),
     ("workers", "last_heartbeat", [("last_heartbeat", ASCENDING)], {}),
+    (
+        "webhook_secrets",
+        "tenant_newest",
+        [("tenant_id", ASCENDING), ("created_at", DESCENDING), ("_id", DESCENDING)],
+        {},
+    ),  # fmt: skip
     # API keys (``keys.py``): the API's look-up by digest, unique so no two keys share one;
     # ``notifyctl keys list --tenant``
     ("api_keys", "digest", [("digest", ASCENDING)], {"unique": True}),

@@ -45,6 +45,7 @@ from notifyctl.store.mongodb.clock import NowExpression, server_now
 from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
 from notifyctl.store.mongodb.keys import KeyRows
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
+from notifyctl.store.mongodb.secrets import SecretDocuments
 from notifyctl.store.mongodb.workers import WorkerRows
 from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
 
@@ -59,7 +60,7 @@ def of_tenant(tenant_id: str | None) -> Document:
     return {} if tenant_id is None else {"tenant_id": tenant_id}
 
 
-class MongoStore(WorkerRows, KeyRows):
+class MongoStore(SecretDocuments, WorkerRows, KeyRows):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -84,6 +85,7 @@ class MongoStore(WorkerRows, KeyRows):
         self._client, self._db = open_client(url, size, self._stats)
         self._notifications: Collection[Document] = self._db["notifications"]
         self._workers: Collection[Document] = self._db["workers"]
+        self._secrets: Collection[Document] = self._db["webhook_secrets"]
         self._keys: Collection[Document] = self._db["api_keys"]
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 

@@ -3,23 +3,17 @@ A part of ``MongoStore`` of its own, because nothing in it touches a notificatio
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from typing import Any
 
 from pymongo.collection import Collection
 
 from notifyctl.model import WorkerRecord
 from notifyctl.store.mongodb import schema
-from notifyctl.store.mongodb.connection import translated
+from notifyctl.store.mongodb.connection import Translating
 
 
-class WorkerRows:
-    url: str
+class WorkerRows(Translating):
     _workers: Collection[dict[str, Any]]
-
-    def _translated(self, doing: str) -> AbstractContextManager[None]:
-        """Driver errors as ``StoreError`` naming the store and what it was doing."""
-        return translated(self.url, doing)
 
     def register_worker(self, record: WorkerRecord) -> None:
         with self._translated("register worker"):

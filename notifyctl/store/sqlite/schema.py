@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS workers (
     processed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS workers_heartbeat ON workers (last_heartbeat);
+CREATE TABLE IF NOT EXISTS webhook_secrets (
+    tenant_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    secret TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, created_at, secret)
+);
 """
 #: columns added after the first release: (name, declaration), added to older databases at open
 ADDED_COLUMNS = (

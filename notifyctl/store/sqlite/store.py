@@ -39,13 +39,14 @@ from notifyctl.store.sqlite.schema import (
     row_to_notification,
     stored,
 )
+from notifyctl.store.sqlite.secrets import SecretRows
 from notifyctl.store.sqlite.workers import WorkerRows
 
 #: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
 OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
 
 
-class SqliteStore(WorkerRows, KeyRows):
+class SqliteStore(WorkerRows, SecretRows, KeyRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

@@ -30,6 +30,10 @@ class Delivery:
     webhook_id: str
     received_at: float
     body: dict[str, Any]
+    #: the signature headers as received (``webhook-signature``, ``webhook-timestamp``)
+    signature: str = ""
+    timestamp: str = ""
+    raw: bytes = b""
 
 
 class Receiver:
@@ -76,10 +80,12 @@ class Receiver:
         self._loop.close()
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        webhook_id = request.headers["webhook-id"]
+        raw = await request.read()
+        body, headers = json.loads(raw), request.headers
+        webhook_id = headers["webhook-id"]
+        signed = headers.get("webhook-signature", ""), headers.get("webhook-timestamp", "")
         with self._lock:
-            self.deliveries.append(Delivery(webhook_id, time.time(), body))
+            self.deliveries.append(Delivery(webhook_id, time.time(), body, *signed, raw))
             attempt = sum(1 for d in self.deliveries if d.webhook_id == webhook_id)
         status, delay = self.respond(attempt)
         if delay:

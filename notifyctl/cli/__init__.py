@@ -18,6 +18,7 @@ from notifyctl.cli import loadgen, serve
 from notifyctl.cli.common import DataDir
 from notifyctl.cli.keys import keys_app
 from notifyctl.cli.ops import dlq_app, inspect_app
+from notifyctl.cli.tenants import tenants_app
 
 app = typer.Typer(
     help="notifyctl: accept notifications over HTTP, keep them in a store, deliver each once.",
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(inspect_app, name="inspect")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
+app.add_typer(tenants_app, name="tenants")
 
 
 def version_callback(value: bool) -> None:

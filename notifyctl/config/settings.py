@@ -280,7 +280,7 @@ SETTINGS: tuple[Setting, ...] = (
         "NOTIFYCTL_WEBHOOK_SECRET",
         text,
         "",
-        "Standard Webhooks signing secret (whsec_... or raw); empty: unsigned",
+        "tenant default's webhook signing secret (whsec_... or raw) unless it has one in the store",
     ),
     S(
         "log_channel_path",

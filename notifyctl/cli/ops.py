@@ -22,6 +22,7 @@ inspect_app = typer.Typer(
 )
 dlq_app = typer.Typer(help="The dead letters: notifications given up on.", no_args_is_help=True)
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Tenant = Annotated[str | None, typer.Option(help="Only this tenant's (default: every tenant's).")]
 
 
 def since_of(text: str | None, now: int) -> int | None:
@@ -33,10 +34,10 @@ def since_of(text: str | None, now: int) -> int | None:
 
 
 @inspect_app.command("stats")
-def inspect_stats(ctx: typer.Context, as_json: AsJson = False) -> None:
+def inspect_stats(ctx: typer.Context, as_json: AsJson = False, tenant: Tenant = None) -> None:
     """Counts by status, throughput over the last 1/5/15 minutes, success rate, oldest due."""
     _, store = open_existing_store(ctx)
-    show(inspect.stats(store, now_ms()), as_json, views.format_stats)
+    show(inspect.stats(store, now_ms(), tenant), as_json, views.format_stats)
 
 
 @inspect_app.command("queue")
@@ -72,7 +73,6 @@ Since = Annotated[
     str | None, typer.Option(help="Only those that died since: RFC 3339, or an age like 6h, 2d.")
 ]
 Channel = Annotated[str | None, typer.Option(help="Only this channel (webhook, log, ...).")]
-Tenant = Annotated[str | None, typer.Option(help="Only this tenant's (default: every tenant's).")]
 
 
 @inspect_app.command("dead")

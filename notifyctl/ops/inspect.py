@@ -21,11 +21,12 @@ def age_s(since: int | None, now: int) -> float:
     return 0.0 if since is None else round(max(now - since, 0) / 1000, 3)
 
 
-def stats(store: Store, now: int) -> dict[str, Any]:
-    """Counts by status, throughput over the last minutes, success rate, oldest due age."""
+def stats(store: Store, now: int, tenant: str | None = None) -> dict[str, Any]:
+    """Counts by status, throughput over the last minutes, success rate, oldest due age: of one
+    tenant, or of every one."""
     throughput = {}
     for minutes in WINDOWS_MIN:
-        finished = store.finished_since(now - minutes * 60_000)
+        finished = store.finished_since(now - minutes * 60_000, tenant)
         throughput[f"{minutes}m"] = {
             **finished,
             "sent_per_second": round(finished["sent"] / (minutes * 60), 2),
@@ -34,11 +35,11 @@ def stats(store: Store, now: int) -> dict[str, Any]:
     done = last["sent"] + last["dead"]
     return {
         "at": iso_ms(now),
-        "counts": store.counts(now),
+        "counts": store.counts(now, tenant),
         "throughput": throughput,
         # of the notifications that reached a final outcome in the longest window
         "success_rate": round(100 * last["sent"] / done, 2) if done else None,
-        "oldest_due_age_seconds": age_s(store.oldest_due(now), now),
+        "oldest_due_age_seconds": age_s(store.oldest_due(now, tenant), now),
     }
 
 

@@ -159,8 +159,9 @@ class Store(Protocol):
         """
         ...
 
-    def counts(self, now: int) -> dict[str, int]:
-        """Notifications by status, plus ``locked`` (live leases). A consistent snapshot."""
+    def counts(self, now: int, tenant_id: str | None = None) -> dict[str, int]:
+        """Notifications by status, plus ``locked`` (live leases), of one tenant or every one.
+        A consistent snapshot."""
         ...
 
     def register_worker(self, record: WorkerRecord) -> None:
@@ -192,10 +193,11 @@ class Store(Protocol):
 
     # -- operations: read by ``notifyctl inspect`` and the metrics, written by ``dlq replay`` --
 
-    def oldest_due(self, now: int) -> int | None:
+    def oldest_due(self, now: int, tenant_id: str | None = None) -> int | None:
         """The due time of the notification that has waited longest: due, not terminal and not
         leased by a live worker (an expired lease counts as due since it expired). None when
-        nothing is due. Cheap at any backlog size (an index seek per priority)."""
+        nothing is due. Cheap at any backlog size (an index seek per priority; with a tenant,
+        the seek walks past other tenants' due notifications)."""
         ...
 
     def backlog(self, now: int) -> list[BacklogRow]:
@@ -204,9 +206,10 @@ class Store(Protocol):
         undelivered notification, so it is for operators, not for a hot loop."""
         ...
 
-    def finished_since(self, since: int) -> dict[str, int]:
+    def finished_since(self, since: int, tenant_id: str | None = None) -> dict[str, int]:
         """``{"sent": n, "dead": m}``: notifications delivered (``sent_at``) or given up
-        (``dead``, by ``updated_at``) at or after ``since``. One consistent snapshot."""
+        (``dead``, by ``updated_at``) at or after ``since``, of one tenant or every one. One
+        consistent snapshot."""
         ...
 
     def dead_letters(

@@ -164,6 +164,10 @@ def test_a_tenants_replay_and_listing_leave_other_tenants_alone(tmp_path: Path) 
         app, ["--data-dir", str(config.data_dir), "inspect", "dead", "--tenant", "acme", "--json"]
     )
     assert {d["id"] for d in json.loads(listed.stdout)} == set(acme)
+    stats = CliRunner().invoke(
+        app, ["--data-dir", str(config.data_dir), "inspect", "stats", "--tenant", "acme", "--json"]
+    )
+    assert json.loads(stats.stdout)["counts"]["dead"] == 2  # acme's two, not globex's
     # another tenant's id reads as unknown, and --all replays only the tenant's own
     named = replay(config, "--id", globex[0], "--tenant", "acme")
     assert named["replayed"] == [] and named["skipped"] == {globex[0]: "unknown"}

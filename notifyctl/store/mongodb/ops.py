@@ -22,11 +22,13 @@ Document = dict[str, Any]
 LEASED = {"$ne": [{"$type": "$locked_by"}, "missing"]}
 
 
-def oldest_due(notifications: Collection[Document], at: Expression) -> int | None:
+def oldest_due(
+    notifications: Collection[Document], at: Expression, tenant_id: str | None = None
+) -> int | None:
     """One seek of the claim index per priority; due by ``at``, the server's now."""
     found = []
     for priority in Priority:
-        query = {**schema.due(at), "priority": int(priority)}
+        query = {**schema.due(at), "priority": int(priority), **of_tenant(tenant_id)}
         for doc in (
             notifications.find(query, {"available_at": 1})
             .sort("available_at", ASCENDING)
@@ -57,11 +59,22 @@ def backlog(notifications: Collection[Document], at: Expression) -> list[Backlog
     return sorted(found, key=lambda r: (-r.priority, r.channel))
 
 
-def finished_since(notifications: Collection[Document], since: int) -> dict[str, int]:
-    at = schema.to_date(since)
-    sent = notifications.count_documents({"status": Status.SENT.value, "sent_at": {"$gte": at}})
-    dead = notifications.count_documents({"status": Status.DEAD.value, "updated_at": {"$gte": at}})
+def finished_since(
+    notifications: Collection[Document], since: int, tenant_id: str | None = None
+) -> dict[str, int]:
+    at, mine = schema.to_date(since), of_tenant(tenant_id)
+    sent = notifications.count_documents(
+        {"status": Status.SENT.value, "sent_at": {"$gte": at}, **mine}
+    )
+    dead = notifications.count_documents(
+        {"status": Status.DEAD.value, "updated_at": {"$gte": at}, **mine}
+    )
     return {"sent": sent, "dead": dead}
+
+
+def of_tenant(tenant_id: str | None) -> Document:
+    """The filter of one tenant's documents; none for ``None`` (any tenant, for operators)."""
+    return {} if tenant_id is None else {"tenant_id": tenant_id}
 
 
 def dead_letters(

@@ -44,6 +44,7 @@ from notifyctl.store.mongodb import dead_letters, leases, ops, schema
 from notifyctl.store.mongodb.clock import NowExpression, server_now
 from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
 from notifyctl.store.mongodb.keys import KeyRows
+from notifyctl.store.mongodb.ops import of_tenant
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.secrets import SecretDocuments
 from notifyctl.store.mongodb.workers import WorkerRows
@@ -53,11 +54,6 @@ from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, re
 log = logging.getLogger("notifyctl.store.mongodb")
 Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
-
-
-def of_tenant(tenant_id: str | None) -> Document:
-    """The filter of one tenant's documents; none for ``None`` (any tenant, for operators)."""
-    return {} if tenant_id is None else {"tenant_id": tenant_id}
 
 
 class MongoStore(SecretDocuments, WorkerRows, KeyRows):
@@ -242,12 +238,13 @@ class MongoStore(SecretDocuments, WorkerRows, KeyRows):
             log.warning("claim by id after recording %d outcomes failed: %s", len(outcomes), exc)
             return report, []
 
-    def counts(self, now: int) -> dict[str, int]:
+    def counts(self, now: int, tenant_id: str | None = None) -> dict[str, int]:
         """One aggregation: the counts by status and of live leases come from the same pass."""
         live = {"$cond": [{"$gt": ["$lock_expiry", self._now(now)]}, 1, 0]}
         group = {"$group": {"_id": "$status", "count": {"$sum": 1}, "locked": {"$sum": live}}}
+        stages = [{"$match": of_tenant(tenant_id)}, group] if tenant_id is not None else [group]
         with self._translated("counts"):
-            rows = list(self._notifications.aggregate([group]))
+            rows = list(self._notifications.aggregate(stages))
         by_status = {row["_id"]: int(row["count"]) for row in rows}
         result = {status.value: by_status.get(status.value, 0) for status in Status}
         result["locked"] = sum(int(row["locked"]) for row in rows if row["_id"] in CLAIMABLE)
@@ -258,17 +255,17 @@ class MongoStore(SecretDocuments, WorkerRows, KeyRows):
 
     # -- operations (queries in ops) ------------------------------------------------------
 
-    def oldest_due(self, now: int) -> int | None:
+    def oldest_due(self, now: int, tenant_id: str | None = None) -> int | None:
         with self._translated("oldest due"):
-            return ops.oldest_due(self._notifications, self._now(now))
+            return ops.oldest_due(self._notifications, self._now(now), tenant_id)
 
     def backlog(self, now: int) -> list[BacklogRow]:
         with self._translated("backlog"):
             return ops.backlog(self._notifications, self._now(now))
 
-    def finished_since(self, since: int) -> dict[str, int]:
+    def finished_since(self, since: int, tenant_id: str | None = None) -> dict[str, int]:
         with self._translated("finished since"):
-            return ops.finished_since(self._notifications, since)
+            return ops.finished_since(self._notifications, since, tenant_id)
 
     def dead_letters(
         self,

@@ -15,9 +15,11 @@ from notifyctl.model import AttemptRecord, BacklogRow, Priority
 
 UNDELIVERED = "status IN ('pending', 'scheduled')"
 #: the claim index (priority, available_at) answers this with one seek per priority
+#: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
+OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
 OLDEST_DUE = (
     f"SELECT available_at FROM notifications WHERE {UNDELIVERED} AND priority = ?"
-    " AND available_at <= ? ORDER BY available_at LIMIT 1"
+    f" AND available_at <= ?{OF_TENANT} ORDER BY available_at LIMIT 1"
 )
 # A leased row's ``available_at`` is its lease expiry, so "later than now" means live-locked when
 # ``locked_by`` is set and scheduled otherwise; "now or earlier" is due (an expired lease too).
@@ -41,11 +43,11 @@ REPLAY = (
 )
 
 
-def oldest_due(conn: sqlite3.Connection, now: int) -> int | None:
+def oldest_due(conn: sqlite3.Connection, now: int, tenant_id: str | None = None) -> int | None:
     found = [
         row[0]
         for priority in Priority
-        for row in conn.execute(OLDEST_DUE, (int(priority), now)).fetchall()
+        for row in conn.execute(OLDEST_DUE, (int(priority), now, tenant_id, tenant_id)).fetchall()
     ]
     return min(found) if found else None
 
@@ -57,13 +59,17 @@ def backlog(conn: sqlite3.Connection, now: int) -> list[BacklogRow]:
     ]
 
 
-def finished_since(conn: sqlite3.Connection, since: int) -> dict[str, int]:
+def finished_since(
+    conn: sqlite3.Connection, since: int, tenant_id: str | None = None
+) -> dict[str, int]:
     # ``sent_at >= ?`` lets SQLite use the partial index on sent_at (it implies NOT NULL).
     (sent,) = conn.execute(
-        "SELECT count(*) FROM notifications WHERE sent_at >= ?", (since,)
+        f"SELECT count(*) FROM notifications WHERE sent_at >= ?{OF_TENANT}",
+        (since, tenant_id, tenant_id),
     ).fetchone()
     (dead,) = conn.execute(
-        "SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= ?", (since,)
+        f"SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= ?{OF_TENANT}",
+        (since, tenant_id, tenant_id),
     ).fetchone()
     return {"sent": int(sent), "dead": int(dead)}
 

@@ -32,6 +32,7 @@ from notifyctl.model import (
 from notifyctl.store.sqlite import dead_letters, leases, ops
 from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.keys import KeyRows
+from notifyctl.store.sqlite.ops import OF_TENANT
 from notifyctl.store.sqlite.schema import (
     COLUMNS,
     INSERT,
@@ -41,9 +42,6 @@ from notifyctl.store.sqlite.schema import (
 )
 from notifyctl.store.sqlite.secrets import SecretRows
 from notifyctl.store.sqlite.workers import WorkerRows
-
-#: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
-OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
 
 
 class SqliteStore(WorkerRows, SecretRows, KeyRows):
@@ -227,15 +225,19 @@ class SqliteStore(WorkerRows, SecretRows, KeyRows):
         with self._db.write() as conn:
             return leases.finish(conn, outcomes, now, self._outbox)
 
-    def counts(self, now: int) -> dict[str, int]:
+    def counts(self, now: int, tenant_id: str | None = None) -> dict[str, int]:
         with self._db.snapshot() as conn:
             by_status = dict(
-                conn.execute("SELECT status, count(*) FROM notifications GROUP BY status")
+                conn.execute(
+                    f"SELECT status, count(*) FROM notifications WHERE 1 = 1{OF_TENANT}"
+                    " GROUP BY status",
+                    (tenant_id, tenant_id),
+                )
             )
             (locked,) = conn.execute(
                 "SELECT count(*) FROM notifications WHERE locked_by IS NOT NULL"
-                " AND lock_expiry > ?",
-                (now,),
+                f" AND lock_expiry > ?{OF_TENANT}",
+                (now, tenant_id, tenant_id),
             ).fetchone()
         result = {status.value: int(by_status.get(status.value, 0)) for status in Status}
         result["locked"] = int(locked)
@@ -243,17 +245,17 @@ class SqliteStore(WorkerRows, SecretRows, KeyRows):
 
     # -- operations (queries in ops) -----------------------------------------------------
 
-    def oldest_due(self, now: int) -> int | None:
+    def oldest_due(self, now: int, tenant_id: str | None = None) -> int | None:
         with self._db.read() as conn:
-            return ops.oldest_due(conn, now)
+            return ops.oldest_due(conn, now, tenant_id)
 
     def backlog(self, now: int) -> list[BacklogRow]:
         with self._db.snapshot() as conn:
             return ops.backlog(conn, now)
 
-    def finished_since(self, since: int) -> dict[str, int]:
+    def finished_since(self, since: int, tenant_id: str | None = None) -> dict[str, int]:
         with self._db.snapshot() as conn:
-            return ops.finished_since(conn, since)
+            return ops.finished_since(conn, since, tenant_id)
 
     def dead_letters(
         self,

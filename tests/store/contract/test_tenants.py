@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from notifyctl.model import NewNotification, Status
+from notifyctl.model import NewNotification, Outcome, Status, Verdict
 from notifyctl.store import Store
 from tests.store.contract.builders import NOW, current, insert, make
 
@@ -55,3 +55,22 @@ def test_another_tenant_cannot_cancel_and_learns_nothing(store: Store) -> None:
     outcome, cancelled = store.cancel(theirs.id, NOW, "acme")
     assert outcome == "cancelled" and cancelled is not None
     assert cancelled.status == Status.CANCELLED
+
+
+def test_operators_figures_of_one_tenant_leave_out_the_others(store: Store) -> None:
+    """``inspect stats --tenant``: counts, throughput and the oldest due age of one tenant."""
+    (old_acme,) = insert(store, of("acme", scheduled_for=NOW - 9_000))
+    (old_globex,) = insert(store, of("globex", scheduled_for=NOW - 60_000))
+    globex_sent, globex_dead = insert(store, of("globex"), of("globex"))
+    claims = {c.id: c for c in store.claim_ids([globex_sent.id, globex_dead.id], "w", NOW, 30_000)}
+    store.finish([Outcome(claims[globex_sent.id], Verdict.SENT),
+                  Outcome(claims[globex_dead.id], Verdict.DEAD, "HTTP 410")], NOW)  # fmt: skip
+    acme = store.counts(NOW, "acme")
+    assert (acme["pending"], acme["sent"], acme["dead"]) == (1, 0, 0)
+    every = store.counts(NOW)
+    assert (every["pending"], every["sent"], every["dead"]) == (2, 1, 1)
+    assert store.finished_since(NOW - 1, "acme") == {"sent": 0, "dead": 0}
+    assert store.finished_since(NOW - 1, "globex") == {"sent": 1, "dead": 1}
+    assert store.oldest_due(NOW, "acme") == old_acme.scheduled_for
+    assert store.oldest_due(NOW) == old_globex.scheduled_for
+    assert store.oldest_due(NOW, "initech") is None

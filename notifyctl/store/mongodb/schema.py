@@ -180,6 +180,8 @@ INDEXES: tuple[Index, ...] = (
     # ``notifyctl keys list --tenant``
     ("api_keys", "digest", [("digest", ASCENDING)], {"unique": True}),
     ("api_keys", "tenant_created", [("tenant_id", ASCENDING), ("created_at", ASCENDING)], {}),
+    # a tenant's quota usage by day: forgetting its older days (``limits.py``)
+    ("quota_usage", "tenant_day", [("tenant_id", ASCENDING), ("day", ASCENDING)], {}),
 )
 
 

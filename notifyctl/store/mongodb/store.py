@@ -44,6 +44,7 @@ from notifyctl.store.mongodb import dead_letters, leases, ops, schema
 from notifyctl.store.mongodb.clock import NowExpression, server_now
 from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
 from notifyctl.store.mongodb.keys import KeyRows
+from notifyctl.store.mongodb.limits import LimitDocuments
 from notifyctl.store.mongodb.ops import of_tenant
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.secrets import SecretDocuments
@@ -56,7 +57,7 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
-class MongoStore(SecretDocuments, WorkerRows, KeyRows):
+class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -83,6 +84,8 @@ class MongoStore(SecretDocuments, WorkerRows, KeyRows):
         self._workers: Collection[Document] = self._db["workers"]
         self._secrets: Collection[Document] = self._db["webhook_secrets"]
         self._keys: Collection[Document] = self._db["api_keys"]
+        self._limits: Collection[Document] = self._db["tenant_limits"]
+        self._usage: Collection[Document] = self._db["quota_usage"]
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod

@@ -1,4 +1,4 @@
-"""The API keys' rows (the ``api_keys`` table of ``schema.KEYS_SCHEMA``). A part of
+"""The API keys' rows (the ``api_keys`` table of ``schema.TENANT_SCHEMA``). A part of
 ``SqliteStore`` of its own, because nothing in it touches a notification."""
 
 from __future__ import annotations

@@ -150,8 +150,9 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
 
 
 #: API keys (``store/sqlite/keys.py``): the digest of each key, never the key; ``scopes`` is
-#: ``tenants.scopes_text``. Rows are never deleted: a revoked key keeps its row.
-KEYS_SCHEMA = """
+#: ``tenants.scopes_text``. Rows are never deleted: a revoked key keeps its row. Each tenant's
+#: limits and its quota usage per UTC day (``store/sqlite/limits.py``).
+TENANT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL,
@@ -164,6 +165,18 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant_id, created_at);
+CREATE TABLE IF NOT EXISTS tenant_limits (
+    tenant_id TEXT PRIMARY KEY,
+    rate_per_s REAL,
+    burst INTEGER,
+    daily_quota INTEGER
+);
+CREATE TABLE IF NOT EXISTS quota_usage (
+    tenant_id TEXT NOT NULL,
+    day TEXT NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+) WITHOUT ROWID;
 """
 
 
@@ -175,6 +188,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
     add_missing_columns(conn)
     for statement in ADDED_INDEXES:
         conn.execute(statement)
-    for statement in KEYS_SCHEMA.split(";"):
+    for statement in TENANT_SCHEMA.split(";"):
         if statement.strip():
             conn.execute(statement)

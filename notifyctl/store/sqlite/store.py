@@ -32,6 +32,7 @@ from notifyctl.model import (
 from notifyctl.store.sqlite import dead_letters, leases, ops
 from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.keys import KeyRows
+from notifyctl.store.sqlite.limits import LimitRows
 from notifyctl.store.sqlite.ops import OF_TENANT
 from notifyctl.store.sqlite.schema import (
     COLUMNS,
@@ -44,7 +45,7 @@ from notifyctl.store.sqlite.secrets import SecretRows
 from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore(WorkerRows, SecretRows, KeyRows):
+class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

@@ -6,9 +6,10 @@ Here the handlers, their routes and the server; reading requests and shaping res
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -24,18 +25,21 @@ from notifyctl.api.intake_dns import IntakeResolver
 from notifyctl.api.io import (
     JsonResponse,
     insert_response,
+    limits_of,
     list_query,
     read_json,
     tenant_of,
     unavailable_store_is_503,
 )
 from notifyctl.api.keyring import StoreKeys
+from notifyctl.api.limits import DailyQuota, QuotaGrant, TenantLimitsCache
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.broker import POLL_ONLY, Broker, broker_state, group_wakeups
 from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
+from notifyctl.limits import Rate
 from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, now_ms
 from notifyctl.shapes import notification_json
@@ -48,6 +52,7 @@ log = logging.getLogger("notifyctl.api")
 MAX_BATCH = 1_000
 Parsed = NewNotification | Invalid
 KeyringFactory = Callable[[Store, CallObserver], StoreKeys]
+LimitsFactory = Callable[[Store, CallObserver], TenantLimitsCache]
 
 
 class Api:
@@ -66,6 +71,7 @@ class Api:
         policy = DestinationPolicy.from_config(config.webhook_allow)
         self.destinations = IntakeResolver(policy, config.intake_dns_timeout_ms / 1000, resolver)
         self._group_commit = GroupCommit(store.insert_many)
+        self.quota = DailyQuota(store, metrics)
 
     def count_intake(self, results: list[InsertResult]) -> None:
         created = sum(1 for r in results if r.created)
@@ -116,13 +122,37 @@ class Api:
         (item,) = await self._parse([body], now, tenant, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
             raise invalid(item.errors)
-        with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
-            result = await self._group_commit.insert(item)
+        grant = await self._take_quota(request, 1)
+        async with self._quota_kept(grant) as created:
+            with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
+                result = await self._group_commit.insert(item)
+            created.append(result)
         self.wake_workers([result], now)
         self.count_intake([result])
         status, payload = insert_response(result)
         headers = {"Location": f"/v1/notifications/{result.notification.id}"}
+        if grant is not None:
+            headers.update(grant.headers(given_back=0 if result.created else 1))
         return JsonResponse(payload, status_code=status, headers=headers)
+
+    async def _take_quota(self, request: Request, count: int) -> QuotaGrant | None:
+        """Count ``count`` new notifications against the tenant's daily quota (429 when they
+        do not fit; nothing for a tenant without one)."""
+        with unavailable_store_is_503():
+            return await self.quota.take(limits_of(request), count)
+
+    @contextlib.asynccontextmanager
+    async def _quota_kept(self, grant: QuotaGrant | None) -> AsyncIterator[list[InsertResult]]:
+        """Around an insert: what the insert appends to the list it yields keeps its count
+        if it was created; the rest of the grant (replays, conflicts, all of it when the insert
+        failed) is given back."""
+        results: list[InsertResult] = []
+        try:
+            yield results
+        finally:
+            if grant is not None:
+                created = sum(1 for result in results if result.created)
+                await self.quota.give_back(grant, grant.count - created)
 
     async def create_batch(self, request: Request) -> Response:
         body = await self._read_json(request)
@@ -136,11 +166,18 @@ class Api:
         now = now_ms()
         parsed = await self._parse(items, now, tenant_of(request))
         valid = [p for p in parsed if isinstance(p, NewNotification)]
-        inserted = await self._store(self.store.insert_many, valid, now) if valid else []
+        grant = await self._take_quota(request, len(valid))
+        async with self._quota_kept(grant) as inserted:
+            if valid:
+                inserted.extend(await self._store(self.store.insert_many, valid, now))
         self.wake_workers(inserted, now)
         self.count_intake(inserted)
         stored = iter(inserted)
-        return JsonResponse({"results": [self._item(p, stored) for p in parsed]})
+        body = {"results": [self._item(p, stored) for p in parsed]}
+        if grant is None:
+            return JsonResponse(body)
+        created = sum(1 for result in inserted if result.created)
+        return JsonResponse(body, headers=grant.headers(given_back=grant.count - created))
 
     @staticmethod
     def _item(parsed: NewNotification | Invalid, stored: Any) -> dict[str, Any]:
@@ -227,6 +264,7 @@ def build_app(
     metrics: ApiMetrics | None = None,
     resolver: AbstractResolver | None = None,
     store_keys: KeyringFactory = StoreKeys,
+    tenant_limits: LimitsFactory = TenantLimitsCache,
 ) -> Any:
     """The API as an ASGI app: Starlette routes behind the key and rate-limit guard, every
     request timed (``http_request_duration_seconds``), refused ones included. ``resolver``
@@ -237,7 +275,6 @@ def build_app(
     from notifyctl.api.guard import Guard, parse_networks
     from notifyctl.api.openapi import document
     from notifyctl.api.problems import on_http_exception, on_problem
-    from notifyctl.api.ratelimit import RateLimiter
     from notifyctl.apikeys import ApiKeys
     from notifyctl.serving import RequestTimer, metrics_endpoint
 
@@ -266,12 +303,13 @@ def build_app(
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
     app = Starlette(routes=routes, exception_handlers=handlers)
     keys = ApiKeys.from_config(config.api_keys, config.api_keys_file)
-    limiter = None
+    rate = None
     if config.rate_limit_per_s:
-        limiter = RateLimiter(config.rate_limit_per_s, config.rate_limit_burst)
+        rate = Rate(config.rate_limit_per_s, config.rate_limit_burst)
     proxies = parse_networks(config.trusted_proxies)
-    guard = Guard(app, keys, limiter, proxies, config.metrics_require_key,
-                  store_keys=store_keys(store, metrics))  # fmt: skip
+    guard = Guard(app, keys, rate, proxies, config.metrics_require_key,
+                  store_keys=store_keys(store, metrics),
+                  tenant_limits=tenant_limits(store, metrics))  # fmt: skip
     return RequestTimer(guard, metrics)
 
 

@@ -10,6 +10,11 @@ without the scope an endpoint needs (``required_scope``) gets 403 ``insufficient
 Pure ASGI rather than Starlette's BaseHTTPMiddleware: it runs on every request, so it stays a
 dictionary lookup and a token-bucket update, with no extra task or body buffering.
 
+The rate limit is a token bucket per tenant, shared by all of the tenant's keys (per client
+address on an API without keys), in each API process (``docs/tenants.md``): the tenant's own rate
+where ``notifyctl tenants limits`` set one (``api/limits.py``), else the deployment's. The
+tenant's limits are left in the state too (``request.state.limits``), for its daily quota.
+
 Every request costs one token, taken here before its body is read. A request that turns out to
 ask for more (a batch: see ``ratelimit.BATCH_ITEMS_PER_TOKEN``) takes the rest through the function
 this guard leaves in its scope under ``CHARGE``, once its size is known and before any work;
@@ -27,10 +32,12 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notifyctl.api.keyring import StoreKeys
+from notifyctl.api.limits import TenantLimitsCache
 from notifyctl.api.problems import HTTPProblem, problem_json
 from notifyctl.api.ratelimit import Decision, RateLimiter
 from notifyctl.apikeys import ApiKeys, bearer_token
 from notifyctl.errors import StoreError
+from notifyctl.limits import Rate, TenantLimits
 from notifyctl.tenants import OPEN, Identity
 from notifyctl.tenants import Scope as KeyScope  # Scope is ASGI's here
 
@@ -98,19 +105,24 @@ class Guard:
         self,
         app: ASGIApp,
         keys: ApiKeys,
-        limiter: RateLimiter | None,
+        default_rate: Rate | None,
         trusted_proxies: tuple[Network, ...] = (),
         metrics_need_key: bool = False,
         clock: Callable[[], float] = time.monotonic,
         store_keys: StoreKeys | None = None,
+        tenant_limits: TenantLimitsCache | None = None,
     ) -> None:
+        """``default_rate``: the deployment's rate limit (None: none, but where a tenant has
+        its own); ``tenant_limits``: the tenants' own limits (None: no tenant has any)."""
         self.app = app
         self.keys = keys
-        self.limiter = limiter
+        self.default_rate = default_rate
+        self.buckets = RateLimiter()
         self.trusted = trusted_proxies
         self.metrics_need_key = metrics_need_key
         self.clock = clock
         self.store_keys = store_keys
+        self.tenant_limits = tenant_limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -120,11 +132,15 @@ class Guard:
         identity = await self._authenticate(scope, send)
         if identity is None:  # answered already
             return
+        tenant_limits = await self._limits_of(identity.tenant, send)
+        if tenant_limits is None:  # answered already
+            return
         state = scope.setdefault("state", {})
-        state["tenant"], state["scopes"], state["key_id"] = (
-            identity.tenant, identity.scopes, identity.key_id,
+        state["tenant"], state["scopes"], state["key_id"], state["limits"] = (
+            identity.tenant, identity.scopes, identity.key_id, tenant_limits,
         )  # fmt: skip
-        limits, refusal = self._rate_limit(scope, identity, path)
+        rate = None if path == "/metrics" else tenant_limits.rate(self.default_rate)
+        limits, refusal = self._rate_limit(scope, identity, rate)
         needed = required_scope(scope.get("method", ""), path)
         if refusal is None and needed is not None and needed not in identity.scopes:
             refusal = insufficient_scope(needed, limits)
@@ -150,28 +166,42 @@ class Guard:
             await self._unauthorized(scope, send)
         return identity
 
+    async def _limits_of(self, tenant: str, send: Send) -> TenantLimits | None:
+        """The tenant's own limits (cached); else answer 503 and return None."""
+        if self.tenant_limits is None:
+            return TenantLimits(tenant)
+        try:
+            return await self.tenant_limits.of(tenant)
+        except StoreError as exc:
+            log.error("store failed reading the limits of tenant %s: %s", tenant, exc)
+            await respond(
+                send, HTTPProblem(503, "store_unavailable", "the store is unavailable; retry")
+            )
+            return None
+
     def _rate_limit(
-        self, scope: Scope, identity: Identity, path: str
+        self, scope: Scope, identity: Identity, rate: Rate | None
     ) -> tuple[dict[str, str], HTTPProblem | None]:
         """Take the request's token: the rate-limit headers, and a 429 when the bucket is empty.
-        The bucket is the key's (per key, as before tenants), or the address's without keys."""
-        if self.limiter is None or path == "/metrics":
+        The bucket is the tenant's, shared by its keys, or the client address's without keys."""
+        if rate is None:
             return {}, None
-        bucket = identity.key_id or "ip:" + client_address(scope, self.trusted)
-        decision = self.limiter.take(bucket, self.clock())
+        if identity.key_id is None:
+            bucket = "ip:" + client_address(scope, self.trusted)
+        else:
+            bucket = "tenant:" + identity.tenant
+        decision = self.buckets.take(bucket, self.clock(), rate)
         limits = rate_headers(decision)
         if not decision.allowed:
             return limits, too_many(decision, limits)
-        scope[CHARGE] = self._charger(bucket, limits)  # in place: RequestTimer reads the scope
+        scope[CHARGE] = self._charger(bucket, rate, limits)  # in place: RequestTimer reads it
         return limits, None
 
-    def _charger(self, bucket: str, limits: dict[str, str]) -> Charge:
-        limiter = self.limiter
-        assert limiter is not None
-
+    def _charger(self, bucket: str, rate: Rate, limits: dict[str, str]) -> Charge:
         def charge(tokens: int) -> Decision:
             # one token is gone already: asking for more than burst - 1 could never succeed
-            decision = limiter.take(bucket, self.clock(), min(tokens, limiter.burst - 1))
+            cost = min(tokens, rate.burst - 1)
+            decision = self.buckets.take(bucket, self.clock(), rate, cost)
             limits.clear()
             limits.update(rate_headers(decision))
             return decision
@@ -181,9 +211,9 @@ class Guard:
     async def _unauthorized(self, scope: Scope, send: Send) -> None:
         """401, or 429 once the client's address has failed too often: guessing keys, or a
         client with a stale key, costs a bucket of its own per IP like any other traffic."""
-        if self.limiter is not None:
+        if self.default_rate is not None:
             client = "unauthenticated ip:" + client_address(scope, self.trusted)
-            decision = self.limiter.take(client, self.clock())
+            decision = self.buckets.take(client, self.clock(), self.default_rate)
             if not decision.allowed:
                 await respond(send, too_many(decision, rate_headers(decision)))
                 return

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 
 from notifyctl.api.problems import HTTPProblem, invalid
 from notifyctl.errors import StoreError
+from notifyctl.limits import TenantLimits
 from notifyctl.model import DEFAULT_TENANT, InsertResult, Status
 from notifyctl.shapes import notification_json
 from notifyctl.validation import FieldError
@@ -129,3 +130,9 @@ def tenant_of(request: Request) -> str:
     """Whose request this is: the tenant the guard found for its API key (``request.state``);
     ``default`` on an API without keys."""
     return str(getattr(request.state, "tenant", DEFAULT_TENANT))
+
+
+def limits_of(request: Request) -> TenantLimits:
+    """The caller's tenant's own limits, as the guard read them (none on an app without it)."""
+    limits = getattr(request.state, "limits", None)
+    return limits if isinstance(limits, TenantLimits) else TenantLimits(tenant_of(request))

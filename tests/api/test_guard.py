@@ -9,43 +9,61 @@ from hypothesis import strategies as st
 
 from notifyctl.api.guard import client_address, parse_networks
 from notifyctl.api.ratelimit import RateLimiter
+from notifyctl.limits import Rate
 
 
 def test_a_bucket_allows_the_burst_then_refills_at_the_rate() -> None:
-    limiter = RateLimiter(rate=100, burst=200)
-    decisions = [limiter.take("c", now=10.0) for _ in range(201)]
+    limiter, rate = RateLimiter(), Rate(100, 200)
+    decisions = [limiter.take("c", 10.0, rate) for _ in range(201)]
     assert all(d.allowed for d in decisions[:200]) and not decisions[200].allowed
     assert decisions[200].retry_after_s == 1
-    assert limiter.take("c", now=10.005).allowed is False  # half a token back: not enough
-    assert limiter.take("c", now=10.011).allowed is True
+    assert limiter.take("c", 10.005, rate).allowed is False  # half a token back: not enough
+    assert limiter.take("c", 10.011, rate).allowed is True
 
 
 def test_a_costly_request_takes_its_cost_or_nothing() -> None:
-    limiter = RateLimiter(rate=1, burst=15)
-    assert limiter.take("c", 0.0, cost=11).remaining == 4
-    refused = limiter.take("c", 0.0, cost=11)
+    limiter, rate = RateLimiter(), Rate(1, 15)
+    assert limiter.take("c", 0.0, rate, cost=11).remaining == 4
+    refused = limiter.take("c", 0.0, rate, cost=11)
     assert not refused.allowed and refused.remaining == 4 and refused.retry_after_s == 7
-    assert limiter.take("c", 0.0, cost=4).allowed  # the refusal took nothing
+    assert limiter.take("c", 0.0, rate, cost=4).allowed  # the refusal took nothing
 
 
 def test_a_cost_above_the_burst_is_payable_once_the_bucket_is_full() -> None:
-    limiter = RateLimiter(rate=1, burst=5)
-    assert limiter.take("c", 0.0, cost=50).allowed
-    assert not limiter.take("c", 0.0, cost=50).allowed
+    limiter, rate = RateLimiter(), Rate(1, 5)
+    assert limiter.take("c", 0.0, rate, cost=50).allowed
+    assert not limiter.take("c", 0.0, rate, cost=50).allowed
 
 
 def test_clients_do_not_share_buckets() -> None:
-    limiter = RateLimiter(rate=1, burst=1)
-    assert limiter.take("a", 0.0).allowed and not limiter.take("a", 0.0).allowed
-    assert limiter.take("b", 0.0).allowed
+    limiter, rate = RateLimiter(), Rate(1, 1)
+    assert limiter.take("a", 0.0, rate).allowed and not limiter.take("a", 0.0, rate).allowed
+    assert limiter.take("b", 0.0, rate).allowed
+
+
+def test_clients_may_have_buckets_of_different_shapes() -> None:
+    limiter = RateLimiter()
+    small, large = Rate(1, 2), Rate(1, 5)
+    assert sum(limiter.take("small", 0.0, small).allowed for _ in range(10)) == 2
+    decisions = [limiter.take("large", 0.0, large) for _ in range(10)]
+    assert sum(d.allowed for d in decisions) == 5 and decisions[0].limit == 5
+
+
+def test_a_bucket_whose_rate_changes_keeps_its_tokens_up_to_the_new_burst() -> None:
+    limiter = RateLimiter()
+    for _ in range(8):
+        limiter.take("c", 0.0, Rate(1, 10))  # 2 tokens left
+    assert limiter.take("c", 0.0, Rate(1, 3)).remaining == 1
+    assert limiter.take("c", 0.0, Rate(1, 3)).remaining == 0
+    assert not limiter.take("c", 0.0, Rate(1, 3)).allowed
 
 
 def test_idle_clients_are_forgotten_and_memory_is_bounded() -> None:
-    limiter = RateLimiter(rate=10, burst=10, max_clients=100)
+    limiter, rate = RateLimiter(max_clients=100), Rate(10, 10)
     for i in range(1_000):
-        limiter.take(f"client-{i}", now=0.0)
+        limiter.take(f"client-{i}", 0.0, rate)
     assert len(limiter) <= 100
-    limiter.take("late", now=5.0)  # everyone else has been full again for a while
+    limiter.take("late", 5.0, rate)  # everyone else has been full again for a while
     assert len(limiter) == 1
 
 
@@ -57,11 +75,11 @@ def test_idle_clients_are_forgotten_and_memory_is_bounded() -> None:
 def test_never_more_than_burst_plus_rate_times_elapsed(
     rate: int, burst: int, gaps: list[float]
 ) -> None:
-    limiter = RateLimiter(rate, burst)
+    limiter = RateLimiter()
     now, allowed = 0.0, 0
     for gap in gaps:
         now += gap
-        allowed += limiter.take("c", now).allowed
+        allowed += limiter.take("c", now, Rate(rate, burst)).allowed
     assert allowed <= burst + rate * now + 1e-6
 
 

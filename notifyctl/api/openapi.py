@@ -129,9 +129,10 @@ COMMON_ERRORS = {
     ),
     "403": error_response("insufficient_scope: the key lacks the scope this endpoint needs"),
     "429": error_response(
-        "rate limited (per API key, else per client address; requests"
-        " without a valid key have a bucket per address of their own); see"
-        " Retry-After and X-RateLimit-* headers"
+        "rate_limited: over the rate limit (per tenant, shared by its keys; per client"
+        " address without keys; requests without a valid key have a bucket per address of"
+        " their own), see Retry-After and X-RateLimit-* headers; or quota_exceeded: over the"
+        " tenant's daily quota, Retry-After until 00:00 UTC, see X-Daily-Quota-* headers"
     ),
     "503": error_response("the store is unavailable; retry"),
 }

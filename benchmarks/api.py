@@ -454,11 +454,26 @@ def section_door(opts: argparse.Namespace, summary: dict[str, list[Result]]) -> 
     print(guard_alone(), flush=True)
 
 
+class OneTenantsLimits:
+    """The store, as far as the tenant limits' cache asks it: every tenant has its own."""
+
+    def tenant_limits(self, tenant: str) -> Any:
+        from notifyctl.limits import TenantLimits
+
+        return TenantLimits(tenant, rate_per_s=1e6, burst=1_000_000)
+
+
+class NoMetrics:
+    def observe_store_call(self, operation: str, seconds: float) -> None:
+        return None
+
+
 def guard_alone(n: int = 50_000) -> str:
     """The Guard middleware in process, around an app that answers at once: µs per request."""
     from notifyctl.api.guard import Guard
-    from notifyctl.api.ratelimit import RateLimiter
+    from notifyctl.api.limits import TenantLimitsCache
     from notifyctl.apikeys import ApiKeys
+    from notifyctl.limits import Rate
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 201, "headers": []})
@@ -477,12 +492,16 @@ def guard_alone(n: int = 50_000) -> str:
         return {"type": "http", "method": "POST", "path": "/v1/notifications",
                 "headers": headers, "client": ("127.0.0.1", 50000)}  # fmt: skip
 
+    never_refuses = Rate(1e6, 1_000_000)
+    keys = ApiKeys.from_config(",".join(KEYS), "")
+    limits: Any = TenantLimitsCache(OneTenantsLimits(), NoMetrics())  # type: ignore[arg-type]
     cases = {
         "app alone": (app, None),
         "a": (Guard(app, ApiKeys([]), None), None),
-        "b": (Guard(app, ApiKeys([]), RateLimiter(1e6, 1_000_000)), None),
-        "c": (Guard(app, ApiKeys.from_config(",".join(KEYS), ""), RateLimiter(1e6, 1_000_000)),
-              KEYS[7]),
+        "b": (Guard(app, ApiKeys([]), never_refuses), None),
+        "c": (Guard(app, keys, never_refuses), KEYS[7]),
+        "c + tenant limits (cached)": (Guard(app, keys, never_refuses, tenant_limits=limits),
+                                       KEYS[7]),
     }  # fmt: skip
 
     async def time_it(target: Any, key: str | None) -> float:

@@ -23,6 +23,7 @@ the rate-limit headers of the answer then show the bucket after both.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -132,7 +133,9 @@ class Guard:
         identity = await self._authenticate(scope, send)
         if identity is None:  # answered already
             return
-        tenant_limits = await self._limits_of(identity.tenant, send)
+        tenant_limits = self._cached_limits(identity.tenant)
+        if tenant_limits is None:
+            tenant_limits = await self._limits_of(identity.tenant, send)
         if tenant_limits is None:  # answered already
             return
         state = scope.setdefault("state", {})
@@ -166,10 +169,14 @@ class Guard:
             await self._unauthorized(scope, send)
         return identity
 
+    def _cached_limits(self, tenant: str) -> TenantLimits | None:
+        if self.tenant_limits is None:
+            return no_limits(tenant)
+        return self.tenant_limits.cached(tenant)
+
     async def _limits_of(self, tenant: str, send: Send) -> TenantLimits | None:
         """The tenant's own limits (cached); else answer 503 and return None."""
-        if self.tenant_limits is None:
-            return TenantLimits(tenant)
+        assert self.tenant_limits is not None  # else _cached_limits answered
         try:
             return await self.tenant_limits.of(tenant)
         except StoreError as exc:
@@ -231,6 +238,13 @@ class Guard:
         if self.store_keys is None or not await self.store_keys.any():
             return None if self.keys.enabled else OPEN
         return None if token is None else await self.store_keys.identify(token)
+
+
+@functools.lru_cache(maxsize=1024)
+def no_limits(tenant: str) -> TenantLimits:
+    """A tenant's limits where no tenant has any of its own (one object per tenant, not one per
+    request)."""
+    return TenantLimits(tenant)
 
 
 def insufficient_scope(needed: KeyScope, limits: dict[str, str]) -> HTTPProblem:

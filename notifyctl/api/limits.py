@@ -45,10 +45,14 @@ class TenantLimitsCache:
         self.store, self.observer = store, observer
         self._known: TtlCache[TenantLimits] = TtlCache(ttl_s, MAX_ENTRIES, clock)
 
+    def cached(self, tenant: str) -> TenantLimits | None:
+        """The tenant's limits if they are cached (no await on the request's hot path)."""
+        return self._known.get(tenant)[1]
+
     async def of(self, tenant: str) -> TenantLimits:
         """The tenant's limits; StoreError when they are not cached and the store cannot say."""
-        found, limits = self._known.get(tenant)
-        if found and limits is not None:
+        limits = self.cached(tenant)
+        if limits is not None:
             return limits
         stored = await call(self.observer, "tenant_limits", self.store.tenant_limits, tenant)
         limits = stored or TenantLimits(tenant)

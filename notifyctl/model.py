@@ -28,8 +28,9 @@ class Status(StrEnum):
 TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED})
 #: the tenant of every notification made before tenants existed, and of a deployment without keys
 DEFAULT_TENANT = "default"
-#: the channels a notification may name (``notifyctl.channels`` builds one of each)
-CHANNELS = ("webhook", "log")
+#: the channels a notification may name; a deployment offers those it has settings for
+#: (``notifyctl.channels.configured``)
+CHANNELS = ("webhook", "log", "email", "apns", "fcm", "sms")
 CLAIMABLE = (Status.PENDING.value, Status.SCHEDULED.value)
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
+from notifyctl.addresses import address_problem, content_problem
 from notifyctl.ids import new_id
 from notifyctl.model import CHANNELS, NewNotification, Priority
 
@@ -101,23 +101,18 @@ def _data(body: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def is_http_url(url: str) -> bool:
-    """An http:// or https:// URL with a host and, if any, a valid port."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def _destination(channel: str | None, to: str | None) -> None:
-    if channel != "webhook":
+    if channel is None:
         return
-    if to is None:
-        raise Invalid([FieldError("to", "is required for the webhook channel (the URL to POST)")])
-    if not is_http_url(to):
-        raise Invalid([FieldError("to", "must be an http:// or https:// URL with a host")])
+    problem = address_problem(channel, to)
+    if problem:
+        raise Invalid([FieldError("to", problem)])
+
+
+def _content(channel: str | None, title: str | None, body: str | None) -> None:
+    problem = None if channel is None else content_problem(channel, title, body)
+    if problem:
+        raise Invalid([FieldError(*problem)])
 
 
 def _priority(body: dict[str, Any]) -> Priority:
@@ -204,6 +199,11 @@ def _collect(
     if "to" in values and "channel" in values:
         try:
             _destination(values["channel"], values["to"])
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    if {"channel", "title", "body"} <= set(values):
+        try:
+            _content(values["channel"], values["title"], values["body"])
         except Invalid as exc:
             errors.extend(exc.errors)
     if errors:

@@ -237,7 +237,7 @@ BAD_FIELDS: list[tuple[str, dict[str, Any], str]] = [
     ("numeric user_id", {"user_id": 42, "channel": "log"}, "user_id"),
     ("too long user_id", {"user_id": "u" * 257, "channel": "log"}, "user_id"),
     ("missing channel", {"user_id": "u"}, "channel"),
-    ("unknown channel", {"user_id": "u", "channel": "sms"}, "channel"),
+    ("unknown channel", {"user_id": "u", "channel": "pigeon"}, "channel"),
     ("numeric channel", {"user_id": "u", "channel": 1}, "channel"),
     ("unknown field", {**LOG, "userId": "u"}, "userId"),
     ("webhook without to", {"user_id": "u", "channel": "webhook"}, "to"),
@@ -313,7 +313,7 @@ def test_a_log_notification_may_carry_any_destination_string() -> None:
 
 
 def test_error_messages_say_what_is_wrong() -> None:
-    messages = {e.field: e.message for e in errors_of({"channel": "sms", "max_attempts": 0})}
+    messages = {e.field: e.message for e in errors_of({"channel": "pigeon", "max_attempts": 0})}
     assert messages["user_id"] == "is required"
     assert "webhook" in messages["channel"] and "log" in messages["channel"]
     assert "between 1 and 100" in messages["max_attempts"]

@@ -36,6 +36,7 @@ from notifyctl.api.limits import DailyQuota, QuotaGrant, TenantLimitsCache
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.broker import POLL_ONLY, Broker, broker_state, group_wakeups
+from notifyctl.channels import missing_settings, offered
 from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
@@ -72,6 +73,8 @@ class Api:
         self.destinations = IntakeResolver(policy, config.intake_dns_timeout_ms / 1000, resolver)
         self._group_commit = GroupCommit(store.insert_many)
         self.quota = DailyQuota(store, metrics)
+        #: the channels this deployment delivers; a notification on another is refused
+        self.channels = offered(config)
 
     def count_intake(self, results: list[InsertResult]) -> None:
         created = sum(1 for r in results if r.created)
@@ -101,6 +104,10 @@ class Api:
             item = parse_notification(body, now, self.config.max_attempts, header_key)
         except Invalid as exc:
             return exc
+        if item.channel not in self.channels:
+            missing = ", ".join(missing_settings(self.config, item.channel))
+            message = f"channel not configured: this deployment has no {item.channel} settings"
+            return Invalid([FieldError("channel", f"{message} ({missing})")])
         return dataclasses.replace(item, tenant_id=tenant)
 
     def wake_workers(self, results: list[InsertResult], now: int) -> None:
@@ -223,7 +230,8 @@ class Api:
             body = {"status": "unhealthy", "database": "disconnected", "messageQueue": queue}
             return JsonResponse(body, status_code=503)
         # Without the broker the API still accepts: the workers' sweep delivers, only slower.
-        return JsonResponse({"status": "healthy", "database": "connected", "messageQueue": queue})
+        healthy = {"status": "healthy", "database": "connected", "messageQueue": queue}
+        return JsonResponse({**healthy, "channels": list(self.channels)})
 
 
 def forbidden_or(parsed: Parsed, problems: dict[str, str]) -> Parsed:

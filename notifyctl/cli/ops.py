@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from notifyctl.broker import open_broker
+from notifyctl.channels import offered
 from notifyctl.cli import views
 from notifyctl.cli.common import fail, open_existing_store, show
 from notifyctl.errors import NotifyError
@@ -36,8 +37,9 @@ def since_of(text: str | None, now: int) -> int | None:
 @inspect_app.command("stats")
 def inspect_stats(ctx: typer.Context, as_json: AsJson = False, tenant: Tenant = None) -> None:
     """Counts by status, throughput over the last 1/5/15 minutes, success rate, oldest due."""
-    _, store = open_existing_store(ctx)
-    show(inspect.stats(store, now_ms(), tenant), as_json, views.format_stats)
+    built, store = open_existing_store(ctx)
+    data = {**inspect.stats(store, now_ms(), tenant), "channels": list(offered(built))}
+    show(data, as_json, views.format_stats)
 
 
 @inspect_app.command("queue")

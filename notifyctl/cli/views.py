@@ -55,7 +55,11 @@ def format_stats(data: dict[str, Any]) -> RenderableType:
         ("   oldest due ", "bold"), f"{data['oldest_due_age_seconds']:,.1f} s",
         ("   at ", "bold"), str(data["at"]),
     )  # fmt: skip
-    return Group(counts, rates, summary)
+    if "channels" not in data:
+        return Group(counts, rates, summary)
+    # this command's settings: the channels a worker started with the same ones delivers
+    channels = Text.assemble(("channels ", "bold"), ", ".join(data["channels"]))
+    return Group(counts, rates, summary, channels)
 
 
 def format_queue(data: dict[str, Any]) -> RenderableType:

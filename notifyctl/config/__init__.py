@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from notifyctl.config.parsers import without_password
-from notifyctl.config.settings import BY_NAME, SETTINGS, Setting
+from notifyctl.config.setting import Setting
+from notifyctl.config.settings import BY_NAME, SETTINGS
 from notifyctl.errors import ConfigError
 
-__all__ = ["Config", "load", "redacted"]
+__all__ = ["Config", "load", "masked", "redacted"]
 
 
 def redacted(url: str) -> str:
@@ -74,6 +75,30 @@ class Config:
     queue_metrics_interval_ms: int
     sqlite_synchronous: str
     log_level: str
+    channel_timeout_ms: int
+    channel_ca_file: str
+    smtp_url: str
+    email_from: str
+    email_reply_to: str
+    smtp_max_connections: int
+    email_rate_per_s: int
+    apns_key_file: str
+    apns_key_id: str
+    apns_team_id: str
+    apns_topic: str
+    apns_url: str
+    apns_max_streams: int
+    apns_rate_per_s: int
+    fcm_credentials_file: str
+    fcm_url: str
+    fcm_max_connections: int
+    fcm_rate_per_s: int
+    sms_url: str
+    sms_account_sid: str
+    sms_auth_token: str
+    sms_from: str
+    sms_max_connections: int
+    sms_rate_per_s: int
 
     def to_environ(self) -> dict[str, str]:
         """The resolved settings as environment variables, to hand to child processes."""
@@ -141,6 +166,9 @@ def resolve(
         rank = FLAG
     elif setting.env in environ:
         raw, origin, rank = environ[setting.env], setting.env, ENVIRONMENT
+    elif setting.secret and setting.env + "_FILE" in environ:
+        origin, rank = setting.env + "_FILE", ENVIRONMENT
+        raw = read_secret_file(environ[origin], origin)
     elif setting.name in from_file:
         raw, origin, rank = from_file[setting.name], f"{setting.name} in {config_file}", FILE
     else:
@@ -149,6 +177,26 @@ def resolve(
         return setting.parse(raw), rank
     except ValueError as exc:
         raise ConfigError(f"{origin}: {exc}") from None
+
+
+def read_secret_file(name: str, origin: str) -> str:
+    """A credential from the file a ``*_FILE`` variable names, without its final newline (as
+    ``echo secret > file`` leaves one)."""
+    try:
+        return Path(name).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{origin}: cannot read {name} ({reason})") from None
+
+
+def masked(setting: Setting, value: Any) -> str:
+    """A setting's value as it may be shown: credentials masked (a URL keeps all but its
+    password)."""
+    if not setting.secret or value in ("", None):
+        return str(value)
+    if "://" in str(value):
+        return redacted(str(value))
+    return "********"
 
 
 def store_url_of(values: Mapping[str, Any], ranks: Mapping[str, int]) -> str:

@@ -137,3 +137,46 @@ def store_url(raw: Any) -> str:
             f"must be sqlite:///path/to/notifyctl.db or mongodb://host/database, got {shown!r}"
         )
     return value
+
+
+def path_text(raw: Any) -> str:
+    """A file's path as given ("" for none); whether it can be read is checked where it is
+    used, with a message naming the setting."""
+    return text(raw).strip()
+
+
+def provider_url(*names: str) -> Parser:
+    """An http(s):// URL, or one of ``names`` (a provider's well-known endpoints), or "" for
+    none."""
+
+    def parse(raw: Any) -> str:
+        value = text(raw).strip()
+        if not value or value.lower() in names:
+            return value.lower()
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            known = "".join(f"{name}, " for name in names)
+            raise ValueError(f"must be {known}an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    return parse
+
+
+def smtp_url(raw: Any) -> str:
+    """smtp:// or smtps:// with a host, optionally ``?starttls=off``; "" for none. Errors never
+    repeat the URL (it may hold a password)."""
+    value = text(raw).strip()
+    if not value:
+        return ""
+    from urllib.parse import parse_qs, urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ValueError("is not a valid URL (smtp://user:pass@host:587)") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must be smtp://user:pass@host:port or smtps://... with a host")
+    query = parse_qs(parts.query)
+    if set(query) - {"starttls"} or query.get("starttls", ["on"]) not in (["on"], ["off"]):
+        raise ValueError("takes only ?starttls=off (or on, the default) after the host")
+    return value

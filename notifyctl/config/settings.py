@@ -9,11 +9,8 @@ docs/configuration.md's settings table documents these rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
+from notifyctl.config.channel_settings import CHANNEL_SETTINGS
 from notifyctl.config.parsers import (
-    Parser,
     boolean,
     broker_url,
     choice,
@@ -25,19 +22,10 @@ from notifyctl.config.parsers import (
     store_url,
     text,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    name: str
-    env: str
-    parse: Parser
-    default: Any
-    help: str
-
+from notifyctl.config.setting import Setting
 
 S = Setting
-SETTINGS: tuple[Setting, ...] = (
+CORE_SETTINGS: tuple[Setting, ...] = (
     S("data_dir", "NOTIFYCTL_DATA_DIR", path, "./notifyctl-data", "where the embedded store lives"),
     S(
         "store_url",
@@ -281,6 +269,7 @@ SETTINGS: tuple[Setting, ...] = (
         text,
         "",
         "tenant default's webhook signing secret (whsec_... or raw) unless it has one in the store",
+        secret=True,
     ),
     S(
         "log_channel_path",
@@ -325,4 +314,5 @@ SETTINGS: tuple[Setting, ...] = (
         "logging level",
     ),
 )
+SETTINGS: tuple[Setting, ...] = CORE_SETTINGS + CHANNEL_SETTINGS
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -11,9 +11,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
+from notifyctl.addresses import is_http_url
 from notifyctl.errors import NotifyError
 from notifyctl.model import CHANNELS
-from notifyctl.validation import is_http_url
 
 MAX_BATCH = 1_000  # the API's own limit per POST /v1/notifications/batch
 MIN_IN_FLIGHT_CAP = 64

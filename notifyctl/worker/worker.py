@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import anyio
 
 from notifyctl.broker import POLL_ONLY, Broker, Receipt
-from notifyctl.channels import Channel
+from notifyctl.channels import CHANNELS, Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import (
@@ -196,9 +196,7 @@ class Worker:
         try:
             channel = self.channels.get(claim.notification.channel)
             if channel is None:
-                result = DeliveryResult(
-                    ResultKind.PERMANENT, f"unknown channel {claim.notification.channel!r}"
-                )
+                result = missing_channel(claim.notification.channel, self.id)
             else:
                 started = True
                 result = await channel.deliver(claim.notification)
@@ -282,3 +280,15 @@ class Worker:
         removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
         if removed:
             log.info("removed the rows of %d workers silent for over an hour", removed)
+
+
+def missing_channel(name: str, worker_id: str) -> DeliveryResult:
+    """A channel this worker has not got: retried when it is a channel notifyctl knows (another
+    worker, or this one after its settings are fixed, may have it), dead when it is none."""
+    if name in CHANNELS:
+        return DeliveryResult(
+            ResultKind.RETRYABLE,
+            f"the {name} channel is not configured on worker {worker_id}: set its settings"
+            " (docs/channels.md) and restart the worker",
+        )
+    return DeliveryResult(ResultKind.PERMANENT, f"unknown channel {name!r}")

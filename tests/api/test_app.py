@@ -177,7 +177,12 @@ def test_cancel_before_delivery_then_again_is_409(client: TestClient) -> None:
 def test_health_reports_the_store_connected(client: TestClient) -> None:
     response = client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy", "database": "connected", "messageQueue": "none"}
+    assert response.json() == {
+        "status": "healthy",
+        "database": "connected",
+        "messageQueue": "none",
+        "channels": ["webhook", "log"],
+    }
 
 
 def test_unknown_routes_and_methods_answer_json_errors(client: TestClient) -> None:

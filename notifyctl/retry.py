@@ -24,6 +24,9 @@ class DeliveryResult:
     error: str | None = None
     #: the receiver's ``Retry-After``, when it sent one
     retry_after_ms: int | None = None
+    #: the provider said the address itself is no good (an APNs token Unregistered, an FCM
+    #: token UNREGISTERED, an invalid number): worth telling whoever keeps the addresses
+    invalid_address: bool = False
 
 
 OK = DeliveryResult(ResultKind.OK)

@@ -245,6 +245,9 @@ class WorkerStats:
     sweep_rest_ms: int = 0
     #: outcomes recorded, by (channel, outcome) with outcome ``sent``, ``retried`` or ``dead``
     by_channel: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: deliveries a provider refused for the address itself (an unregistered device token,
+    #: an invalid number), by channel: the recipients' addresses to clean up
+    invalid_addresses: dict[str, int] = field(default_factory=dict)
 
     @property
     def processed(self) -> int:

@@ -86,6 +86,13 @@ class WorkerMetrics(Metrics):
         for (channel, outcome), count in sorted(stats.by_channel.items()):
             processed.add_metric([channel, outcome], count)
         yield processed
+        invalid = CounterMetricFamily(
+            "worker_invalid_addresses", "Deliveries a provider refused for the address itself"
+            " (an unregistered device token, an invalid number), by channel.", labels=["channel"],
+        )  # fmt: skip
+        for channel, count in sorted(stats.invalid_addresses.items()):
+            invalid.add_metric([channel], count)
+        yield invalid
         claims = CounterMetricFamily("worker_claims", "Notifications claimed (won), and wake-ups"
                                      " whose claim was lost to another worker or to their state"
                                      " (lost).", labels=["result"])  # fmt: skip

@@ -15,6 +15,7 @@ write every outcome, exit.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -224,10 +225,19 @@ class Worker:
 
     def _outcome(self, claim: Claim, result: DeliveryResult) -> Outcome:
         n = claim.notification
+        if result.invalid_address:
+            result = self._invalid_address(n.channel, result)
         decision = decide(
             result, n.attempts, n.max_attempts, self._clock(), self._policy, self._rand()
         )
         return Outcome(claim, decision.verdict, decision.error, decision.retry_at)
+
+    def _invalid_address(self, channel: str, result: DeliveryResult) -> DeliveryResult:
+        """Count a provider's refusal of the address, and say so on the notification (its
+        ``last_error``), where ``inspect`` and the dead letter show it."""
+        counts = self.stats.invalid_addresses
+        counts[channel] = counts.get(channel, 0) + 1
+        return dataclasses.replace(result, error=f"invalid address: {result.error}")
 
     def _interrupted(self, claim: Claim, started: bool) -> Outcome:
         if not started:

@@ -6,8 +6,9 @@ provider's error codes decide what a refusal means (docs/channels/sms.md): a num
 never take an SMS is permanent and flagged ``invalid_address``; throttling, provider outages and
 refused credentials are retried, the last so that fixing the setting recovers every waiting SMS.
 
-The API has no idempotency key: a worker that dies after the provider accepted a message and
-before the outcome is stored sends it again on the retry (docs/channels/sms.md, "Sent twice").
+The API has no idempotency key: when an attempt ends without knowing whether the provider
+accepted (the worker killed before the outcome is stored, an answer lost to a timeout), the retry
+sends it again (docs/channels/sms.md, "What a phone may receive twice").
 The auth token is never logged nor put into an error, and phone numbers are masked in errors.
 """
 
@@ -99,7 +100,8 @@ class SmsChannel:
             "Authorization": f"Basic {credentials}",
             "User-Agent": f"notifyctl/{__version__}",
         }
-        self._auth_token = auth_token
+        #: what must never reach an error: the token, and the header that carries it encoded
+        self._secrets = tuple(secret for secret in (auth_token, credentials) if secret)
         self._sender = sender
         self._gate = gate
         self._timeout_ms = timeout_ms
@@ -163,8 +165,8 @@ class SmsChannel:
     def _scrub(self, text: str) -> str:
         """``text`` without the auth token and with phone numbers masked: errors are stored
         with the notification and logged by the worker."""
-        if self._auth_token:
-            text = text.replace(self._auth_token, "[auth token]")
+        for secret in self._secrets:
+            text = text.replace(secret, "[auth token]")
         return _PHONE_NUMBER.sub(lambda match: mask_number(match.group()), text)
 
     async def aclose(self) -> None:

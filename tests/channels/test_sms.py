@@ -35,6 +35,7 @@ ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "tok-5f3c2a9e1d7b-never-shown"
 SENDER = "+15005550006"
 RECIPIENT = "+447700900123"
+ENCODED_CREDENTIALS = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
 Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -338,11 +339,13 @@ async def test_the_auth_token_never_appears_in_an_error_even_when_the_provider_e
         twilio_error(400, 21606, f"token {AUTH_TOKEN} for {RECIPIENT}"),
         twilio_error(401, 20003, f"Authenticate {AUTH_TOKEN}"),
         twilio_error(500, 20500, AUTH_TOKEN),
+        twilio_error(400, 21606, f"got Authorization: Basic {ENCODED_CREDENTIALS}"),
     ]
     for answer in answers:
         result, _ = await send_one(tmp_path, answer)
         assert result.error is not None
         assert_safe(result)
+        assert ENCODED_CREDENTIALS not in result.error
 
 
 # --- connections, timeouts, TLS -------------------------------------------------------------
@@ -413,7 +416,7 @@ def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:
 
 
 async def test_no_more_concurrent_requests_than_max_connections(tmp_path: Path) -> None:
-    async with provider(accepted(hold_s=0.05)) as fake:
+    async with provider(accepted(hold_s=0.1)) as fake:
         channel = channel_for(tmp_path, fake.url, sms_max_connections=3)
         try:
             results = await asyncio.gather(*(channel.deliver(notification()) for _ in range(12)))

@@ -133,7 +133,12 @@ def _describe_refusal(status: int, body: bytes) -> str:
 
 
 class TokenSource:
-    """Hands out a valid access token, refreshing it once when it is stale or refused."""
+    """Hands out a valid access token, refreshing it when it is stale or refused.
+
+    One exchange at a time, and its outcome serves every delivery that waited for it: when the
+    token endpoint is down, a burst of deliveries fails together after one request instead of
+    queueing up one timeout each behind the lock.
+    """
 
     def __init__(
         self, account: ServiceAccount, clock: Callable[[], float] = time.monotonic
@@ -142,7 +147,10 @@ class TokenSource:
         self._clock = clock
         self._current: AccessToken | None = None
         self._refresh = anyio.Lock()
-        #: how many exchanges were made (for the metrics and the tests)
+        #: exchanges that ended with a token or a failure (a cancelled one has no outcome)
+        self._outcomes = 0
+        self._failure: str | None = None
+        #: exchanges started (for the tests)
         self.refreshes = 0
 
     def _fresh(self) -> str | None:
@@ -151,24 +159,37 @@ class TokenSource:
         return None
 
     async def token(self, session: aiohttp.ClientSession) -> str:
-        cached = self._fresh()
-        if cached is not None:
-            return cached
-        async with self._refresh:
-            # whoever held the lock before may have refreshed it for everybody waiting
-            return self._fresh() or await self._exchange(session)
+        return self._fresh() or await self._single_flight(session, refused=None)
 
     async def renew(self, session: aiohttp.ClientSession, refused: str) -> str:
         """A new token after FCM refused ``refused``; when another delivery already renewed
         it meanwhile, that one."""
+        return await self._single_flight(session, refused)
+
+    async def _single_flight(self, session: aiohttp.ClientSession, refused: str | None) -> str:
+        outcomes_before = self._outcomes
         async with self._refresh:
-            if self._current is not None and self._current.value != refused:
-                return self._current.value
+            if self._outcomes != outcomes_before and self._failure is not None:
+                raise TokenUnavailable(self._failure)  # the exchange this one waited for failed
+            current = self._fresh()
+            if current is not None and current != refused:
+                return current  # renewed by whoever held the lock before
             return await self._exchange(session)
 
     async def _exchange(self, session: aiohttp.ClientSession) -> str:
-        form = {"grant_type": GRANT_TYPE, "assertion": assertion(self.account, int(time.time()))}
         self.refreshes += 1
+        try:
+            self._current = self._parse(await self._post_assertion(session))
+        except TokenUnavailable as exc:
+            self._failure = str(exc)
+            self._outcomes += 1
+            raise
+        self._failure = None
+        self._outcomes += 1
+        return self._current.value
+
+    async def _post_assertion(self, session: aiohttp.ClientSession) -> bytes:
+        form = {"grant_type": GRANT_TYPE, "assertion": assertion(self.account, int(time.time()))}
         try:
             async with session.post(self.account.token_uri, data=form) as response:
                 body = await response.content.read(MAX_TOKEN_RESPONSE)
@@ -179,8 +200,7 @@ class TokenSource:
             raise TokenUnavailable(f"cannot reach the token endpoint: {exc!r}") from None
         if status != 200:
             raise TokenUnavailable(f"the token endpoint refused: {_describe_refusal(status, body)}")
-        self._current = self._parse(body)
-        return self._current.value
+        return body
 
     def _parse(self, body: bytes) -> AccessToken:
         try:

@@ -497,3 +497,26 @@ def test_the_private_key_is_not_in_the_accounts_repr(
     path = write_credentials(tmp_path / "sa.json", pem(signing_key), "https://t/token")
     assert "PRIVATE" not in repr(load_service_account(str(path)))
     assert "private_key=" not in repr(load_service_account(str(path)))
+
+
+@pytest.mark.anyio
+async def test_concurrent_sends_share_one_failed_refresh_and_a_later_send_tries_again(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    results: list[DeliveryResult] = []
+    async with google(tmp_path, signing_key, ca, fcm_max_connections=8) as (fake, channel):
+        fake.token_failure = Reply(503, {"error": "temporarily_unavailable"})
+        fake.token_delay_s = 0.2
+
+        async def send() -> None:
+            results.append(await channel.deliver(notification()))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(send)
+        assert fake.token_requests == 1  # not one after another behind the lock
+        fake.token_failure, fake.token_delay_s = None, 0.0
+        assert (await channel.deliver(notification())).kind is ResultKind.OK
+    assert [result.kind for result in results] == [ResultKind.RETRYABLE] * 8
+    assert all("temporarily_unavailable" in (result.error or "") for result in results)
+    assert fake.token_requests == 2

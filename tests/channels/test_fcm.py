@@ -119,6 +119,9 @@ class FakeGoogle:
     token_failure: Reply | None = None
     token_delay_s: float = 0.0
     expires_in: int = 3599
+    send_delay_s: float = 0.0
+    sends_in_flight: int = 0
+    most_sends_in_flight: int = 0
 
     @property
     def token_uri(self) -> str:
@@ -175,6 +178,10 @@ class FakeGoogle:
             }
             return web.json_response(body, status=401)  # fmt: skip
         self.sent.append(await request.json())
+        self.sends_in_flight += 1
+        self.most_sends_in_flight = max(self.most_sends_in_flight, self.sends_in_flight)
+        await anyio.sleep(self.send_delay_s)
+        self.sends_in_flight -= 1
         if self.replies:
             reply = self.replies.pop(0)
             return web.json_response(reply.body, status=reply.status, headers=reply.headers)
@@ -203,10 +210,11 @@ async def google(
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     credentials = write_credentials(tmp_path / "sa.json", pem(signing_key), fake.token_uri)
-    config = make_config(
-        tmp_path, fcm_credentials_file=str(credentials), fcm_url=fake.base_url,
-        channel_ca_file=str(ca_file), channel_timeout_ms=5_000, **settings,
-    )  # fmt: skip
+    defaults = {
+        "fcm_credentials_file": str(credentials), "fcm_url": fake.base_url,
+        "channel_ca_file": str(ca_file), "channel_timeout_ms": 5_000,
+    }  # fmt: skip
+    config = make_config(tmp_path, **{**defaults, **settings})
     channel = fcm.from_config(config)
     try:
         with anyio.fail_after(SCENARIO_TIMEOUT_S):
@@ -346,6 +354,56 @@ async def test_concurrent_sends_share_one_token_refresh(
     assert fake.token_requests == 2  # one at the start, one after the 401s: never one per send
 
 
+@pytest.mark.anyio
+async def test_no_more_sends_are_in_flight_than_fcm_max_connections(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    async with google(tmp_path, signing_key, ca, fcm_max_connections=3) as (fake, channel):
+        fake.send_delay_s = 0.05
+        async with anyio.create_task_group() as group:
+            for _ in range(12):
+                group.start_soon(channel.deliver, notification())
+    assert len(fake.sent) == 12
+    assert fake.most_sends_in_flight == 3
+
+
+@pytest.mark.anyio
+async def test_an_fcm_slower_than_the_timeout_is_retryable_and_says_so(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    async with google(tmp_path, signing_key, ca, channel_timeout_ms=200) as (fake, channel):
+        fake.send_delay_s = 1.0
+        result = await channel.deliver(notification())
+    assert result == DeliveryResult(ResultKind.RETRYABLE, "timed out after 200 ms")
+
+
+@pytest.mark.anyio
+async def test_an_fcm_that_refuses_connections_is_retryable(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as unused:
+        unused.bind(("127.0.0.1", 0))
+        refused = f"https://127.0.0.1:{unused.getsockname()[1]}"
+        async with google(tmp_path, signing_key, ca, fcm_url=refused) as (fake, channel):
+            result = await channel.deliver(notification())
+    assert result.kind is ResultKind.RETRYABLE
+    assert result.error is not None and "connection failed" in result.error
+    assert fake.token_requests == 1  # the token came from the token endpoint, which was up
+
+
+@pytest.mark.anyio
+async def test_an_fcm_whose_certificate_is_not_trusted_is_retryable(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    stranger = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(stranger))
+    async with google(tmp_path, signing_key, ca, channel_ca_file=str(stranger)) as (fake, channel):
+        result = await channel.deliver(notification())
+    assert result.kind is ResultKind.RETRYABLE
+    assert result.error is not None and "certificate" in result.error.lower()
+    assert fake.token_requests == 0  # the assertion never went to an untrusted endpoint
+
+
 # -- FCM's errors ----------------------------------------------------------------------------
 
 UNREGISTERED = Reply(404, fcm_error(404, "UNREGISTERED", "Requested entity was not found."))
@@ -406,6 +464,30 @@ async def test_quota_unavailable_and_internal_are_retryable_after_fcms_retry_aft
     assert result.kind is ResultKind.RETRYABLE and not result.invalid_address
     assert result.retry_after_ms == wait_ms
     assert result.error is not None and code in result.error
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reply", "kind", "says"),
+    [
+        (Reply(404, {"error": {"code": 404, "status": "NOT_FOUND", "message": "no project"}}),
+         ResultKind.PERMANENT, "FCM HTTP 404 NOT_FOUND: no project"),
+        (Reply(403, fcm_error(403, "PERMISSION_DENIED", "missing permission")),
+         ResultKind.PERMANENT, "PERMISSION_DENIED: missing permission"),
+        (Reply(502, {"not": "google's"}), ResultKind.RETRYABLE, "FCM HTTP 502"),
+    ],
+)  # fmt: skip
+async def test_other_answers_follow_the_http_status_and_keep_fcms_message(
+    tmp_path: Path,
+    signing_key: rsa.RSAPrivateKey,
+    ca: trustme.CA,
+    reply: Reply,
+    kind: ResultKind,
+    says: str,
+) -> None:
+    result, _ = await deliver_with_replies(tmp_path, signing_key, ca, reply)
+    assert result.kind is kind and not result.invalid_address
+    assert result.error is not None and says in result.error
 
 
 @pytest.mark.anyio

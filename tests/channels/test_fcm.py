@@ -9,6 +9,7 @@ import dataclasses
 import json
 import socket
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from notifyctl import channels
 from notifyctl.channels import fcm
 from notifyctl.channels.fcm import FcmChannel, data_strings, message
 from notifyctl.channels.fcm_auth import GRANT_TYPE, SCOPE, load_service_account
@@ -404,6 +406,20 @@ async def test_an_fcm_whose_certificate_is_not_trusted_is_retryable(
     assert fake.token_requests == 0  # the assertion never went to an untrusted endpoint
 
 
+@pytest.mark.anyio
+async def test_fcm_rate_per_s_spaces_the_sends(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+) -> None:
+    async with google(tmp_path, signing_key, ca, fcm_rate_per_s=20) as (fake, channel):
+        started = time.monotonic()
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+                group.start_soon(channel.deliver, notification())
+        elapsed = time.monotonic() - started
+    assert len(fake.sent) == 5
+    assert elapsed >= 4 / 20 * 0.9  # five starts 50 ms apart
+
+
 # -- FCM's errors ----------------------------------------------------------------------------
 
 UNREGISTERED = Reply(404, fcm_error(404, "UNREGISTERED", "Requested entity was not found."))
@@ -602,3 +618,25 @@ async def test_concurrent_sends_share_one_failed_refresh_and_a_later_send_tries_
     assert [result.kind for result in results] == [ResultKind.RETRYABLE] * 8
     assert all("temporarily_unavailable" in (result.error or "") for result in results)
     assert fake.token_requests == 2
+
+
+def test_a_deployment_with_a_credentials_file_offers_and_opens_the_fcm_channel(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey
+) -> None:
+    path = write_credentials(tmp_path / "sa.json", pem(signing_key), "https://t/token")
+    config = make_config(tmp_path, fcm_credentials_file=str(path))
+    assert "fcm" in channels.offered(config)
+    opened = channels.open_channels(config)
+    assert isinstance(opened["fcm"], FcmChannel) and opened["fcm"].name == "fcm"
+
+
+def test_a_bad_ca_file_is_named_at_build_time(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey
+) -> None:
+    path = write_credentials(tmp_path / "sa.json", pem(signing_key), "https://t/token")
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    config = make_config(
+        tmp_path, fcm_credentials_file=str(path), channel_ca_file=str(tmp_path / "ca.pem")
+    )
+    with pytest.raises(ChannelError, match="NOTIFYCTL_CHANNEL_CA_FILE="):
+        fcm.from_config(config)

@@ -40,6 +40,10 @@ from notifyctl.retry import OK, DeliveryResult, ResultKind, classify_http_status
 MAX_RESPONSE_READ = 64 * 1024
 #: FCM's error codes that mean the registration token itself will never work
 INVALID_TOKEN_CODES = frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH"})
+#: FCM's error codes worth trying again later, whatever the HTTP status says
+RETRYABLE_CODES = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"})
+#: FCM's message is kept in the notification's last_error up to this long
+MAX_MESSAGE = 300
 #: a 401 for these is about the app's APNs or web push credentials, not our access token
 THIRD_PARTY_AUTH = "THIRD_PARTY_AUTH_ERROR"
 
@@ -98,9 +102,15 @@ class FcmError:
             "registration token" in self.message.lower()
         )
 
+    @property
+    def names(self) -> set[str]:
+        """FCM's own error code and the RPC status; either may be missing."""
+        return {name for name in (self.code, self.status) if name}
+
     def describe(self) -> str:
-        names = " ".join(dict.fromkeys(name for name in (self.code, self.status) if name))
-        return f"FCM HTTP {self.http_status} {names}: {self.message}".rstrip(": ")
+        said = " ".join(dict.fromkeys(name for name in (self.code, self.status) if name))
+        head = f"FCM HTTP {self.http_status} {said}".rstrip()
+        return f"{head}: {self.message[:MAX_MESSAGE]}" if self.message else head
 
 
 def parse_error(http_status: int, body: bytes) -> FcmError:
@@ -125,11 +135,12 @@ def parse_error(http_status: int, body: bytes) -> FcmError:
 
 
 def classify(error: FcmError, retry_after: int | None) -> DeliveryResult:
-    code = error.code or error.status
-    if code in INVALID_TOKEN_CODES or (code == "INVALID_ARGUMENT" and error.about_the_token):
+    names = error.names
+    bad_token = "INVALID_ARGUMENT" in names and error.about_the_token
+    if names & INVALID_TOKEN_CODES or bad_token:
         return DeliveryResult(ResultKind.PERMANENT, error.describe(), invalid_address=True)
     kind = classify_http_status(error.http_status)
-    if code in ("QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL"):
+    if names & RETRYABLE_CODES:
         kind = ResultKind.RETRYABLE
     wait = retry_after if kind is ResultKind.RETRYABLE else None
     return DeliveryResult(kind, error.describe(), wait)

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from notifyctl import channels
 from notifyctl.channels import fcm
-from notifyctl.channels.fcm import FcmChannel, data_strings, message
+from notifyctl.channels.fcm import FcmChannel, data_strings, message, parse_error
 from notifyctl.channels.fcm_auth import GRANT_TYPE, SCOPE, load_service_account
 from notifyctl.channels.gate import ProviderGate
 from notifyctl.errors import ChannelError
@@ -263,6 +263,23 @@ def test_a_message_without_title_or_body_is_a_data_message_at_apns_priority_5() 
     sent = message(notification(title=None, body=None))["message"]
     assert "notification" not in sent
     assert sent["apns"]["headers"]["apns-priority"] == "5"  # Apple refuses 10 without an alert
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "described"),
+    [
+        (502, b"", "FCM HTTP 502"),
+        (502, b"<html>Bad Gateway</html>", "FCM HTTP 502: <html>Bad Gateway</html>"),
+        (404, json.dumps(fcm_error(404, "UNREGISTERED", "gone")).encode(),
+         "FCM HTTP 404 UNREGISTERED NOT_FOUND: gone"),
+        (400, json.dumps({"error": {"status": "INVALID_ARGUMENT", "message": "x" * 1000}}).encode(),
+         "FCM HTTP 400 INVALID_ARGUMENT: " + "x" * 300),
+    ],
+)  # fmt: skip
+def test_fcms_error_body_is_described_in_one_bounded_line(
+    status: int, body: bytes, described: str
+) -> None:
+    assert parse_error(status, body).describe() == described
 
 
 # -- sending ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import socket
 import ssl
 import time
@@ -342,13 +343,16 @@ async def test_a_token_fcm_refuses_is_renewed_once_and_the_send_repeated(
 
 @pytest.mark.anyio
 async def test_a_fresh_token_refused_too_is_retryable_after_one_renewal(
-    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     refused = Reply(401, {"error": {"code": 401, "status": "UNAUTHENTICATED", "message": "no"}})
     result, fake = await deliver_with_replies(tmp_path, signing_key, ca, refused, refused)
     assert result.kind is ResultKind.RETRYABLE
     assert result.error is not None and "UNAUTHENTICATED" in result.error
     assert fake.token_requests == 2  # one renewal, not a loop
+    for secret in ("ya29.", "PRIVATE KEY", "assertion"):  # neither in the outcome nor a log
+        assert secret not in result.error and secret not in caplog.text
 
 
 @pytest.mark.anyio
@@ -535,16 +539,22 @@ async def test_a_third_party_auth_error_is_permanent_without_renewing_the_token(
 
 
 @pytest.mark.anyio
-async def test_a_token_endpoint_that_refuses_is_retryable_and_says_why(
-    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (Reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
+         "the token endpoint refused: HTTP 400 invalid_grant Invalid JWT Signature."),
+        (Reply(500, {"oops": True}), "the token endpoint refused: HTTP 500"),
+        (Reply(200, {"token_type": "Bearer"}), "the token endpoint's answer has no access_token"),
+    ],
+)  # fmt: skip
+async def test_a_token_endpoint_that_fails_is_retryable_and_says_why(
+    tmp_path: Path, signing_key: rsa.RSAPrivateKey, ca: trustme.CA, failure: Reply, says: str
 ) -> None:
     async with google(tmp_path, signing_key, ca) as (fake, channel):
-        refusal = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
-        fake.token_failure = Reply(400, refusal)
+        fake.token_failure = failure
         result = await channel.deliver(notification())
-    assert result.kind is ResultKind.RETRYABLE
-    assert result.error is not None
-    assert "token endpoint" in result.error and "Invalid JWT Signature." in result.error
+    assert result == DeliveryResult(ResultKind.RETRYABLE, f"no FCM access token: {says}")
     assert fake.sent == []
 
 

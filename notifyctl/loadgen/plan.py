@@ -212,9 +212,7 @@ def build_plan(
 ) -> Plan:  # fmt: skip
     """The Plan from command-line options; PlanError names the flag at fault."""
     if channel not in LOADGEN_CHANNELS:
-        raise PlanError(
-            f"--channel: must be one of {', '.join(LOADGEN_CHANNELS)}, got {channel!r}"
-        )
+        raise PlanError(f"--channel: must be one of {', '.join(LOADGEN_CHANNELS)}, got {channel!r}")
     if sink_host in ("0.0.0.0", "::", ""):
         raise PlanError(
             f"--sink-host: {sink_host!r} cannot be the address in a webhook URL; give an address "

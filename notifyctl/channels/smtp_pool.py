@@ -11,13 +11,22 @@ Nothing here ever puts the URL or the password in an error: the URL may hold the
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
+import anyio
 
 #: the port of each way of securing the connection, when the URL names none
 DEFAULT_PORTS = {"starttls": 587, "implicit": 465, "none": 25}
+#: an idle connection older than this is closed rather than reused: relays drop idle clients
+#: (RFC 5321 lets them after 5 minutes, many sooner), often without a word a client would see
+IDLE_LIMIT_S = 30.0
+#: how long closing the channel waits for the relay to answer QUIT
+QUIT_WAIT_S = 2.0
 
 
 class SmtpSetupFailed(Exception):
@@ -69,11 +78,19 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 
 
 class SmtpPool:
-    def __init__(self, relay: SmtpRelay, timeout_s: float, context: ssl.SSLContext) -> None:
+    def __init__(
+        self,
+        relay: SmtpRelay,
+        timeout_s: float,
+        context: ssl.SSLContext,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.relay = relay
         self._timeout_s = timeout_s
         self._context = context
-        self._idle: list[aiosmtplib.SMTP] = []
+        self._clock = clock
+        #: (connection, when it became idle), the most recently used last
+        self._idle: list[tuple[aiosmtplib.SMTP, float]] = []
         #: connections opened since the start, for the operators' curiosity and the tests
         self.opened = 0
 
@@ -81,14 +98,15 @@ class SmtpPool:
         """A connection, and whether it was reused (a reused one may turn out closed by the
         server at the first command, which the caller may retry once on a fresh one)."""
         while self._idle:
-            client = self._idle.pop()
-            if client.is_connected:
+            client, idle_since = self._idle.pop()
+            if client.is_connected and self._clock() - idle_since < IDLE_LIMIT_S:
                 return client, True
+            client.close()
         return await self.connect(), False
 
     def give_back(self, client: aiosmtplib.SMTP) -> None:
         if client.is_connected:
-            self._idle.append(client)
+            self._idle.append((client, self._clock()))
 
     @staticmethod
     def discard(client: aiosmtplib.SMTP) -> None:
@@ -125,12 +143,15 @@ class SmtpPool:
         return client
 
     async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
+        """QUIT the idle connections, politely but briefly: a stopping worker must not wait on
+        a relay that does not answer."""
+        idle, self._idle = [client for client, _ in self._idle], []
+        with anyio.move_on_after(QUIT_WAIT_S):
+            for client in idle:
+                with suppress(aiosmtplib.SMTPException, OSError):  # closed below either way
+                    await client.quit()
         for client in idle:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                client.close()
+            client.close()
 
 
 def _tls_problem(relay: SmtpRelay, exc: ssl.SSLError) -> str:

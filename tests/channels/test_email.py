@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from notifyctl.channels import BUILDERS
 from notifyctl.channels.email import EmailChannel
-from notifyctl.channels.smtp_pool import SmtpRelay
+from notifyctl.channels.smtp_pool import IDLE_LIMIT_S, SmtpPool, SmtpRelay, tls_context
 from notifyctl.model import Notification, Priority, Status
 from notifyctl.retry import ResultKind
 
@@ -467,3 +467,41 @@ def test_the_relay_is_read_from_the_url_and_hides_the_password() -> None:
     assert SmtpRelay.from_url("smtps://mail.example.com").port == 465
     local = SmtpRelay.from_url("smtp://localhost?starttls=off")
     assert (local.port, local.security) == (25, "none")
+
+
+async def test_a_lone_dot_line_and_a_long_html_line_arrive_whole(smtp_server: Start) -> None:
+    """A line of a single '.' would end DATA early unless dot-stuffed, and SMTP refuses lines
+    over 998 characters: both must reach the receiver intact."""
+    receiver, port = smtp_server()
+    email = channel(plain(port))
+    body = "first\n.\nafter the dot"
+    html = "<p>" + "long line " * 10_000 + "</p>"
+    try:
+        result = await email.deliver(notification(body=body, html=html))
+    finally:
+        await email.aclose()
+    assert result.kind is ResultKind.OK, result.error
+    text, rich = receiver.message().iter_parts()
+    # the message travels with CRLF line ends; the parser leaves them in a 7bit part
+    assert text.get_content().replace("\r\n", "\n").rstrip("\n") == body
+    assert rich.get_content().replace("\r\n", "\n").rstrip("\n") == html
+
+
+async def test_an_idle_connection_past_its_limit_is_not_reused(smtp_server: Start) -> None:
+    _, port = smtp_server()
+    now = [100.0]
+    pool = SmtpPool(SmtpRelay.from_url(plain(port)), 3.0, tls_context(""), clock=lambda: now[0])
+    try:
+        first, _ = await pool.take()
+        pool.give_back(first)
+        now[0] += IDLE_LIMIT_S - 1
+        again, reused = await pool.take()
+        assert again is first and reused
+        pool.give_back(again)
+        now[0] += IDLE_LIMIT_S
+        fresh, reused = await pool.take()
+        assert fresh is not first and not reused and not first.is_connected
+        pool.give_back(fresh)
+    finally:
+        await pool.aclose()
+    assert pool.opened == 2 and not fresh.is_connected

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
@@ -23,6 +24,7 @@ from email.utils import format_datetime, parseaddr
 import aiosmtplib
 import anyio
 
+from notifyctl.addresses import address_problem
 from notifyctl.channels.gate import ProviderGate
 from notifyctl.channels.smtp_pool import SmtpPool, SmtpRelay, SmtpSetupFailed, tls_context
 from notifyctl.config import Config
@@ -57,6 +59,7 @@ class EmailChannel:
         self._envelope_from = parseaddr(sender)[1]
         if "@" not in self._envelope_from:
             raise ValueError("NOTIFYCTL_EMAIL_FROM must hold an address such as noreply@x.com")
+        _check_headers(sender, reply_to)
         self._sender = sender
         self._reply_to = reply_to
         self._domain = self._envelope_from.rpartition("@")[2]
@@ -84,11 +87,14 @@ class EmailChannel:
         return message
 
     async def deliver(self, notification: Notification) -> DeliveryResult:
-        if not notification.to:
-            return DeliveryResult(ResultKind.PERMANENT, "email notification has no 'to' address")
+        # Intake checked the address; checked again because it goes into the SMTP commands
+        # themselves (RCPT TO), where a line break would be a command of its own.
+        problem = address_problem(self.name, notification.to)
+        if problem or not notification.to:
+            return DeliveryResult(ResultKind.PERMANENT, f"'to' {problem}")
         try:
             data = self.message(notification).as_bytes()
-        except ValueError as exc:  # a header the email library refuses (a malformed address)
+        except (ValueError, MessageError) as exc:  # a header the email library refuses
             return DeliveryResult(ResultKind.PERMANENT, f"cannot build the email: {exc}")
         async with self._gate.slot():
             try:
@@ -154,6 +160,17 @@ class EmailChannel:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+
+def _check_headers(sender: str, reply_to: str) -> None:
+    """Refuse at start-up a From or Reply-To the email library would refuse on every email."""
+    probe = EmailMessage(policy=POLICY)
+    try:
+        probe["From"] = sender
+        if reply_to:
+            probe["Reply-To"] = reply_to
+    except (ValueError, MessageError) as exc:
+        raise ValueError(f"NOTIFYCTL_EMAIL_FROM or NOTIFYCTL_EMAIL_REPLY_TO: {exc}") from None
 
 
 def _set_content(message: EmailMessage, text: str | None, html: str | None) -> None:

@@ -20,11 +20,12 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from notifyctl.channels import BUILDERS
+from notifyctl.channels import BUILDERS, open_channels
 from notifyctl.channels.email import EmailChannel
 from notifyctl.channels.smtp_pool import IDLE_LIMIT_S, SmtpPool, SmtpRelay, tls_context
 from notifyctl.model import Notification, Priority, Status
 from notifyctl.retry import ResultKind
+from tests.conftest import make_config
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -447,16 +448,39 @@ async def test_a_refused_port_is_retryable() -> None:
     assert "127.0.0.1:" in result.error
 
 
-async def test_no_recipient_is_permanent() -> None:
-    email = channel(plain(free_port()))
-    result = await email.deliver(notification(to=None))
-    await email.aclose()
-    assert result.kind is ResultKind.PERMANENT
+async def test_no_recipient_or_one_with_a_line_break_is_permanent_and_nothing_is_sent(
+    smtp_server: Start,
+) -> None:
+    receiver, port = smtp_server()
+    email = channel(plain(port))
+    try:
+        missing = await email.deliver(notification(to=None))
+        forged = await email.deliver(notification(to="ada@example.com\r\nRCPT TO:<eve@x.io>"))
+    finally:
+        await email.aclose()
+    assert missing.kind is ResultKind.PERMANENT and "'to' is required" in str(missing.error)
+    assert forged.kind is ResultKind.PERMANENT and "'to' must be" in str(forged.error)
+    assert receiver.peers == set() and receiver.received == []
 
 
-def test_from_needs_an_address() -> None:
+def test_from_needs_an_address_and_no_header_can_break_a_line() -> None:
+    relay = SmtpRelay.from_url("smtp://relay.example.com")
     with pytest.raises(ValueError, match="NOTIFYCTL_EMAIL_FROM"):
-        EmailChannel(SmtpRelay.from_url("smtp://relay.example.com"), "not an address")
+        EmailChannel(relay, "not an address")
+    with pytest.raises(ValueError, match="NOTIFYCTL_EMAIL_REPLY_TO"):
+        EmailChannel(relay, SENDER, "help@example.com\r\nBcc: eve@evil.example")
+
+
+def test_open_channels_builds_the_email_channel_from_the_settings(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        smtp_url="smtps://mailer:secret@smtp.example.com",
+        email_from=SENDER,
+        smtp_max_connections=3,
+    )
+    email = open_channels(config)["email"]
+    assert isinstance(email, EmailChannel)
+    assert email.pool.relay == SmtpRelay("smtp.example.com", 465, "implicit", "mailer", "secret")
 
 
 def test_the_relay_is_read_from_the_url_and_hides_the_password() -> None:

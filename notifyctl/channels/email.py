@@ -113,11 +113,26 @@ class EmailChannel:
         return OK
 
     async def _send(self, to: str, data: bytes) -> None:
-        """One SMTP transaction on a pooled connection, which goes back to the pool unless its
-        state is unknown (lost, timed out, cancelled) or the relay said it is closing it."""
         client, reused = await self.pool.take()
         try:
-            client = await self._mail_from(client, reused)
+            await self._transaction(client, reused, to, data)
+        except _StaleConnection:
+            # The relay closed the reused connection while it sat idle (a 421, or gone) before
+            # it took anything: sending on a fresh one is safe, and within this attempt.
+            await self._transaction(await self.pool.connect(), False, to, data)
+
+    async def _transaction(
+        self, client: aiosmtplib.SMTP, reused: bool, to: str, data: bytes
+    ) -> None:
+        """One SMTP transaction. The connection goes back to the pool after it, unless its state
+        is unknown (lost, timed out, cancelled) or the relay said it is closing it."""
+        try:
+            try:
+                await client.mail(self._envelope_from)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
+                if reused and _closing(exc):
+                    raise _StaleConnection from exc
+                raise
             await client.rcpt(to)
             await client.data(data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -127,21 +142,6 @@ class EmailChannel:
             self.pool.discard(client)
             raise
         self.pool.give_back(client)
-
-    async def _mail_from(self, client: aiosmtplib.SMTP, reused: bool) -> aiosmtplib.SMTP:
-        """MAIL FROM; a reused connection the relay closed while it was idle (a 421, or gone) is
-        replaced once by a fresh one: nothing was sent on it, so trying again is safe."""
-        try:
-            await client.mail(self._envelope_from)
-            return client
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPSenderRefused) as exc:
-            closing = not isinstance(exc, aiosmtplib.SMTPResponseException) or exc.code == CLOSING
-            if not (reused and closing):
-                raise
-        self.pool.discard(client)
-        client = await self.pool.connect()
-        await client.mail(self._envelope_from)
-        return client
 
     async def _after_refusal(self, client: aiosmtplib.SMTP, code: int) -> None:
         """Reset a refused transaction so the connection can carry the next email."""
@@ -160,6 +160,15 @@ class EmailChannel:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+
+class _StaleConnection(Exception):
+    """A reused connection turned out closed by the relay at the first command."""
+
+
+def _closing(exc: aiosmtplib.SMTPException) -> bool:
+    """The connection is gone, or the relay says it is closing it."""
+    return not isinstance(exc, aiosmtplib.SMTPResponseException) or exc.code == CLOSING
 
 
 def _check_headers(sender: str, reply_to: str) -> None:

@@ -58,6 +58,10 @@ class Receiver:
         self.rcpt_reply: str | None = None
         #: replies to MAIL on a connection that already carried an email, used up in order
         self.mail_replies_on_reuse: list[str] = []
+        #: a reply to every MAIL instead of accepting the sender
+        self.mail_reply: str | None = None
+        #: seconds to sit on the message before answering it, used up in order
+        self.data_delays: list[float] = []
         #: close the connection after taking the message, without answering, this many times
         self.drops_after_data = 0
         #: the server's connections that carried an email, and the server's loop (their
@@ -71,6 +75,8 @@ class Receiver:
         if session.peer in self.peers and self.mail_replies_on_reuse:
             return self.mail_replies_on_reuse.pop(0)
         self.peers.add(session.peer)
+        if self.mail_reply:
+            return self.mail_reply
         envelope.mail_from = address
         return "250 OK"
 
@@ -85,6 +91,8 @@ class Receiver:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.data_replies:
             return self.data_replies.pop(0)
+        if self.data_delays:
+            await asyncio.sleep(self.data_delays.pop(0))
         self.received.append(envelope)
         self.transports.append(server.transport)
         self.loop = asyncio.get_running_loop()
@@ -529,3 +537,36 @@ async def test_an_idle_connection_past_its_limit_is_not_reused(smtp_server: Star
     finally:
         await pool.aclose()
     assert pool.opened == 2 and not fresh.is_connected
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [("421 4.3.2 Shutting down", ResultKind.RETRYABLE),
+     ("553 5.7.1 Sender address not allowed", ResultKind.PERMANENT)],
+)  # fmt: skip
+async def test_a_refused_sender_on_a_fresh_connection_is_not_retried_at_once(
+    smtp_server: Start, reply: str, kind: ResultKind
+) -> None:
+    receiver, port = smtp_server()
+    receiver.mail_reply = reply
+    email = channel(plain(port))
+    try:
+        result = await email.deliver(notification())
+    finally:
+        await email.aclose()
+    assert result.kind is kind and f"the sender (MAIL FROM): {reply}" in str(result.error)
+    assert not result.invalid_address and email.pool.opened == 1
+
+
+async def test_a_relay_that_does_not_answer_in_time_is_retryable(smtp_server: Start) -> None:
+    receiver, port = smtp_server()
+    receiver.data_delays = [2.0]
+    email = channel(plain(port), timeout_ms=300)
+    try:
+        slow = await email.deliver(notification())
+        after = await email.deliver(notification(id="01JN0000000000000000000002"))
+    finally:
+        await email.aclose()
+    assert slow.kind is ResultKind.RETRYABLE and "timed out after 300 ms" in str(slow.error)
+    # the timed-out connection is in an unknown state: the next email takes a fresh one
+    assert after.kind is ResultKind.OK and email.pool.opened == 2

@@ -72,6 +72,8 @@ class NewNotification:
     created_at: int
     #: whose it is: the caller's key decides, never the request body
     tenant_id: str = DEFAULT_TENANT
+    #: an HTML version of ``body``; only the email channel uses it (the HTML part of the email)
+    html: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,8 @@ class Notification:
     #: times an operator put it back from dead (``notifyctl dlq replay``)
     replays: int = 0
     tenant_id: str = DEFAULT_TENANT
+    #: an HTML version of ``body``; only the email channel uses it (the HTML part of the email)
+    html: str | None = None
 
     def is_locked(self, now: int) -> bool:
         return (

@@ -46,8 +46,8 @@ def payload(notification: Notification) -> dict[str, Any]:
 def notification_json(n: Notification) -> dict[str, Any]:
     return {
         "id": n.id, "user_id": n.user_id, "channel": n.channel, "to": n.to, "title": n.title,
-        "body": n.body, "data": n.data, "priority": n.priority.label, "status": n.status.value,
-        "scheduled_for": iso_ms(n.scheduled_for), "attempts": n.attempts,
+        "body": n.body, "html": n.html, "data": n.data, "priority": n.priority.label,
+        "status": n.status.value, "scheduled_for": iso_ms(n.scheduled_for), "attempts": n.attempts,
         "max_attempts": n.max_attempts, "last_error": n.last_error,
         "idempotency_key": n.idempotency_key, "locked_by": n.locked_by,
         "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),

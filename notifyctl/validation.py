@@ -16,6 +16,8 @@ from notifyctl.model import CHANNELS, NewNotification, Priority
 MAX_ID_LENGTH = 256
 MAX_TITLE_LENGTH = 1_000
 MAX_BODY_LENGTH = 100_000
+#: the HTML part of an email (only the email channel uses it)
+MAX_HTML_LENGTH = 100_000
 MAX_URL_LENGTH = 2_048
 MAX_DATA_BYTES = 64 * 1024
 MAX_DATA_DEPTH = 16
@@ -24,7 +26,7 @@ MAX_ATTEMPTS_LIMIT = 100
 #: where a request may carry its idempotency key: the body field and the HTTP header
 KEY_HEADER = "Idempotency-Key"
 FIELDS = frozenset(
-    {"user_id", "channel", "to", "title", "body", "data", "priority", "scheduled_for",
+    {"user_id", "channel", "to", "title", "body", "html", "data", "priority", "scheduled_for",
      "idempotency_key", "max_attempts"}
 )  # fmt: skip
 
@@ -184,6 +186,7 @@ def _collect(
         "to": lambda: _string(body, "to", MAX_URL_LENGTH),
         "title": lambda: _string(body, "title", MAX_TITLE_LENGTH),
         "body": lambda: _string(body, "body", MAX_BODY_LENGTH),
+        "html": lambda: _string(body, "html", MAX_HTML_LENGTH),
         "data": lambda: _data(body),
         "priority": lambda: _priority(body),
         "scheduled_for": lambda: _scheduled_for(body, now),
@@ -260,5 +263,5 @@ def parse_notification(
         title=values["title"], body=values["body"], data=values["data"],
         priority=values["priority"], scheduled_for=values["scheduled_for"],
         max_attempts=values["max_attempts"], idempotency_key=key,
-        request_hash=request_hash(body), created_at=now,
+        request_hash=request_hash(body), created_at=now, html=values["html"],
     )  # fmt: skip

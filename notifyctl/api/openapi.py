@@ -43,6 +43,9 @@ def request_schema() -> dict[str, Any]:
                    "description": "the http(s) URL for webhook; required for webhook"},
             "title": {"type": ["string", "null"], "maxLength": v.MAX_TITLE_LENGTH},
             "body": {"type": ["string", "null"], "maxLength": v.MAX_BODY_LENGTH},
+            "html": {"type": ["string", "null"], "maxLength": v.MAX_HTML_LENGTH,
+                     "description": "the HTML part of an email (body is its text part);"
+                                    " other channels ignore it"},
             "data": {"type": ["object", "null"],
                      "description": f"at most {v.MAX_DATA_BYTES} bytes as JSON, "
                                     f"{v.MAX_DATA_DEPTH} levels deep"},
@@ -64,7 +67,8 @@ def notification_schema() -> dict[str, Any]:
         "required": ["id", "user_id", "channel", "status", "attempts", "max_attempts"],
         "properties": {
             "id": STRING, "user_id": STRING, "channel": STRING, "to": NULLABLE_STRING,
-            "title": NULLABLE_STRING, "body": NULLABLE_STRING, "data": {"type": "object"},
+            "title": NULLABLE_STRING, "body": NULLABLE_STRING, "html": NULLABLE_STRING,
+            "data": {"type": "object"},
             "priority": {"type": "string", "enum": ["high", "normal", "low"]},
             "status": {"type": "string", "enum": [s.value for s in Status]},
             "scheduled_for": TIMESTAMP, "attempts": {"type": "integer"},

@@ -19,6 +19,7 @@ __all__ = ["CHANNELS", "Channel", "offered", "open_channels"]
 
 #: channel -> the module whose ``from_config(config) -> Channel`` builds it
 BUILDERS: dict[str, str] = {
+    "email": "notifyctl.channels.email",
     "fcm": "notifyctl.channels.fcm",
     "sms": "notifyctl.channels.sms",
 }

@@ -104,7 +104,7 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "available_at": to_date(item.scheduled_for), "attempts": 0,
         "max_attempts": item.max_attempts, "request_hash": item.request_hash, "lock_version": 0,
         "created_at": to_date(item.created_at), "updated_at": to_date(now),
-        "tenant_id": item.tenant_id,
+        "tenant_id": item.tenant_id, "html": item.html,
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -123,7 +123,7 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         lock_expiry=optional_ms(doc.get("lock_expiry")), lock_version=doc["lock_version"],
         created_at=to_ms(doc["created_at"]), updated_at=to_ms(doc["updated_at"]),
         sent_at=optional_ms(doc.get("sent_at")), replays=doc.get("replays", 0),
-        tenant_id=doc.get("tenant_id", DEFAULT_TENANT),
+        tenant_id=doc.get("tenant_id", DEFAULT_TENANT), html=doc.get("html"),
     )  # fmt: skip
 
 

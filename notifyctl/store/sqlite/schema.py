@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     history TEXT NOT NULL DEFAULT '[]',
     replays INTEGER NOT NULL DEFAULT 0,
     dead_letter_at INTEGER,
-    tenant_id TEXT NOT NULL DEFAULT 'default'
+    tenant_id TEXT NOT NULL DEFAULT 'default',
+    html TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
@@ -79,6 +80,8 @@ ADDED_COLUMNS = (
     ("dead_letter_at", "INTEGER"),
     # whose notification it is; rows of releases before tenants belong to tenant ``default``
     ("tenant_id", "TEXT NOT NULL DEFAULT 'default'"),
+    # the HTML part of an email; NULL for every other notification
+    ("html", "TEXT"),
 )
 #: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
 #: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
@@ -97,12 +100,12 @@ ADDED_INDEXES = (
 COLUMNS = (
     "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
     " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
-    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id, html"
 )
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at, tenant_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, tenant_id, html) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     # only a tenant's repeated idempotency key is a replay; a repeated id (a collision) raises
     " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
@@ -115,7 +118,7 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
         scheduled_for=row[9], available_at=row[10], attempts=row[11], max_attempts=row[12],
         last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
         locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
-        updated_at=row[21], sent_at=row[22], replays=row[23], tenant_id=row[24],
+        updated_at=row[21], sent_at=row[22], replays=row[23], tenant_id=row[24], html=row[25],
     )  # fmt: skip
 
 
@@ -125,7 +128,7 @@ def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         item.id, item.user_id, item.channel, item.to, item.title, item.body,
         json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
         item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
-        item.request_hash, item.created_at, now, item.tenant_id,
+        item.request_hash, item.created_at, now, item.tenant_id, item.html,
     )  # fmt: skip
 
 
@@ -138,6 +141,7 @@ def stored(item: NewNotification, now: int) -> Notification:
         max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
         request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
         lock_version=0, created_at=item.created_at, updated_at=now, tenant_id=item.tenant_id,
+        html=item.html,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from notifyctl.model import CHANNELS
 __all__ = ["CHANNELS", "Channel", "offered", "open_channels"]
 
 #: channel -> the module whose ``from_config(config) -> Channel`` builds it
-BUILDERS: dict[str, str] = {}
+BUILDERS: dict[str, str] = {"apns": "notifyctl.channels.apns"}
 #: channel -> the settings it cannot work without (the rest have defaults)
 REQUIRED: dict[str, tuple[str, ...]] = {
     "email": ("smtp_url", "email_from"),

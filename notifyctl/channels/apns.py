@@ -131,8 +131,8 @@ def result_of(status: int, reason: str, retry_after: int | None) -> DeliveryResu
     error = f"APNs {status} {reason or '(no reason given)'}"
     if reason in INVALID_ADDRESS_REASONS or status == 410:
         return DeliveryResult(ResultKind.PERMANENT, error, invalid_address=True)
-    # a token refused again right after renewal: our key, key id or team id (or clock) is
-    # wrong, which an operator can fix; the notification itself is fine
+    # a token refused again, or refused fresh: our key, key id, team id or clock is wrong,
+    # which an operator can fix; the notification itself is fine
     retryable = reason in RETRYABLE_REASONS | TOKEN_REFUSED_REASONS
     if retryable or status == 429 or status >= 500:
         return DeliveryResult(ResultKind.RETRYABLE, error, retry_after)
@@ -198,7 +198,10 @@ class ApnsChannel:
         path = f"/3/device/{notification.to}"
         async with self._gate.slot():
             try:
-                return await self._send(path, headers, body)
+                # one deadline for the attempt, waiting for a free stream and a renewed
+                # token's second request included
+                with anyio.fail_after(self._timeout_s):
+                    return await self._send(path, headers, body)
             except (httpx.TimeoutException, TimeoutError):
                 return DeliveryResult(ResultKind.RETRYABLE, f"timed out after {self._timeout_s} s")
             except httpx.TransportError as exc:
@@ -208,14 +211,15 @@ class ApnsChannel:
         token = self._tokens.current()
         answer = await self._post(path, headers, body, token)
         if answer.reason in TOKEN_REFUSED_REASONS:
-            answer = await self._post(path, headers, body, self._tokens.refused(token))
+            renewed = self._tokens.refused(token)
+            if renewed is not None:
+                answer = await self._post(path, headers, body, renewed)
         return result_of(answer.status, answer.reason, answer.retry_after_ms)
 
     async def _post(self, path: str, headers: dict[str, str], body: bytes, token: str) -> Answer:
-        with anyio.fail_after(self._timeout_s):  # waiting for a free stream included
-            response = await self._client.post(
-                path, content=body, headers={**headers, "authorization": f"bearer {token}"}
-            )
+        response = await self._client.post(
+            path, content=body, headers={**headers, "authorization": f"bearer {token}"}
+        )
         return Answer(
             response.status_code,
             reason_of(response),

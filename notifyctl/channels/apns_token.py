@@ -1,9 +1,11 @@
 """APNs provider tokens: ES256 JWTs signed with the team's .p8 key, cached and renewed.
 
 Apple rejects a token older than an hour (ExpiredProviderToken) and answers
-TooManyProviderTokenUpdates to one renewed more often than every 20 minutes, so a token is kept
-for 50 minutes and renewed early only when APNs refuses it, and then once for all the streams
-that saw the refusal. Neither the key nor a token is ever logged or put in an error.
+TooManyProviderTokenUpdates to tokens renewed more often than every 20 minutes, so a token is
+kept for 50 minutes and renewed early only when APNs refuses it: once for all the streams that
+saw the refusal, and not when the token is under a minute old (then the key, its ids or the
+clock are wrong, and a new token would be refused alike). Neither the key nor a token is ever
+logged or put in an error.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from notifyctl.errors import ChannelError
 
 #: a token is renewed after this long: Apple refuses one older than 60 minutes
 TOKEN_LIFETIME_S = 50 * 60
+#: a token refused younger than this is not renewed: a new one would be refused alike
+MIN_AGE_TO_RENEW_S = 60
 KEY_SETTING = "NOTIFYCTL_APNS_KEY_FILE"
 
 
@@ -76,13 +80,17 @@ class ProviderTokens:
             token = self._issue()
         return token.jwt
 
-    def refused(self, stale: str) -> str:
-        """APNs refused ``stale`` as expired or invalid: a new token, unless another stream
-        already replaced it (many streams see one refusal; renewing for each would trip
+    def refused(self, stale: str) -> str | None:
+        """APNs refused ``stale`` as expired or invalid: the token to try again with, or None
+        when trying again is pointless. Another stream may have replaced ``stale`` already
+        (many streams see one refusal; renewing for each would trip
         TooManyProviderTokenUpdates)."""
-        if self._token is not None and self._token.jwt == stale:
-            return self._issue().jwt
-        return self.current()
+        token = self._token
+        if token is None or token.jwt != stale:
+            return self.current()
+        if self._clock() - token.issued_at < MIN_AGE_TO_RENEW_S:
+            return None
+        return self._issue().jwt
 
     def _issue(self) -> ProviderToken:
         issued_at = self._clock()

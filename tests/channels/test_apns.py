@@ -35,7 +35,12 @@ from notifyctl.channels.apns import (
     from_config,
     ssl_context,
 )
-from notifyctl.channels.apns_token import TOKEN_LIFETIME_S, ProviderTokens, load_signing_key
+from notifyctl.channels.apns_token import (
+    MIN_AGE_TO_RENEW_S,
+    TOKEN_LIFETIME_S,
+    ProviderTokens,
+    load_signing_key,
+)
 from notifyctl.config import load
 from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, Priority, Status
@@ -101,6 +106,8 @@ class FakeApns:
     seen: list[Seen] = field(default_factory=list)
     tokens: list[str] = field(default_factory=list)
     expired: set[str] = field(default_factory=set)
+    #: requests answered ExpiredProviderToken
+    refused: int = 0
     connections: set[tuple[str, int]] = field(default_factory=set)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -139,6 +146,7 @@ class FakeApns:
                 self.expired.add(token)
             self.tokens.append(token)
         if token in self.expired:
+            self.refused += 1
             return 403, "ExpiredProviderToken", {}
         try:
             jwt.decode(token, self.public_key, algorithms=["ES256"], issuer=TEAM_ID)
@@ -238,8 +246,14 @@ def channel_for(server: Server, tokens: ProviderTokens, **options: Any) -> ApnsC
     return ApnsChannel(tokens, TOPIC, server.url, tls=ssl_context(str(server.ca_file)), **options)
 
 
-def tokens_for(server: Server) -> ProviderTokens:
-    return ProviderTokens(load_signing_key(str(server.key_file)), KEY_ID, TEAM_ID)
+def tokens_for(server: Server, key_file: Path | None = None, age_s: float = 0) -> ProviderTokens:
+    """Provider tokens whose first token was made ``age_s`` ago."""
+    clock = [time.time() - age_s]
+    key = load_signing_key(str(key_file or server.key_file))
+    tokens = ProviderTokens(key, KEY_ID, TEAM_ID, clock=lambda: clock[0] or time.time())
+    tokens.current()
+    clock[0] = 0  # from now on, the real clock
+    return tokens
 
 
 # -- a push as APNs sees it ------------------------------------------------------------------------
@@ -384,7 +398,7 @@ async def test_an_expired_provider_token_is_renewed_once_and_the_push_sent(
     server: Server,
 ) -> None:
     server.app.expire_first_token = True
-    tokens = tokens_for(server)
+    tokens = tokens_for(server, age_s=600)
     channel = channel_for(server, tokens)
     try:
         result = await channel.deliver(notification())
@@ -401,29 +415,33 @@ async def test_an_expired_provider_token_is_renewed_once_and_the_push_sent(
 async def test_concurrent_streams_refused_together_renew_the_token_once(server: Server) -> None:
     server.app.expire_first_token = True
     server.app.delay_s = 0.05
-    tokens = tokens_for(server)
+    tokens = tokens_for(server, age_s=600)
     channel = channel_for(server, tokens)
     try:
         results = await deliver_all(channel, [notification(id=ulid(n)) for n in range(8)])
     finally:
         await channel.aclose()
     assert all(result.kind is ResultKind.OK for result in results), results
+    assert server.app.refused > 1  # several streams carried the expired token
     assert tokens.issued == 2
 
 
 @pytest.mark.anyio
-async def test_a_token_refused_again_after_renewal_is_retryable(
-    server: Server, tmp_path: Path
+@pytest.mark.parametrize("age_s, issued, requests", [(600, 2, 2), (10, 1, 1)])
+async def test_a_token_of_the_wrong_key_is_retryable_and_renewed_only_when_old(
+    server: Server, tmp_path: Path, age_s: float, issued: int, requests: int
 ) -> None:
+    """Renewed once when it was old enough to have expired; not renewed when fresh (a new
+    token of the same key would be refused alike, and renewals are rationed by Apple)."""
     stranger = write_key(tmp_path / "other.p8", ec.generate_private_key(ec.SECP256R1()))
-    tokens = ProviderTokens(load_signing_key(str(stranger)), KEY_ID, TEAM_ID)
+    tokens = tokens_for(server, key_file=stranger, age_s=age_s)
     channel = channel_for(server, tokens)
     try:
         result = await channel.deliver(notification())
     finally:
         await channel.aclose()
     assert (result.kind, result.error) == (ResultKind.RETRYABLE, "APNs 403 InvalidProviderToken")
-    assert tokens.issued == 2
+    assert (tokens.issued, len(server.app.tokens)) == (issued, requests)
 
 
 def test_a_token_is_kept_for_50_minutes_and_renewed_once_when_refused(
@@ -437,8 +455,10 @@ def test_a_token_is_kept_for_50_minutes_and_renewed_once_when_refused(
     now[0] += 1
     second = tokens.current()
     assert second != first
+    assert tokens.refused(second) is None  # refused fresh: a new one would be refused alike
+    now[0] += MIN_AGE_TO_RENEW_S
     third = tokens.refused(second)
-    assert third != second
+    assert third not in (None, second)
     assert tokens.refused(second) == third  # another stream's refusal of the same token
     assert tokens.issued == 3
 

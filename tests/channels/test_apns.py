@@ -32,6 +32,7 @@ from notifyctl.channels.apns import (
     MAX_PAYLOAD_BYTES,
     ApnsChannel,
     apns_id,
+    base_url_of,
     from_config,
     ssl_context,
 )
@@ -516,6 +517,41 @@ async def test_a_slow_answer_times_out_as_retryable(server: Server) -> None:
         await channel.aclose()
     assert result.kind is ResultKind.RETRYABLE
     assert result.error is not None and "timed out" in result.error
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"to": None}, "no device token"),
+        ({"data": {"aps": "loud"}}, "data.aps must be an object"),
+        ({"data": {"apns_collapse_id": "x" * 65}}, "at most 64 bytes"),
+    ],
+)
+async def test_a_notification_apns_cannot_take_is_permanent_unsent(
+    server: Server, changes: dict[str, Any], problem: str
+) -> None:
+    channel = channel_for(server, tokens_for(server))
+    try:
+        result = await channel.deliver(notification(**changes))
+    finally:
+        await channel.aclose()
+    assert result.kind is ResultKind.PERMANENT
+    assert result.error is not None and problem in result.error
+    assert server.app.seen == [] and server.app.tokens == []
+
+
+def test_the_apns_url_names_apples_endpoints_or_is_taken_as_given() -> None:
+    assert base_url_of("production") == "https://api.push.apple.com"
+    assert base_url_of("sandbox") == "https://api.sandbox.push.apple.com"
+    assert base_url_of("https://relay.example:8443") == "https://relay.example:8443"
+
+
+def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("not a certificate")
+    for path in (tmp_path / "missing.pem", tmp_path / "ca.pem"):
+        with pytest.raises(ChannelError, match="NOTIFYCTL_CHANNEL_CA_FILE"):
+            ssl_context(str(path))
 
 
 # -- ids and keys ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import jwt
 import pytest
 import trustme
@@ -508,6 +509,37 @@ async def test_a_refused_connection_is_retryable(tmp_path: Path, signing_key: An
 
 
 @pytest.mark.anyio
+async def test_a_connection_lost_mid_push_is_retryable(server: Server) -> None:
+    """The push APNs may have taken without answering: the attempt must be retried."""
+    server.app.delay_s = 5.0
+    results: list[Any] = []
+    async with anyio.create_task_group() as group:
+        proxy = CuttableProxy(int(server.url.rsplit(":", 1)[1]))
+        await group.start(proxy.serve)
+        channel = ApnsChannel(
+            tokens_for(server),
+            TOPIC,
+            f"https://127.0.0.1:{proxy.port}",
+            tls=ssl_context(str(server.ca_file)),
+        )
+
+        async def push() -> None:
+            results.append(await channel.deliver(notification()))
+
+        async with anyio.create_task_group() as pushing:
+            pushing.start_soon(push)
+            with anyio.fail_after(5):
+                while server.app.in_flight == 0:
+                    await anyio.sleep(0.01)
+            await proxy.cut()
+        await channel.aclose()
+        group.cancel_scope.cancel()
+    [result] = results
+    assert result.kind is ResultKind.RETRYABLE, result
+    assert result.error is not None and "connection failed" in result.error
+
+
+@pytest.mark.anyio
 async def test_a_slow_answer_times_out_as_retryable(server: Server) -> None:
     server.app.delay_s = 1.0
     channel = channel_for(server, tokens_for(server), timeout_ms=200)
@@ -592,6 +624,43 @@ def test_an_unreadable_key_file_names_the_setting(tmp_path: Path, signing_key: A
     path.chmod(0)
     with pytest.raises(ChannelError, match="NOTIFYCTL_APNS_KEY_FILE: cannot read"):
         load_signing_key(str(path))
+
+
+class CuttableProxy:
+    """A TCP relay to the test server whose connections the test can cut, as a network would."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._streams: list[anyio.abc.SocketStream] = []
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        task_status.started()
+        async with listener:
+            await listener.serve(self._relay)
+
+    async def _relay(self, client: anyio.abc.SocketStream) -> None:
+        upstream = await anyio.connect_tcp("127.0.0.1", self.target_port)
+        self._streams += [client, upstream]
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._pipe, client, upstream)
+            group.start_soon(self._pipe, upstream, client)
+
+    @staticmethod
+    async def _pipe(source: anyio.abc.SocketStream, sink: anyio.abc.SocketStream) -> None:
+        try:
+            async for chunk in source:
+                await sink.send(chunk)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+        finally:
+            await sink.aclose()
+
+    async def cut(self) -> None:
+        for stream in self._streams:
+            await stream.aclose()
 
 
 # -- helpers ---------------------------------------------------------------------------------------

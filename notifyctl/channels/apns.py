@@ -9,6 +9,7 @@ docs/channels/apns.md says how each APNs reason maps to an outcome.
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 import uuid
@@ -177,6 +178,7 @@ class ApnsChannel:
         self._timeout_s = timeout_ms / 1000
         self._clock = clock
         self._gate = ProviderGate(max_streams or UNBOUNDED_STREAMS, rate_per_s)
+        keep_tokens_out_of_debug_logs()
         # One connection, many streams: Apple asks providers to keep connections open and
         # reuse them rather than open one per push.
         self._client = httpx.AsyncClient(
@@ -228,6 +230,13 @@ class ApnsChannel:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def keep_tokens_out_of_debug_logs() -> None:
+    """hpack logs every header block it encodes at DEBUG, the provider token among them
+    (Huffman-coded, which anyone can undo): with NOTIFYCTL_LOG_LEVEL=debug, tokens would reach
+    the logs. Nothing else it logs is worth that."""
+    logging.getLogger("hpack").setLevel(max(logging.getLogger("hpack").level, logging.INFO))
 
 
 def reason_of(response: httpx.Response) -> str:

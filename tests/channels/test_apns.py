@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
 import socket
 import threading
@@ -325,6 +326,23 @@ async def test_a_payload_over_4_kb_is_refused_before_sending(server: Server) -> 
     assert result.kind is ResultKind.PERMANENT
     assert result.error is not None and "4096-byte limit" in result.error
     assert server.app.seen == []
+
+
+@pytest.mark.anyio
+async def test_debug_logs_never_show_the_provider_token(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    channel = channel_for(server, tokens_for(server))
+    try:
+        result = await channel.deliver(notification())
+    finally:
+        await channel.aclose()
+    assert result.kind is ResultKind.OK
+    assert any(record.name.startswith("httpcore") for record in caplog.records)
+    assert not [record for record in caplog.records if record.name.startswith("hpack")]
+    [token] = server.app.tokens
+    assert token.split(".")[2] not in caplog.text
 
 
 # -- APNs' answers ---------------------------------------------------------------------------------

@@ -179,12 +179,17 @@ class ApnsChannel:
         self._clock = clock
         self._gate = ProviderGate(max_streams or UNBOUNDED_STREAMS, rate_per_s)
         keep_tokens_out_of_debug_logs()
+        self._base_url = base_url
+        self._tls = tls or ssl.create_default_context()
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
         # One connection, many streams: Apple asks providers to keep connections open and
         # reuse them rather than open one per push.
-        self._client = httpx.AsyncClient(
+        return httpx.AsyncClient(
             http2=True,
-            base_url=base_url,
-            verify=tls or ssl.create_default_context(),
+            base_url=self._base_url,
+            verify=self._tls,
             timeout=httpx.Timeout(self._timeout_s),
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
@@ -219,14 +224,30 @@ class ApnsChannel:
         return result_of(answer.status, answer.reason, answer.retry_after_ms)
 
     async def _post(self, path: str, headers: dict[str, str], body: bytes, token: str) -> Answer:
-        response = await self._client.post(
-            path, content=body, headers={**headers, "authorization": f"bearer {token}"}
-        )
+        client = self._client
+        headers = {**headers, "authorization": f"bearer {token}"}
+        try:
+            response = await client.post(path, content=body, headers=headers)
+        except httpx.LocalProtocolError:
+            # The HTTP/2 layer refused to open the stream ("Max outbound streams is 1, 4
+            # open": httpcore's count of streams fell out of step with h2's after APNs lowered
+            # SETTINGS_MAX_CONCURRENT_STREAMS), so nothing was sent, and that connection would
+            # refuse every later push too: a new connection takes this one.
+            client = await self._replace(client)
+            response = await client.post(path, content=body, headers=headers)
         return Answer(
             response.status_code,
             reason_of(response),
             retry_after_ms(response.headers.get("retry-after"), self._clock()),
         )
+
+    async def _replace(self, broken: httpx.AsyncClient) -> httpx.AsyncClient:
+        """The connection to use instead of ``broken``: made once, whichever of the pushes that
+        found it broken comes first."""
+        if self._client is broken:
+            self._client = self._new_client()
+            await broken.aclose()
+        return self._client
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -10,17 +10,23 @@ import json
 import logging
 import os
 import socket
+import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
 import jwt
 import pytest
 import trustme
@@ -57,6 +63,7 @@ DEVICE = "a1b2c3d4" * 8
 NOW = 1_700_000_000_000
 #: what the test server announces as SETTINGS_MAX_CONCURRENT_STREAMS
 SERVER_MAX_STREAMS = 3
+MAX_STREAMS = h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS
 #: (status, reason, headers) the server answers
 Answer = tuple[int, str, dict[str, str]]
 
@@ -515,6 +522,31 @@ async def test_apns_max_streams_caps_the_streams_below_the_servers(server: Serve
 
 
 @pytest.mark.anyio
+async def test_apns_lowering_its_stream_limit_costs_one_attempt_not_the_connection(
+    tmp_path: Path, signing_key: Any
+) -> None:
+    """APNs may lower SETTINGS_MAX_CONCURRENT_STREAMS while streams are in flight. httpcore
+    1.0 then stalls the connection until the attempts' deadline (httpx2 issue 1216), and its
+    stream count no longer matches h2's: every later push on that connection would fail. The
+    stalled attempts end retryable, and the next pushes go over a new connection."""
+    server = LoweringH2Server(first_limit=4)
+    ca_file = tmp_path / "ca.pem"
+    async with server.running(ca_file) as url:
+        tokens = ProviderTokens(signing_key, KEY_ID, TEAM_ID)
+        channel = ApnsChannel(tokens, TOPIC, url, timeout_ms=1_000, tls=ssl_context(str(ca_file)))
+        try:
+            stalled = await deliver_all(channel, [notification(id=ulid(n)) for n in range(6)])
+            after = await deliver_all(channel, [notification(id=ulid(n)) for n in range(3)])
+        finally:
+            await channel.aclose()
+    assert server.lowered
+    assert {result.kind for result in stalled} <= {ResultKind.OK, ResultKind.RETRYABLE}
+    assert [result.kind for result in after] == [ResultKind.OK] * 3, after
+    assert server.max_in_flight <= 4
+    assert server.connections == 2
+
+
+@pytest.mark.anyio
 async def test_a_refused_connection_is_retryable(tmp_path: Path, signing_key: Any) -> None:
     tokens = ProviderTokens(signing_key, KEY_ID, TEAM_ID)
     channel = ApnsChannel(tokens, TOPIC, f"https://127.0.0.1:{free_port()}", timeout_ms=2_000)
@@ -679,6 +711,64 @@ class CuttableProxy:
     async def cut(self) -> None:
         for stream in self._streams:
             await stream.aclose()
+
+
+class LoweringH2Server:
+    """A bare HTTP/2 server (h2, TLS) announcing ``first_limit`` concurrent streams that, once
+    that many requests wait on its first connection, lowers the limit to 1 and then answers
+    them; later requests are answered at once."""
+
+    def __init__(self, first_limit: int) -> None:
+        self.first_limit = first_limit
+        self.lowered = False
+        self.connections = 0
+        self.max_in_flight = 0
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @asynccontextmanager
+    async def running(self, ca_file: Path) -> AsyncIterator[str]:
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(ca_file))
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(tls)
+        tls.set_alpn_protocols(["h2"])
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
+        try:
+            yield f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        finally:
+            server.close()
+            for writer in self._writers:
+                writer.close()
+            await server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        self._writers.append(writer)
+        first_connection = self.connections == 1
+        connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        connection.local_settings = h2.settings.Settings(
+            client=False, initial_values={MAX_STREAMS: self.first_limit}
+        )
+        connection.initiate_connection()
+        waiting: list[int] = []
+        try:
+            while data := await reader.read(65_535):
+                waiting += [event.stream_id for event in connection.receive_data(data)
+                            if isinstance(event, h2.events.StreamEnded)]  # fmt: skip
+                self.max_in_flight = max(self.max_in_flight, len(waiting))
+                if first_connection and len(waiting) >= self.first_limit and not self.lowered:
+                    self.lowered = True
+                    connection.update_settings({MAX_STREAMS: 1})
+                if self.lowered or not first_connection:
+                    for stream_id in waiting:
+                        connection.send_headers(stream_id, [(":status", "200")], end_stream=True)
+                    waiting.clear()
+                writer.write(connection.data_to_send())
+                await writer.drain()
+        except (ConnectionError, h2.exceptions.ProtocolError):
+            pass  # the client went away, or broke the protocol: the test sees it by its results
+        finally:
+            writer.close()
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -36,14 +36,8 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
 from notifyctl.channels import offered
-from notifyctl.channels.apns import (
-    MAX_PAYLOAD_BYTES,
-    ApnsChannel,
-    apns_id,
-    base_url_of,
-    from_config,
-    ssl_context,
-)
+from notifyctl.channels.apns import ApnsChannel, base_url_of, from_config, ssl_context
+from notifyctl.channels.apns_push import MAX_PAYLOAD_BYTES, apns_id
 from notifyctl.channels.apns_token import (
     MIN_AGE_TO_RENEW_S,
     TOKEN_LIFETIME_S,

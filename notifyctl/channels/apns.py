@@ -34,7 +34,7 @@ from notifyctl.retry import DeliveryResult, ResultKind
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"
 #: the gate's bound with NOTIFYCTL_APNS_MAX_STREAMS=0: the HTTP/2 layer then waits for a free
-#: stream under the server's SETTINGS_MAX_CONCURRENT_STREAMS (and h2's own 100) instead
+#: stream under the server's SETTINGS_MAX_CONCURRENT_STREAMS (and httpcore's own 100) instead
 UNBOUNDED_STREAMS = 10_000
 
 

@@ -90,7 +90,9 @@ def push_headers(notification: Notification, topic: str, now_s: float) -> dict[s
         "apns-topic": topic,
         "content-type": "application/json",
     }
-    collapse_id = notification.data.get(COLLAPSE_ID_KEY)
+    # an alert without a collapse id of its own collapses with its repeats (the notification
+    # id): a push delivered twice (docs/channels/apns.md) replaces itself instead of showing twice
+    collapse_id = notification.data.get(COLLAPSE_ID_KEY, notification.id if alert else None)
     if collapse_id is not None:
         if not isinstance(collapse_id, str) or len(collapse_id.encode()) > 64:
             raise Unsendable(f"data.{COLLAPSE_ID_KEY} must be a string of at most 64 bytes")

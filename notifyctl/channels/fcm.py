@@ -81,6 +81,10 @@ def message(notification: Notification) -> dict[str, Any]:
     shown = {key: value for key, value in shown.items() if value}
     if shown:  # without a title or body it is a data message the app handles silently
         body["notification"] = shown
+        # a repeat of a shown notification (docs/channels/fcm.md) replaces it on the device
+        # instead of showing twice: Android's tag and APNs' collapse id are the notification id
+        body["android"]["notification"] = {"tag": notification.id}
+        body["apns"]["headers"]["apns-collapse-id"] = notification.id
     return {"message": body}
 
 

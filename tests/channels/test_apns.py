@@ -37,7 +37,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from notifyctl.channels import offered
 from notifyctl.channels.apns import ApnsChannel, base_url_of, from_config, ssl_context
-from notifyctl.channels.apns_push import MAX_PAYLOAD_BYTES, apns_id
+from notifyctl.channels.apns_push import MAX_PAYLOAD_BYTES, apns_id, push_headers
 from notifyctl.channels.apns_token import (
     MIN_AGE_TO_RENEW_S,
     TOKEN_LIFETIME_S,
@@ -791,3 +791,12 @@ def ulid_value(text: str) -> int:
     for char in text:
         value = value * 32 + alphabet.index(char)
     return value
+
+
+def test_an_alert_without_its_own_collapse_id_collapses_with_its_repeats() -> None:
+    alert = notification()
+    assert push_headers(alert, TOPIC, 0.0)["apns-collapse-id"] == alert.id
+    own = notification(data={"apns_collapse_id": "order-42"})
+    assert push_headers(own, TOPIC, 0.0)["apns-collapse-id"] == "order-42"
+    silent = notification(title=None, body=None)
+    assert "apns-collapse-id" not in push_headers(silent, TOPIC, 0.0)

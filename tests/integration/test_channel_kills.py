@@ -169,17 +169,15 @@ def email_provider(tmp_path: Path) -> Iterator[Fake]:
 # -- apns: FakeApns of the channel's tests, behind a layer that records on arrival -------------
 
 
-@dataclass
-class ArrivingApns:
-    """An ASGI app recording each push as it arrives, then handing it to ``FakeApns`` (which
-    checks the provider token, holds it ``delay_s`` and answers)."""
+class ArrivingApns(test_apns.FakeApns):
+    """``FakeApns`` (which checks the provider token, holds each push ``delay_s`` and answers),
+    recording each push as it arrives."""
 
-    inner: test_apns.FakeApns
     fake: Fake
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            await self.inner(scope, receive, send)
+            await super().__call__(scope, receive, send)
             return
         body = b""
         while (message := await receive())["type"] == "http.request":
@@ -199,7 +197,7 @@ class ArrivingApns:
                 self.fake.answers.append(message["status"])
             await send(message)
 
-        await self.inner(scope, replay, answer)
+        await super().__call__(scope, replay, answer)
 
 
 def ulid_of_uuid(text: str) -> str:
@@ -212,9 +210,9 @@ def ulid_of_uuid(text: str) -> str:
 def apns_provider(tmp_path: Path) -> Iterator[Fake]:
     key = ec.generate_private_key(ec.SECP256R1())
     key_file = test_apns.write_key(tmp_path / f"AuthKey_{test_apns.KEY_ID}.p8", key)
-    inner = test_apns.FakeApns(key.public_key(), delay_s=HOLD_S)
-    fake = Fake({}, test_apns.DEVICE, ulid_of_uuid)
-    with test_apns.running(ArrivingApns(inner, fake), tmp_path, 100) as url:  # type: ignore[arg-type]
+    apns = ArrivingApns(key.public_key(), delay_s=HOLD_S)
+    fake = apns.fake = Fake({}, test_apns.DEVICE, ulid_of_uuid)
+    with test_apns.running(apns, tmp_path, 100) as url:
         fake.settings = {
             "apns_key_file": str(key_file), "apns_key_id": test_apns.KEY_ID,
             "apns_team_id": test_apns.TEAM_ID, "apns_topic": test_apns.TOPIC,
@@ -395,6 +393,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_its_leases(
     assert set(by_notification) == run.ids
     counts = Counter({ref: len(seen) for ref, seen in by_notification.items()})
     repeats = {ref for ref, n in counts.items() if n > 1}
+    assert repeats, "nothing the provider had was repeated: the kill came between deliveries"
     # repeats only among the victim's orphaned leases, at most one repeat each
     assert repeats <= set(run.orphaned)
     assert max(counts.values()) <= 2

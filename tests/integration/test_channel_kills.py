@@ -52,11 +52,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 T = TypeVar("T")
 CHANNELS = ("email", "apns", "fcm", "sms")
-COUNT = 200
-CONCURRENCY = 30
+COUNT = 300
+CONCURRENCY = 20
 LEASE_MS = 1_500
 #: how long the fake provider holds each delivery before answering it
-HOLD_S = 0.15
+HOLD_S = 0.2
+#: the victim is killed once it has sent this many, holds 10 leases and the provider has 5 of
+#: them: mid-run and mid-batch, with deliveries in flight
+SENT_BEFORE_KILL = 20
 #: what every notification's body says: it names the notification (the sms has nothing else)
 BODY = "notification {}"
 EMAIL_DOMAIN = "notify.example.com"
@@ -335,6 +338,8 @@ class Run:
     fake: Fake
     ids: set[str]
     killed_at: int = 0
+    #: how many the victim had sent (and written so) when it was killed
+    victim_sent: int = 0
     #: the victim's leases as the kill left them: id -> when the lease expires
     orphaned: dict[str, int] = field(default_factory=dict)
 
@@ -355,6 +360,7 @@ def kill_mid_batch(tmp_path: Path, channel: str) -> Run:
             os.kill(victim.pid, signal.SIGKILL)
             victim.wait(10)
             run.killed_at = now_ms()
+            run.victim_sent = sent_by_pid(store, victim.pid)
             run.orphaned = {i: lock_expiry(store, i) for i in leased_by_pid(store, victim.pid)}
             wait_until(
                 lambda: {a.ref for a in fake.snapshot()} >= run.ids,
@@ -369,9 +375,23 @@ def kill_mid_batch(tmp_path: Path, channel: str) -> Run:
 
 
 def mid_batch(run: Run, pid: int) -> bool:
-    """The worker holds 10 leases at least, and the provider has 5 of them already."""
+    """The worker has sent some, holds 10 leases at least, and the provider has 5 of them."""
+    if sent_by_pid(run.store, pid) < SENT_BEFORE_KILL:
+        return False
     leased = leased_by_pid(run.store, pid)
     return len(leased) >= 10 and len(leased & {a.ref for a in run.fake.snapshot()}) >= 5
+
+
+def sent_by_pid(store: Any, pid: int) -> int:
+    """How many notifications a (SQLite) worker process marked sent, by their histories."""
+    with store._db.read() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM notifications, json_each(notifications.history) AS entry"
+            " WHERE status = 'sent' AND json_extract(entry.value, '$.outcome') = 'sent'"
+            " AND json_extract(entry.value, '$.worker') LIKE ?",
+            (f"%-{pid}-%",),
+        ).fetchone()
+    return int(row[0])
 
 
 def lock_expiry(store: Any, notification_id: str) -> int:
@@ -407,5 +427,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_its_leases(
         assert expiry - 1 <= last < run.killed_at + LEASE_MS + 15_000
         found = run.store.get(notification_id)
         assert found is not None and found.status is Status.SENT and found.attempts == 2
+        history = run.store.history(notification_id)
+        assert [(h.outcome, h.attempt) for h in history] == [("lease_expired", 1), ("sent", 2)]
+        assert history[0].at == expiry
     assert set(run.fake.answers) <= {200, 201, 250}
-    print(f"{channel}: {COUNT} notifications, {len(run.orphaned)} orphaned, {len(repeats)} repeats")
+    print(
+        f"{channel}: {COUNT} notifications, victim sent {run.victim_sent}, "
+        f"{len(run.orphaned)} orphaned, {len(repeats)} repeats"
+    )

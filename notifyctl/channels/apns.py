@@ -25,9 +25,9 @@ from notifyctl.channels.apns_push import (
 )
 from notifyctl.channels.apns_token import ProviderTokens, load_signing_key
 from notifyctl.channels.gate import ProviderGate
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.channels.webhook import retry_after_ms
 from notifyctl.config import Config
-from notifyctl.errors import ChannelError
 from notifyctl.model import Notification
 from notifyctl.retry import DeliveryResult, ResultKind
 
@@ -47,18 +47,6 @@ class Answer:
     status: int
     reason: str
     retry_after_ms: int | None
-
-
-def ssl_context(ca_file: str) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise ChannelError(
-                f"NOTIFYCTL_CHANNEL_CA_FILE: cannot load {ca_file!r}: {exc}"
-            ) from None
-    return context
 
 
 class ApnsChannel:
@@ -183,5 +171,5 @@ def from_config(config: Config) -> ApnsChannel:
         config.channel_timeout_ms,
         config.apns_max_streams,
         config.apns_rate_per_s,
-        ssl_context(config.channel_ca_file),
+        provider_ssl_context(config.channel_ca_file),
     )

@@ -36,7 +36,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 
 from notifyctl.channels import offered
-from notifyctl.channels.apns import ApnsChannel, base_url_of, from_config, ssl_context
+from notifyctl.channels.apns import ApnsChannel, base_url_of, from_config
 from notifyctl.channels.apns_push import MAX_PAYLOAD_BYTES, apns_id, push_headers
 from notifyctl.channels.apns_token import (
     MIN_AGE_TO_RENEW_S,
@@ -44,6 +44,7 @@ from notifyctl.channels.apns_token import (
     ProviderTokens,
     load_signing_key,
 )
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.config import load
 from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, Priority, Status
@@ -247,7 +248,9 @@ def environment(server: Server, **extra: str) -> dict[str, str]:
 
 
 def channel_for(server: Server, tokens: ProviderTokens, **options: Any) -> ApnsChannel:
-    return ApnsChannel(tokens, TOPIC, server.url, tls=ssl_context(str(server.ca_file)), **options)
+    return ApnsChannel(
+        tokens, TOPIC, server.url, tls=provider_ssl_context(str(server.ca_file)), **options
+    )
 
 
 def tokens_for(server: Server, key_file: Path | None = None, age_s: float = 0) -> ProviderTokens:
@@ -527,7 +530,9 @@ async def test_apns_lowering_its_stream_limit_costs_one_attempt_not_the_connecti
     ca_file = tmp_path / "ca.pem"
     async with server.running(ca_file) as url:
         tokens = ProviderTokens(signing_key, KEY_ID, TEAM_ID)
-        channel = ApnsChannel(tokens, TOPIC, url, timeout_ms=1_000, tls=ssl_context(str(ca_file)))
+        channel = ApnsChannel(
+            tokens, TOPIC, url, timeout_ms=1_000, tls=provider_ssl_context(str(ca_file))
+        )
         try:
             stalled = await deliver_all(channel, [notification(id=ulid(n)) for n in range(6)])
             after = await deliver_all(channel, [notification(id=ulid(n)) for n in range(3)])
@@ -564,7 +569,7 @@ async def test_a_connection_lost_mid_push_is_retryable(server: Server) -> None:
             tokens_for(server),
             TOPIC,
             f"https://127.0.0.1:{proxy.port}",
-            tls=ssl_context(str(server.ca_file)),
+            tls=provider_ssl_context(str(server.ca_file)),
         )
 
         async def push() -> None:
@@ -627,7 +632,7 @@ def test_an_unreadable_ca_file_names_the_setting(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("not a certificate")
     for path in (tmp_path / "missing.pem", tmp_path / "ca.pem"):
         with pytest.raises(ChannelError, match="NOTIFYCTL_CHANNEL_CA_FILE"):
-            ssl_context(str(path))
+            provider_ssl_context(str(path))
 
 
 # -- ids and keys ----------------------------------------------------------------------------------

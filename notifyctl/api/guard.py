@@ -49,6 +49,20 @@ NOTIFICATIONS = "/v1/notifications"
 #: method -> scope, of /v1/notifications and of /v1/notifications/{id} (HEAD is GET's)
 COLLECTION_SCOPES = {"POST": KeyScope.SEND, "GET": KeyScope.READ, "HEAD": KeyScope.READ}
 ITEM_SCOPES = {"GET": KeyScope.READ, "HEAD": KeyScope.READ, "DELETE": KeyScope.CANCEL}
+READING = {"GET": KeyScope.READ, "HEAD": KeyScope.READ}
+#: collection path -> (its methods' scopes, its items' methods' scopes, the scope of POST
+#: {collection}/batch or None). Recipients are kept by whoever sends to them (``send``);
+#: templates are the tenant's settings (``admin``), read with ``read``.
+RESOURCES: dict[str, tuple[dict[str, KeyScope], dict[str, KeyScope], KeyScope | None]] = {
+    NOTIFICATIONS: (COLLECTION_SCOPES, ITEM_SCOPES, KeyScope.SEND),
+    "/v1/recipients": (
+        READING,
+        {**READING, "PUT": KeyScope.SEND, "PATCH": KeyScope.SEND, "DELETE": KeyScope.SEND},
+        KeyScope.SEND,
+    ),
+    "/v1/templates": (READING, {**READING, "PUT": KeyScope.ADMIN, "DELETE": KeyScope.ADMIN}, None),
+    "/v1/messages": ({}, READING, None),
+}
 #: the scope key of the function that takes more tokens from the client's bucket
 CHARGE = "notifyctl.charge"
 Charge = Callable[[int], Decision]
@@ -91,14 +105,16 @@ def header(scope: Scope, name: bytes) -> str | None:
 def required_scope(method: str, path: str) -> KeyScope | None:
     """The scope a request needs; None where any accepted key will do (``/metrics``, and paths
     or methods that only get a 404 or 405)."""
-    if path == NOTIFICATIONS:
-        return COLLECTION_SCOPES.get(method)
-    rest = path.removeprefix(NOTIFICATIONS + "/")
-    if rest == path or not rest or "/" in rest:
-        return None
-    if rest == "batch" and method == "POST":
-        return KeyScope.SEND
-    return ITEM_SCOPES.get(method)  # GET /v1/notifications/batch is a get of the id "batch"
+    for collection, (on_collection, on_item, batch) in RESOURCES.items():
+        if path == collection:
+            return on_collection.get(method)
+        rest = path.removeprefix(collection + "/")
+        if rest == path or not rest or "/" in rest:
+            continue
+        if batch is not None and rest == "batch" and method == "POST":
+            return batch
+        return on_item.get(method)  # GET /v1/notifications/batch is a get of the id "batch"
+    return None
 
 
 class Guard:

@@ -185,6 +185,24 @@ def test_the_guard_asks_each_request_for_the_scope_of_the_table() -> None:
     }  # fmt: skip
 
 
+def test_recipients_templates_and_messages_have_their_scopes() -> None:
+    """Recipients are kept by whoever sends to them (``send``); templates are the tenant's
+    settings (``admin`` to change, ``read`` to read); message reports are read with ``read``."""
+    table = {
+        ("GET", "/v1/recipients"): Scope.READ, ("GET", "/v1/recipients/u42"): Scope.READ,
+        ("PUT", "/v1/recipients/u42"): Scope.SEND, ("PATCH", "/v1/recipients/u42"): Scope.SEND,
+        ("DELETE", "/v1/recipients/u42"): Scope.SEND,
+        ("POST", "/v1/recipients/batch"): Scope.SEND,
+        ("GET", "/v1/templates"): Scope.READ, ("GET", "/v1/templates/order-shipped"): Scope.READ,
+        ("PUT", "/v1/templates/order-shipped"): Scope.ADMIN,
+        ("DELETE", "/v1/templates/order-shipped"): Scope.ADMIN,
+        ("GET", "/v1/messages/01J0"): Scope.READ, ("HEAD", "/v1/messages/01J0"): Scope.READ,
+        ("POST", "/v1/templates/batch"): None, ("POST", "/v1/recipients"): None,
+        ("GET", "/v1/messages"): None, ("PUT", "/v1/recipients/u42/x"): None,
+    }  # fmt: skip
+    assert {key: required_scope(*key) for key in table} == table
+
+
 def test_a_refused_scope_changes_nothing(scoped: tuple[TestClient, Store]) -> None:
     client, store = scoped
     (notification_id,) = insert(store, webhooks(HOOK, 1))

@@ -259,6 +259,10 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def by_method(**endpoints: Endpoint) -> Endpoint:
+    # Starlette answers HEAD on every GET route: HEAD is the GET, its body dropped by the server
+    if "GET" in endpoints:
+        endpoints.setdefault("HEAD", endpoints["GET"])
+
     async def dispatch(request: Request) -> Response:
         return await endpoints[request.method](request)
 

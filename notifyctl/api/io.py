@@ -87,7 +87,9 @@ def list_query(request: Request) -> tuple[str | None, str | None, int, str | Non
     if status is not None and status not in {s.value for s in Status}:
         errors.append(FieldError("status", f"must be one of {', '.join(s.value for s in Status)}"))
     raw_limit = query.get("limit", str(DEFAULT_PAGE))
-    limit = int(raw_limit) if raw_limit.isdigit() else 0
+    # isdigit alone also takes digits int() refuses ("²"): ASCII digits only, and not too many
+    plain = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6
+    limit = int(raw_limit) if plain else 0
     if not 1 <= limit <= MAX_PAGE:
         errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
     cursor = query.get("cursor")

@@ -232,3 +232,19 @@ def test_a_lone_surrogate_is_422_and_nothing_is_stored(
     response = client.post("/v1/notifications/batch", content=batch, headers=headers)
     assert response.status_code == 200 and response.json()["results"][0]["status"] == 422
     assert sum(api_store.counts(now_ms()).values()) == 0
+
+
+def test_head_answers_as_get_without_a_body(client: TestClient) -> None:
+    created = client.post("/v1/notifications", json={"user_id": "u", "channel": "log"})
+    nid = created.json()["id"]
+    for path in (f"/v1/notifications/{nid}", "/v1/notifications"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == get.status_code == 200
+        assert head.content == b""
+
+
+@pytest.mark.parametrize("limit", ["²", "١٢", "0", "1001", "9" * 30, "-1", "1.5"])
+def test_a_limit_that_is_not_ascii_digits_in_range_is_422(client: TestClient, limit: str) -> None:
+    response = client.get("/v1/notifications", params={"limit": limit})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "limit"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -67,7 +68,7 @@ class Recipients:
         body = await self._read_json(request)
         recipient = await self._checked(user_id, body, tenant_of(request))
         stored, created = await self._store(self.store.put_recipient, recipient)
-        headers = {"Location": request.url.path} if created else None
+        headers = {"Location": f"/v1/recipients/{quote(user_id, safe='')}"} if created else None
         return JsonResponse(recipient_json(stored), 201 if created else 200, headers=headers)
 
     async def patch(self, request: Request) -> Response:
@@ -183,7 +184,9 @@ def page_query(request: Request) -> tuple[int, str | None]:
     errors = [FieldError(name, "unknown query parameter")
               for name in sorted(set(query) - {"limit", "cursor"})]  # fmt: skip
     raw_limit = query.get("limit", str(DEFAULT_PAGE))
-    limit = int(raw_limit) if raw_limit.isdigit() and len(raw_limit) < 6 else 0
+    # isdigit alone admits digits int() refuses ("²")
+    plain_number = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) < 6
+    limit = int(raw_limit) if plain_number else 0
     if not 1 <= limit <= MAX_PAGE:
         errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
     cursor = query.get("cursor")

@@ -165,7 +165,8 @@ def test_the_listing_pages_by_user_id(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("query", "fields"),
     [({"limit": "0"}, ["limit"]), ({"limit": "201"}, ["limit"]), ({"limit": "x"}, ["limit"]),
-     ({"cursor": "\x01"}, ["cursor"]), ({"status": "sent"}, ["status"])],
+     ({"limit": "\u00b2"}, ["limit"]), ({"cursor": "\x01"}, ["cursor"]),
+     ({"status": "sent"}, ["status"])],
 )  # fmt: skip
 def test_a_bad_listing_query_is_named(
     client: TestClient, query: dict[str, str], fields: list[str]
@@ -212,6 +213,14 @@ def test_a_forbidden_webhook_says_why(client: TestClient) -> None:
 def test_every_bad_field_is_named_at_once(client: TestClient) -> None:
     body = {"timezone": "Nowhere", "locale": "?", "phone": "12"}
     assert sorted(fields_of(put(client, "ada", body))) == ["locale", "phone", "timezone"]
+
+
+def test_any_printable_user_id_is_one_and_its_location_is_quoted(client: TestClient) -> None:
+    created = put(client, "a%20b%C3%A9", {})
+    assert created.status_code == 201 and created.json()["user_id"] == "a bé"
+    assert created.headers["location"] == "/v1/recipients/a%20b%C3%A9"
+    assert client.get(created.headers["location"], headers=auth()).status_code == 200
+    assert client.head(created.headers["location"], headers=auth()).status_code == 200
 
 
 def test_a_user_id_that_cannot_be_one_is_refused(client: TestClient) -> None:

@@ -61,6 +61,9 @@ class Recipient:
     quiet_hours: QuietHours | None = None  # in ``timezone`` (UTC without one)
     created_at: int = 0
     updated_at: int = 0
+    #: the store's count of writes to it (1 once created; 0 before it is stored): a PATCH
+    #: replaces the recipient it merged into only while it is still that revision
+    revision: int = 0
 
 
 def user_id_problem(user_id: str) -> str | None:
@@ -366,7 +369,12 @@ def _preferences_json(preferences: Preferences) -> dict[str, Any]:
 
 
 def from_fields(
-    tenant: str, user_id: str, fields: dict[str, Any], created_at: int, updated_at: int
+    tenant: str,
+    user_id: str,
+    fields: dict[str, Any],
+    created_at: int,
+    updated_at: int,
+    revision: int = 0,
 ) -> Recipient:
     """A stored recipient back from ``to_fields``. Trusted: it was checked when it was stored
     (not checked again, so a rule made stricter later never hides what is stored)."""
@@ -384,7 +392,7 @@ def from_fields(
         ),
         quiet_hours=None if quiet is None
         else QuietHours(clock_time(quiet["start"]), clock_time(quiet["end"])),
-        created_at=created_at, updated_at=updated_at,
+        created_at=created_at, updated_at=updated_at, revision=revision,
     )  # fmt: skip
 
 

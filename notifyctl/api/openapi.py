@@ -395,6 +395,8 @@ def recipient_paths() -> dict[str, Any]:
             "patch": {"summary": "Merge a JSON merge patch (RFC 7396) into a recipient",
                       "parameters": user, "requestBody": merge,
                       "responses": {"200": shown, "404": unknown, **BODY_ERRORS,
+                                    "409": error_response("changed by other writes over and"
+                                                          " over while merging: send it again"),
                                     **COMMON_ERRORS}},
             "get": {"summary": "One recipient", "parameters": user,
                     "responses": {"200": shown, "404": unknown, "422": bad_id,

@@ -7,8 +7,9 @@ one; ``GET /v1/recipients`` pages through them by user id; ``POST /v1/recipients
 or replaces up to ``MAX_BATCH``, answering per item. Webhook URLs pass the same SSRF check as a
 notification's (``IntakeResolver``). The rules of the fields are ``notifyctl/recipients.py``'s.
 
-A PATCH reads, merges and writes: two PATCHes of one recipient at once may lose one of them
-(the last write wins), as two PUTs would.
+A PATCH reads, merges and writes only while the recipient is still the revision it read
+(``Store.replace_recipient``): when another write came between, it merges again, so two PATCHes
+at once both take effect. Two PUTs at once: the last one wins, as a replacement should.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from notifyctl.store.calls import call as store_call
 from notifyctl.validation import FieldError, Invalid
 
 DEFAULT_PAGE, MAX_PAGE = 100, 200
+#: a PATCH merges again into a recipient another write changed meanwhile, this many times
+PATCH_TRIES = 3
 Endpoint = Callable[[Request], Awaitable[Response]]
 NOT_FOUND = "no recipient has this user id"
 
@@ -74,10 +77,15 @@ class Recipients:
     async def patch(self, request: Request) -> Response:
         user_id, tenant = request.path_params["user_id"], tenant_of(request)
         body = await self._read_json(request)
-        existing = await self._found(tenant, user_id)
-        recipient = await self._checked(user_id, body, tenant, existing)
-        stored, _ = await self._store(self.store.put_recipient, recipient)
-        return JsonResponse(recipient_json(stored))
+        for _ in range(PATCH_TRIES):
+            existing = await self._found(tenant, user_id)
+            recipient = await self._checked(user_id, body, tenant, existing)
+            replace = self.store.replace_recipient
+            stored = await self._store(replace, recipient, existing.revision)
+            if stored is not None:
+                return JsonResponse(recipient_json(stored))
+        message = "the recipient kept changing while this PATCH merged into it: send it again"
+        raise HTTPProblem(409, "conflict", message)
 
     async def get(self, request: Request) -> Response:
         found = await self._found(tenant_of(request), request.path_params["user_id"])

@@ -349,14 +349,22 @@ class Store(Protocol):
 
     def put_recipient(self, recipient: Recipient) -> tuple[Recipient, bool]:
         """Create the recipient or replace the tenant's one with that user id, atomically.
-        A replacement keeps the replaced one's ``created_at``. Returns the recipient as stored
-        and whether it was created."""
+        A replacement keeps the replaced one's ``created_at``. Every write to a recipient (this,
+        ``replace_recipient``, ``remove_device_tokens``) adds one to its ``revision`` (1 when
+        created). Returns the recipient as stored and whether it was created."""
+        ...
+
+    def replace_recipient(self, recipient: Recipient, revision: int) -> Recipient | None:
+        """Replace the tenant's recipient with ``recipient`` only while the stored one is at
+        ``revision`` (a PATCH's read-merge-write), atomically; the recipient as stored, or None
+        when it changed or went meanwhile (nothing written)."""
         ...
 
     def put_recipients(self, recipients: Sequence[Recipient]) -> list[tuple[Recipient, bool]]:
         """``put_recipient`` for each, in order; the user ids are distinct (the caller sees to
         it). Each recipient is written atomically; SQLite writes them all in one transaction,
-        MongoDB in one unordered bulk write (a failure may leave some written)."""
+        MongoDB in one unordered bulk write (a failure may leave some written) and reads the
+        written ones' ``created_at`` and ``revision`` back after it."""
         ...
 
     def get_recipient(self, tenant_id: str, user_id: str) -> Recipient | None:

@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from notifyctl.api.app import build_app
 from notifyctl.model import now_ms
+from notifyctl.recipients import Recipient, parse_recipient
 from notifyctl.store import Store, open_store
 from notifyctl.tenants import KeyRecord, Scope, key_digest
 from tests.conftest import make_config
@@ -104,6 +105,34 @@ def test_patch_merges_into_the_stored_recipient(client: TestClient) -> None:
     merge_type = {**auth(), "content-type": "application/merge-patch+json"}
     again = client.patch("/v1/recipients/ada", content=b'{"email": null}', headers=merge_type)
     assert again.status_code == 200 and again.json()["email"] is None
+
+
+def test_a_patch_merges_again_when_another_write_came_between(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(client, "ada", ADA)
+    replace = store.replace_recipient
+    writes = iter([{"phone": "+4915112345678"}])
+
+    def another_write_first(recipient: Recipient, revision: int) -> Recipient | None:
+        for change in writes:  # once: a PUT lands between the PATCH's read and its write
+            store.put_recipient(parse_recipient("ada", {**ADA, **change}, tenant="acme", now=1))
+        return replace(recipient, revision)
+
+    monkeypatch.setattr(store, "replace_recipient", another_write_first)
+    response = client.patch("/v1/recipients/ada", json={"locale": "de"}, headers=auth())
+    assert response.status_code == 200
+    assert (response.json()["locale"], response.json()["phone"]) == ("de", "+4915112345678")
+
+
+def test_a_patch_that_keeps_losing_the_race_is_a_409(
+    client: TestClient, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put(client, "ada", ADA)
+    monkeypatch.setattr(store, "replace_recipient", lambda recipient, revision: None)
+    response = client.patch("/v1/recipients/ada", json={"locale": "de"}, headers=auth())
+    assert response.status_code == 409 and response.json()["error"]["code"] == "conflict"
+    assert client.get("/v1/recipients/ada", headers=auth()).json()["locale"] == ADA["locale"]
 
 
 def test_a_bad_patch_changes_nothing_and_an_unknown_recipient_is_a_404(

@@ -28,19 +28,30 @@ from notifyctl.store.mongodb.connection import Translating
 Document = dict[str, Any]
 #: the listing's order, on the (tenant_id, user_id) index
 BY_USER = [("user_id", ASCENDING)]
+#: what a write reads back of what it wrote
+STAMPS = {"created_at": 1, "revision": 1}
 
 
 def recipient_id(tenant_id: str, user_id: str) -> str:
     return f"{tenant_id}/{user_id}"
 
 
-def changes(recipient: Recipient) -> Document:
-    """The update that creates or replaces the recipient, keeping a replaced one's created_at."""
+def replacement(recipient: Recipient) -> Document:
+    """The update that replaces the recipient's fields, one more revision."""
     fields = to_fields(recipient)
     devices = fields.pop("devices", [])
     return {
         "$set": {"fields": json.dumps(fields, separators=(",", ":"), ensure_ascii=False),
                  "devices": devices, "updated_at": schema.to_date(recipient.updated_at)},
+        "$inc": {"revision": 1},
+    }  # fmt: skip
+
+
+def changes(recipient: Recipient) -> Document:
+    """The upsert that creates or replaces the recipient, keeping a replaced one's created_at
+    (``$inc`` on an insert makes the revision 1)."""
+    return {
+        **replacement(recipient),
         "$setOnInsert": {"tenant_id": recipient.tenant, "user_id": recipient.user_id,
                          "created_at": schema.to_date(recipient.created_at)},
     }  # fmt: skip
@@ -52,15 +63,17 @@ def to_recipient(doc: Document) -> Recipient:
         fields["devices"] = doc["devices"]
     return from_fields(
         doc["tenant_id"], doc["user_id"], fields, schema.to_ms(doc["created_at"]),
-        schema.to_ms(doc["updated_at"]),
+        schema.to_ms(doc["updated_at"]), doc["revision"],
     )  # fmt: skip
 
 
-def as_stored(recipient: Recipient, before: Document | None) -> tuple[Recipient, bool]:
-    """The recipient as written over ``before`` (None: there was none), and whether created."""
-    if before is None:
-        return recipient, True
-    return dataclasses.replace(recipient, created_at=schema.to_ms(before["created_at"])), False
+def as_stored(recipient: Recipient, stored: Document | None) -> Recipient:
+    """The recipient with the ``created_at`` and ``revision`` of ``stored`` (None: as it came,
+    just created)."""
+    if stored is None:
+        return dataclasses.replace(recipient, revision=1)
+    created_at = schema.to_ms(stored["created_at"])
+    return dataclasses.replace(recipient, created_at=created_at, revision=stored["revision"])
 
 
 class RecipientDocuments(Translating):
@@ -68,28 +81,36 @@ class RecipientDocuments(Translating):
 
     def put_recipient(self, recipient: Recipient) -> tuple[Recipient, bool]:
         with self._translated("put recipient"):
-            before = self._recipients.find_one_and_update(
+            after = self._recipients.find_one_and_update(
                 {"_id": recipient_id(recipient.tenant, recipient.user_id)}, changes(recipient),
-                projection={"created_at": 1}, upsert=True,
-                return_document=ReturnDocument.BEFORE,
+                projection=STAMPS, upsert=True, return_document=ReturnDocument.AFTER,
             )  # fmt: skip
-        return as_stored(recipient, before)
+        # an upsert always leaves a document; its first write made it revision 1
+        created = after is None or after["revision"] == 1
+        return as_stored(recipient, after), created
+
+    def replace_recipient(self, recipient: Recipient, revision: int) -> Recipient | None:
+        key = recipient_id(recipient.tenant, recipient.user_id)
+        with self._translated("replace recipient"):
+            after = self._recipients.find_one_and_update(
+                {"_id": key, "revision": revision}, replacement(recipient), projection=STAMPS,
+                return_document=ReturnDocument.AFTER,
+            )  # fmt: skip
+        return None if after is None else as_stored(recipient, after)
 
     def put_recipients(self, recipients: Sequence[Recipient]) -> list[tuple[Recipient, bool]]:
         if not recipients:
             return []
         ids = [recipient_id(r.tenant, r.user_id) for r in recipients]
         with self._translated("put recipients"):
-            found = self._recipients.find({"_id": {"$in": ids}}, {"created_at": 1})
-            before = {doc["_id"]: doc for doc in found}
             writes = [UpdateOne({"_id": key}, changes(r), upsert=True)
                       for key, r in zip(ids, recipients, strict=True)]  # fmt: skip
             upserted = self._recipients.bulk_write(writes, ordered=False).upserted_ids or {}
-        # created is what the write did (one deleted since the read above is created again)
-        return [
-            as_stored(r, None if index in upserted else before.get(ids[index]))
-            for index, r in enumerate(recipients)
-        ]
+            # read back after: a later write may be seen, never an earlier state
+            stamps = {doc["_id"]: doc for doc in self._recipients.find({"_id": {"$in": ids}},
+                                                                         STAMPS)}  # fmt: skip
+        return [(as_stored(r, stamps.get(key)), index in upserted)
+                for index, (key, r) in enumerate(zip(ids, recipients, strict=True))]  # fmt: skip
 
     def get_recipient(self, tenant_id: str, user_id: str) -> Recipient | None:
         with self._translated("get recipient"):
@@ -129,7 +150,7 @@ class RecipientDocuments(Translating):
             before = self._recipients.find_one_and_update(
                 {"_id": recipient_id(tenant_id, user_id), "devices.token": {"$in": gone}},
                 {"$pull": {"devices": {"token": {"$in": gone}}},
-                 "$set": {"updated_at": schema.to_date(now)}},
+                 "$set": {"updated_at": schema.to_date(now)}, "$inc": {"revision": 1}},
                 projection={"devices": 1}, return_document=ReturnDocument.BEFORE,
             )  # fmt: skip
         if before is None:  # unknown, or none of its devices holds one of the tokens

@@ -18,17 +18,17 @@ from notifyctl.recipients import Recipient, from_fields, to_fields
 from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.leases import MAX_VARIABLES
 
-RECIPIENT_COLUMNS = "tenant_id, user_id, fields, created_at, updated_at"
+RECIPIENT_COLUMNS = "tenant_id, user_id, fields, created_at, updated_at, revision"
 #: a replacement keeps the row's created_at
 UPSERT = (
-    f"INSERT INTO recipients ({RECIPIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+    f"INSERT INTO recipients ({RECIPIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1)"
     " ON CONFLICT (tenant_id, user_id) DO UPDATE"
-    " SET fields = excluded.fields, updated_at = excluded.updated_at"
+    " SET fields = excluded.fields, updated_at = excluded.updated_at, revision = revision + 1"
 )
 
 
 def row_to_recipient(row: Sequence[Any]) -> Recipient:
-    return from_fields(row[0], row[1], json.loads(row[2]), row[3], row[4])
+    return from_fields(row[0], row[1], json.loads(row[2]), row[3], row[4], row[5])
 
 
 def fields_json(fields: dict[str, Any]) -> str:
@@ -38,7 +38,7 @@ def fields_json(fields: dict[str, Any]) -> str:
 def put(conn: sqlite3.Connection, recipient: Recipient) -> tuple[Recipient, bool]:
     """Inside the caller's write transaction."""
     row = conn.execute(
-        "SELECT created_at FROM recipients WHERE tenant_id = ? AND user_id = ?",
+        "SELECT created_at, revision FROM recipients WHERE tenant_id = ? AND user_id = ?",
         (recipient.tenant, recipient.user_id),
     ).fetchone()
     conn.execute(
@@ -47,8 +47,8 @@ def put(conn: sqlite3.Connection, recipient: Recipient) -> tuple[Recipient, bool
          recipient.created_at, recipient.updated_at),
     )  # fmt: skip
     if row is None:
-        return recipient, True
-    return dataclasses.replace(recipient, created_at=row[0]), False
+        return dataclasses.replace(recipient, revision=1), True
+    return dataclasses.replace(recipient, created_at=row[0], revision=row[1] + 1), False
 
 
 class RecipientRows:
@@ -57,6 +57,18 @@ class RecipientRows:
     def put_recipient(self, recipient: Recipient) -> tuple[Recipient, bool]:
         with self._db.write() as conn:
             return put(conn, recipient)
+
+    def replace_recipient(self, recipient: Recipient, revision: int) -> Recipient | None:
+        with self._db.write() as conn:
+            row = conn.execute(
+                "UPDATE recipients SET fields = ?, updated_at = ?, revision = revision + 1"
+                " WHERE tenant_id = ? AND user_id = ? AND revision = ? RETURNING created_at",
+                (fields_json(to_fields(recipient)), recipient.updated_at, recipient.tenant,
+                 recipient.user_id, revision),
+            ).fetchone()  # fmt: skip
+        if row is None:
+            return None
+        return dataclasses.replace(recipient, created_at=row[0], revision=revision + 1)
 
     def put_recipients(self, recipients: Sequence[Recipient]) -> list[tuple[Recipient, bool]]:
         with self._db.write() as conn:
@@ -124,8 +136,8 @@ class RecipientRows:
             if not kept:
                 del fields["devices"]  # as ``to_fields`` leaves out an empty list
             conn.execute(
-                "UPDATE recipients SET fields = ?, updated_at = ? WHERE tenant_id = ?"
-                " AND user_id = ?",
+                "UPDATE recipients SET fields = ?, updated_at = ?, revision = revision + 1"
+                " WHERE tenant_id = ? AND user_id = ?",
                 (fields_json(fields), now, tenant_id, user_id),
             )
             return len(devices) - len(kept)

@@ -188,6 +188,7 @@ CREATE TABLE IF NOT EXISTS recipients (
     fields TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, user_id)
 ) WITHOUT ROWID;
 """

@@ -33,8 +33,9 @@ def recipient(
 def test_a_recipient_round_trips(store: Store) -> None:
     ada = recipient()
     assert store.get_recipient("acme", "u1") is None
-    assert store.put_recipient(ada) == (ada, True)
-    assert store.get_recipient("acme", "u1") == ada
+    stored = dataclasses.replace(ada, revision=1)
+    assert store.put_recipient(ada) == (stored, True)
+    assert store.get_recipient("acme", "u1") == stored
 
 
 def test_a_replacement_keeps_the_creation_time(store: Store) -> None:
@@ -42,7 +43,7 @@ def test_a_replacement_keeps_the_creation_time(store: Store) -> None:
     newer = recipient(now=5_000, email="grace@example.com")
     stored, created = store.put_recipient(newer)
     assert created is False
-    assert stored == dataclasses.replace(newer, created_at=1_000)
+    assert stored == dataclasses.replace(newer, created_at=1_000, revision=2)
     assert store.get_recipient("acme", "u1") == stored
     assert stored.devices == () and stored.phone is None  # replaced whole, not merged
 
@@ -75,7 +76,8 @@ def test_a_batch_creates_and_replaces_in_order(store: Store) -> None:
              recipient("u3", now=7_000)]  # fmt: skip
     results = store.put_recipients(batch)
     assert [created for _, created in results] == [True, False, True]
-    assert results[1][0] == dataclasses.replace(batch[1], created_at=1_000)
+    assert results[1][0] == dataclasses.replace(batch[1], created_at=1_000, revision=2)
+    assert [stored.revision for stored, _ in results] == [1, 2, 1]
     assert store.get_recipient("acme", "u2") == results[1][0]
     assert store.put_recipients([]) == []
 
@@ -85,13 +87,13 @@ def test_many_are_read_at_once_by_user_id(store: Store) -> None:
     store.put_recipient(recipient("u9", tenant="globex"))
     found = store.recipients_by_ids("acme", ["u1", "u3", "u3", "nobody", "u9"])
     assert sorted(found) == ["u1", "u3"]
-    assert found["u3"] == recipient("u3")
+    assert found["u3"] == dataclasses.replace(recipient("u3"), revision=1)
     assert store.recipients_by_ids("acme", []) == {}
 
 
 def test_tenants_never_see_each_others_recipients(store: Store) -> None:
-    acme, globex = recipient(tenant="acme"), recipient(tenant="globex", email="g@example.com")
-    store.put_recipient(acme)
+    acme, _ = store.put_recipient(recipient(tenant="acme"))
+    globex = dataclasses.replace(recipient(tenant="globex", email="g@example.com"), revision=1)
     assert store.put_recipient(globex)[1] is True  # the same user id, another tenant's user
     assert store.get_recipient("acme", "u1") == acme
     assert store.get_recipient("globex", "u1") == globex
@@ -108,6 +110,7 @@ def test_invalid_device_tokens_are_removed(store: Store) -> None:
     after = store.get_recipient("acme", "u1")
     assert after is not None and [d.token for d in after.devices] == [FCM]
     assert after.updated_at == 9_000 and after.email == "ada@example.com"
+    assert after.revision == 2
     assert store.remove_device_tokens("acme", "u1", [APNS], 9_500) == 0  # gone already
     assert store.remove_device_tokens("acme", "u1", [FCM], 9_900) == 1
     last = store.get_recipient("acme", "u1")
@@ -115,3 +118,22 @@ def test_invalid_device_tokens_are_removed(store: Store) -> None:
     assert store.remove_device_tokens("acme", "nobody", [FCM], 9_900) == 0
     assert store.get_recipient("acme", "nobody") is None
     assert store.remove_device_tokens("acme", "u1", [], 9_900) == 0
+
+
+def test_a_replacement_at_a_revision_wins_only_while_it_is_that_revision(store: Store) -> None:
+    first, _ = store.put_recipient(recipient())
+    patched = dataclasses.replace(first, locale="de", updated_at=2_000)
+    assert store.replace_recipient(patched, first.revision) == dataclasses.replace(
+        patched, revision=2
+    )
+    stale = dataclasses.replace(first, locale="fr", updated_at=3_000)
+    assert store.replace_recipient(stale, first.revision) is None  # revision 2 now: refused
+    current = store.get_recipient("acme", "u1")
+    assert current is not None and current.locale == "de" and current.revision == 2
+    store.remove_device_tokens("acme", "u1", [APNS], 4_000)  # a write of its own: revision 3
+    assert store.replace_recipient(dataclasses.replace(current, locale="it"), 2) is None
+    store.delete_recipient("acme", "u1")
+    assert store.replace_recipient(current, 3) is None  # gone: not created again
+    assert store.get_recipient("acme", "u1") is None
+    other = recipient(tenant="globex")
+    assert store.replace_recipient(other, 1) is None

@@ -16,7 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "notifyctl"
 
 CORE = {"model", "ids", "errors", "lease", "retry", "validation", "claim_order", "shapes",
-        "addresses", "tenants", "limits", "preferences", "templates", "__init__"}  # fmt: skip
+        "addresses", "tenants", "limits", "preferences", "templates", "recipients",
+        "__init__"}  # fmt: skip
 CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}
 METRICS = {"metrics"}

@@ -287,6 +287,7 @@ def build_app(
     from notifyctl.api.guard import Guard, parse_networks
     from notifyctl.api.openapi import document
     from notifyctl.api.problems import on_http_exception, on_problem
+    from notifyctl.api.recipients import routes as recipient_routes
     from notifyctl.apikeys import ApiKeys
     from notifyctl.serving import RequestTimer, metrics_endpoint
 
@@ -311,6 +312,7 @@ def build_app(
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics_endpoint(metrics), methods=["GET"]),
+        *recipient_routes(config, store, metrics, api.destinations),
     ]
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
     app = Starlette(routes=routes, exception_handlers=handlers)

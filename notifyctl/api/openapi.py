@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifyctl import __version__, validation
+from notifyctl import __version__, recipients, validation
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.model import CHANNELS, Status
 
@@ -119,6 +119,7 @@ def components() -> dict[str, Any]:
                 "properties": {"notifications": {"type": "array", "items": ref("Notification")},
                                "next_cursor": NULLABLE_STRING},
             },
+            **recipient_schemas(),
             "Health": {"type": "object", "required": ["status", "database", "messageQueue"],
                        "properties": {"status": STRING, "database": STRING,
                                       "messageQueue": STRING}},
@@ -225,6 +226,7 @@ def paths() -> dict[str, Any]:
                                      "409": error_response("sent, dead, cancelled or being "
                                                            "delivered"), **COMMON_ERRORS}},
         },
+        **recipient_paths(),
         "/health": {"get": {"summary": "Health", "security": [], "responses": {
             "200": json_response("healthy", ref("Health")),
             "503": json_response("the store is down", ref("Health"))}}},
@@ -248,3 +250,159 @@ def document() -> dict[str, Any]:
         "components": components(),
         "security": [{"apiKey": []}],
     }
+
+
+# -- recipients (``notifyctl/recipients.py``, ``api/recipients.py``) ------------------------------
+
+
+def recipient_request(patch: bool) -> dict[str, Any]:
+    """A PUT body, or (``patch``) a JSON merge patch: any field null, quiet hours' start or
+    end alone, a category's channels null (removed)."""
+    r = recipients
+    nullable_text: dict[str, Any] = {"type": ["string", "null"]}
+    device = {
+        "type": "object", "additionalProperties": False, "required": ["platform", "token"],
+        "properties": {"platform": {"type": "string", "enum": list(r.PLATFORMS)},
+                       "token": STRING,
+                       "app": {**nullable_text, "maxLength": r.MAX_APP_LENGTH}},
+    }  # fmt: skip
+    allowed = {"type": ["array", "null"] if patch else "array",
+               "maxItems": len(r.PREFERENCE_CHANNELS),
+               "items": {"type": "string", "enum": list(r.PREFERENCE_CHANNELS)}}  # fmt: skip
+    clock = {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+    quiet = {"type": ["object", "null"], "additionalProperties": False,
+             "properties": {"start": clock, "end": clock},
+             "description": "local time in the recipient's timezone; start after end crosses"
+                            " midnight"}  # fmt: skip
+    if not patch:
+        quiet["required"] = ["start", "end"]
+    return {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "user_id": {"type": "string", "description": "optional; the path's user id"},
+            "email": {**nullable_text, "maxLength": 254},
+            "phone": {**nullable_text, "maxLength": 16, "description": "E.164: +15551234567"},
+            "devices": {"type": ["array", "null"], "maxItems": r.MAX_DEVICES, "items": device},
+            "webhooks": {"type": ["array", "null"], "maxItems": r.MAX_WEBHOOKS,
+                         "items": {"type": "string", "maxLength": r.MAX_URL_LENGTH},
+                         "description": "http(s) URLs; " + DNS_NOTE},
+            "locale": {**nullable_text, "maxLength": 35, "description": "BCP 47: en, pt-BR"},
+            "timezone": {**nullable_text, "maxLength": 64, "description": "IANA: Europe/Berlin"},
+            "preferences": {
+                "type": ["object", "null"], "additionalProperties": False,
+                "properties": {
+                    "opted_out": {"type": ["array", "null"], "maxItems": r.MAX_CATEGORIES,
+                                  "items": {"type": "string",
+                                            "maxLength": r.MAX_CATEGORY_LENGTH}},
+                    "channels": {"type": ["object", "null"], "maxProperties": r.MAX_CATEGORIES,
+                                 "additionalProperties": allowed},
+                },
+            },
+            "quiet_hours": quiet,
+        },
+    }  # fmt: skip
+
+
+def recipient_schemas() -> dict[str, Any]:
+    nullable = NULLABLE_STRING
+    shown = {
+        "type": "object",
+        "required": ["user_id", "email", "phone", "devices", "webhooks", "locale", "timezone",
+                     "preferences", "quiet_hours", "created_at", "updated_at"],
+        "properties": {
+            "user_id": STRING, "email": nullable, "phone": nullable,
+            "devices": {"type": "array", "items": {"type": "object"}},
+            "webhooks": {"type": "array", "items": STRING}, "locale": nullable,
+            "timezone": nullable,
+            "preferences": {"type": "object", "required": ["opted_out", "channels"]},
+            "quiet_hours": {"type": ["object", "null"]},
+            "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
+        },
+    }  # fmt: skip
+    result = {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "integer", "enum": [200, 201, 422]},
+        "recipient": ref("Recipient"), "error": {"type": "object"}}}  # fmt: skip
+    return {
+        "RecipientRequest": recipient_request(patch=False),
+        "RecipientPatch": recipient_request(patch=True),
+        "Recipient": shown,
+        "RecipientBatchRequest": {
+            "type": "object", "additionalProperties": False, "required": ["recipients"],
+            "properties": {"recipients": {
+                "type": "array", "minItems": 1, "maxItems": 1000,
+                "items": {"description": "a RecipientRequest with its user_id; checked per item"}}},
+        },
+        "RecipientBatchResult": {"type": "object", "required": ["results"],
+                                 "properties": {"results": {"type": "array", "items": result}}},
+        "RecipientPage": {
+            "type": "object", "required": ["recipients", "next_cursor"],
+            "properties": {"recipients": {"type": "array", "items": ref("Recipient")},
+                           "next_cursor": NULLABLE_STRING},
+        },
+    }  # fmt: skip
+
+
+def recipient_paths() -> dict[str, Any]:
+    shown = json_response("the recipient", ref("Recipient"))
+    user = [
+        {
+            "name": "user_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": recipients.MAX_USER_ID},
+        }
+    ]
+    unknown = error_response("no recipient of the caller's tenant has this user id")
+    bad_id = error_response("the user id cannot be one (1-256 printable characters)")
+    merge = {
+        "required": True,
+        "content": {
+            media: {"schema": ref("RecipientPatch")}
+            for media in ("application/merge-patch+json", "application/json")
+        },
+    }
+    page = [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+        },
+    ]
+    return {
+        "/v1/recipients": {"get": {
+            "summary": "List the tenant's recipients by user id", "parameters": page,
+            "responses": {"200": json_response("a page", ref("RecipientPage")),
+                          "422": BODY_ERRORS["422"], **COMMON_ERRORS}}},
+        "/v1/recipients/batch": {"post": {
+            "summary": "Create or replace up to 1,000 recipients, each as a PUT would",
+            "description": f"A batch of n items costs 1 + n // {BATCH_ITEMS_PER_TOKEN} rate-limit"
+                           " tokens. A user id an earlier item has is a 422 for that item.",
+            "requestBody": json_body("RecipientBatchRequest"),
+            "responses": {"200": json_response("one result per item, in order",
+                                               ref("RecipientBatchResult")),
+                          **BODY_ERRORS, **COMMON_ERRORS}}},
+        "/v1/recipients/{user_id}": {
+            "put": {"summary": "Create (201) or replace (200) a recipient", "parameters": user,
+                    "requestBody": json_body("RecipientRequest"),
+                    "responses": {"200": shown, "201": shown,
+                                  "404": error_response("the path names no recipient"),
+                                  **BODY_ERRORS, **COMMON_ERRORS}},
+            "patch": {"summary": "Merge a JSON merge patch (RFC 7396) into a recipient",
+                      "parameters": user, "requestBody": merge,
+                      "responses": {"200": shown, "404": unknown, **BODY_ERRORS,
+                                    "409": error_response("changed by other writes over and"
+                                                          " over while merging: send it again"),
+                                    **COMMON_ERRORS}},
+            "get": {"summary": "One recipient", "parameters": user,
+                    "responses": {"200": shown, "404": unknown, "422": bad_id,
+                                  **COMMON_ERRORS}},
+            "delete": {"summary": "Delete a recipient", "parameters": user,
+                       "responses": {"204": {"description": "deleted"}, "404": unknown,
+                                     "422": bad_id, **COMMON_ERRORS}},
+        },
+    }  # fmt: skip

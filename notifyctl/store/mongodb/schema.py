@@ -182,6 +182,13 @@ INDEXES: tuple[Index, ...] = (
     ("api_keys", "tenant_created", [("tenant_id", ASCENDING), ("created_at", ASCENDING)], {}),
     # a tenant's quota usage by day: forgetting its older days (``limits.py``)
     ("quota_usage", "tenant_day", [("tenant_id", ASCENDING), ("day", ASCENDING)], {}),
+    # a tenant's recipients by user id: the listing (``recipients.py``; look-ups use ``_id``)
+    (
+        "recipients",
+        "tenant_user",
+        [("tenant_id", ASCENDING), ("user_id", ASCENDING)],
+        {"unique": True},
+    ),
 )
 
 

@@ -34,6 +34,7 @@ from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.keys import KeyRows
 from notifyctl.store.sqlite.limits import LimitRows
 from notifyctl.store.sqlite.ops import OF_TENANT
+from notifyctl.store.sqlite.recipients import RecipientRows
 from notifyctl.store.sqlite.schema import (
     COLUMNS,
     INSERT,
@@ -45,7 +46,7 @@ from notifyctl.store.sqlite.secrets import SecretRows
 from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows):
+class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

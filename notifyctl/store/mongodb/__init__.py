@@ -23,8 +23,8 @@ Layout (the same file names as ``store/sqlite/``, plus MongoDB's own parts): ``s
 client, the start-up wait, driver errors to ``StoreError``), ``schema.py`` (documents, indexes,
 conversions), ``leases.py`` (claims, renewals, fenced outcomes), ``ops.py`` (operators'
 queries), ``dead_letters.py`` (the outbox), ``workers.py`` (the workers' documents), ``keys.py``
-(the API keys' documents), ``pool.py`` (pool size and statistics), ``writes.py`` (the pure update
-documents), ``clock.py`` (whose clock).
+(the API keys' documents), ``templates.py`` (each tenant's templates), ``pool.py`` (pool size
+and statistics), ``writes.py`` (the pure update documents), ``clock.py`` (whose clock).
 """
 
 from notifyctl.store.mongodb.store import MongoStore

@@ -182,6 +182,8 @@ INDEXES: tuple[Index, ...] = (
     ("api_keys", "tenant_created", [("tenant_id", ASCENDING), ("created_at", ASCENDING)], {}),
     # a tenant's quota usage by day: forgetting its older days (``limits.py``)
     ("quota_usage", "tenant_day", [("tenant_id", ASCENDING), ("day", ASCENDING)], {}),
+    # a tenant's templates by name: the listing and its cursor (``templates.py``)
+    ("templates", "tenant_name", [("tenant_id", ASCENDING), ("name", ASCENDING)], {}),
 )
 
 

@@ -48,6 +48,7 @@ from notifyctl.store.mongodb.limits import LimitDocuments
 from notifyctl.store.mongodb.ops import of_tenant
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.secrets import SecretDocuments
+from notifyctl.store.mongodb.templates import TemplateDocuments
 from notifyctl.store.mongodb.workers import WorkerRows
 from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
 
@@ -57,7 +58,7 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
-class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments):
+class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments, TemplateDocuments):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -86,6 +87,7 @@ class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments):
         self._keys: Collection[Document] = self._db["api_keys"]
         self._limits: Collection[Document] = self._db["tenant_limits"]
         self._usage: Collection[Document] = self._db["quota_usage"]
+        self._templates: Collection[Document] = self._db["templates"]
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod

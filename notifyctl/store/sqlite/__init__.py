@@ -18,7 +18,8 @@ Layout: ``store.py`` (``SqliteStore``: the port, and which transaction each call
 ``connection.py`` (the one connection per process, its lock, ``BEGIN IMMEDIATE``),
 ``schema.py`` (tables, indexes, rows to notifications), ``leases.py`` (claims, renewals, fenced
 outcomes in SQL), ``ops.py`` (operators' queries), ``dead_letters.py`` (the outbox),
-``workers.py`` (the workers' rows), ``keys.py`` (the API keys' rows).
+``workers.py`` (the workers' rows), ``keys.py`` (the API keys' rows), ``templates.py`` (each
+tenant's templates).
 """
 
 from notifyctl.store.sqlite.store import SqliteStore

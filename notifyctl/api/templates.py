@@ -22,36 +22,16 @@ from notifyctl.api.io import JsonResponse, read_json, tenant_of, unavailable_sto
 from notifyctl.api.problems import HTTPProblem, invalid
 from notifyctl.config import Config
 from notifyctl.model import now_ms
-from notifyctl.shapes import iso_ms
+from notifyctl.shapes import template_json, template_summary_json
 from notifyctl.store import Store
 from notifyctl.store.calls import CallObserver
 from notifyctl.store.calls import call as store_call
-from notifyctl.templates import Template, TemplateInvalid, TemplateRecord, template_name
+from notifyctl.templates import Template, TemplateInvalid, template_name
 from notifyctl.validation import FieldError
 
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 COLLECTION = "/v1/templates"
 NOT_FOUND = "no template has this name"
-
-
-def template_json(record: TemplateRecord) -> dict[str, Any]:
-    """A template as the API shows it: the document as it was put, and what the store adds."""
-    return {
-        "name": record.name, "version": record.version,
-        "created_at": iso_ms(record.created_at), "updated_at": iso_ms(record.updated_at),
-        "document": record.document,
-    }  # fmt: skip
-
-
-def summary_json(record: TemplateRecord) -> dict[str, Any]:
-    """A template in a listing: without its texts, so a page stays small."""
-    document = record.document
-    return {
-        "name": record.name, "version": record.version, "category": document.get("category"),
-        "channels": sorted(document.get("channels", {})),
-        "locales": sorted(document.get("locales", {})),
-        "created_at": iso_ms(record.created_at), "updated_at": iso_ms(record.updated_at),
-    }  # fmt: skip
 
 
 def refused(exc: TemplateInvalid) -> HTTPProblem:
@@ -136,7 +116,7 @@ class TemplatesApi:
         limit, cursor = page_query(request)
         page = await self._store(self.store.list_templates, tenant_of(request), limit, cursor)
         next_cursor = page[-1].name if len(page) == limit else None
-        return JsonResponse({"templates": [summary_json(r) for r in page],
+        return JsonResponse({"templates": [template_summary_json(r) for r in page],
                              "next_cursor": next_cursor})  # fmt: skip
 
 

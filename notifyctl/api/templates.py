@@ -11,6 +11,7 @@ is bounded by the API's ``max_body_bytes`` while it streams, as every body is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,7 +49,8 @@ def page_query(request: Request) -> tuple[int, str | None]:
     errors = [FieldError(name, "unknown query parameter")
               for name in sorted(set(query) - {"limit", "cursor"})]  # fmt: skip
     raw_limit = query.get("limit", str(DEFAULT_PAGE))
-    limit = int(raw_limit) if raw_limit.isdigit() else 0
+    # ASCII digits, and few: str.isdigit() also takes "²", which int() refuses
+    limit = int(raw_limit) if re.fullmatch(r"[0-9]{1,4}", raw_limit) else 0
     if not 1 <= limit <= MAX_PAGE:
         errors.append(FieldError("limit", f"must be an integer from 1 to {MAX_PAGE}"))
     cursor = query.get("cursor")

@@ -221,7 +221,8 @@ def test_the_listing_pages_by_name_with_summaries(client: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("limit=0", "limit"), ("limit=201", "limit"), ("limit=x", "limit"),
+    [("limit=0", "limit"), ("limit=201", "limit"), ("limit=x", "limit"), ("limit=%C2%B2", "limit"),
+     ("limit=" + "9" * 5000, "limit"),
      ("cursor=Not%20A%20Name", "cursor"), ("colour=red", "colour")],
 )  # fmt: skip
 def test_a_bad_listing_query_names_the_parameter(

@@ -1,5 +1,6 @@
 """The contract's JSON shapes, shared by the API, the workers' monitor, the operators' views and
-the channels: a notification as the API shows it, as a receiver gets it, and times as RFC 3339.
+the channels: a notification as the API shows it, as a receiver gets it, a template as the API
+and ``notifyctl templates list`` show it, and times as RFC 3339.
 Pure: no I/O."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 from notifyctl.model import Notification
+from notifyctl.templates import TemplateRecord
 
 
 def iso_ms(ms: int | None) -> str | None:
@@ -52,4 +54,24 @@ def notification_json(n: Notification) -> dict[str, Any]:
         "idempotency_key": n.idempotency_key, "locked_by": n.locked_by,
         "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),
         "updated_at": iso_ms(n.updated_at), "sent_at": iso_ms(n.sent_at),
+    }  # fmt: skip
+
+
+def template_json(record: TemplateRecord) -> dict[str, Any]:
+    """A template as the API shows it: the document as it was put, and what the store adds."""
+    return {
+        "name": record.name, "version": record.version,
+        "created_at": iso_ms(record.created_at), "updated_at": iso_ms(record.updated_at),
+        "document": record.document,
+    }  # fmt: skip
+
+
+def template_summary_json(record: TemplateRecord) -> dict[str, Any]:
+    """A template in a listing: without its texts, so a page stays small."""
+    document = record.document
+    return {
+        "name": record.name, "version": record.version, "category": document.get("category"),
+        "channels": sorted(document.get("channels", {})),
+        "locales": sorted(document.get("locales", {})),
+        "created_at": iso_ms(record.created_at), "updated_at": iso_ms(record.updated_at),
     }  # fmt: skip

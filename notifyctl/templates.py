@@ -63,6 +63,20 @@ class RenderError(ValueError):
     output beyond ``MAX_RENDERED_CHARS``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateRecord:
+    """A tenant's template as the store keeps it: the document ``Template.parse`` accepted (as
+    JSON), with its times (epoch milliseconds) and ``version``: 1 when created, one more at each
+    replace, so a cache can tell a changed template from the one it holds."""
+
+    tenant: str
+    name: str
+    document: dict[str, Any]
+    version: int
+    created_at: int
+    updated_at: int
+
+
 def template_name(text: str) -> str:
     if not _NAME.fullmatch(text):
         raise ValueError(f"invalid template name {text!r}: {TEMPLATE_RULE}")

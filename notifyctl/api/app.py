@@ -35,6 +35,7 @@ from notifyctl.api.keyring import StoreKeys
 from notifyctl.api.limits import DailyQuota, QuotaGrant, TenantLimitsCache
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
+from notifyctl.api.templates import routes as template_routes
 from notifyctl.broker import POLL_ONLY, Broker, broker_state, group_wakeups
 from notifyctl.channels import missing_settings, offered
 from notifyctl.channels.destinations import DestinationPolicy
@@ -309,6 +310,7 @@ def build_app(
             by_method(GET=api.get, DELETE=api.cancel),
             methods=["GET", "DELETE"],
         ),  # fmt: skip
+        *template_routes(config, store, metrics),
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics_endpoint(metrics), methods=["GET"]),

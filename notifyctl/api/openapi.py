@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifyctl import __version__, recipients, validation
+from notifyctl import __version__, recipients, templates, validation
+from notifyctl.api import templates as template_api
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.model import CHANNELS, Status
 
@@ -122,7 +123,9 @@ def components() -> dict[str, Any]:
             **recipient_schemas(),
             "Health": {"type": "object", "required": ["status", "database", "messageQueue"],
                        "properties": {"status": STRING, "database": STRING,
-                                      "messageQueue": STRING}},
+                                      "messageQueue": STRING,
+                                      "channels": {"type": "array", "items": STRING}}},
+            **template_schemas(),
         },
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
     }  # fmt: skip
@@ -227,6 +230,7 @@ def paths() -> dict[str, Any]:
                                                            "delivered"), **COMMON_ERRORS}},
         },
         **recipient_paths(),
+        **template_paths(),
         "/health": {"get": {"summary": "Health", "security": [], "responses": {
             "200": json_response("healthy", ref("Health")),
             "503": json_response("the store is down", ref("Health"))}}},
@@ -239,6 +243,86 @@ def paths() -> dict[str, Any]:
             "responses": {"200": {"description": "Prometheus text exposition format 0.0.4",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
         }},
+    }  # fmt: skip
+
+
+def template_schemas() -> dict[str, Any]:
+    stamps = {"created_at": TIMESTAMP, "updated_at": TIMESTAMP, "version": {"type": "integer"}}
+    strings = {"type": "array", "items": STRING}
+    return {
+        "TemplateDocument": {
+            "type": "object",
+            "description": "channels (and per-locale channels) of texts, Jinja2 templates rendered"
+                           " in its sandbox; see docs/templates.md. Checked whole at PUT: every"
+                           " problem is named in a 422's details",
+            "properties": {
+                "category": STRING, "variables": strings, "default_locale": STRING,
+                "channels": {"type": "object"}, "locales": {"type": "object"},
+            },
+        },
+        "Template": {
+            "type": "object", "required": ["name", "version", "document"],
+            "properties": {"name": STRING, "document": ref("TemplateDocument"), **stamps},
+        },
+        "TemplatePage": {
+            "type": "object", "required": ["templates", "next_cursor"],
+            "properties": {
+                "templates": {"type": "array", "items": {
+                    "type": "object", "required": ["name", "version"],
+                    "properties": {"name": STRING, "category": NULLABLE_STRING,
+                                   "channels": strings, "locales": strings, **stamps}}},
+                "next_cursor": NULLABLE_STRING,
+            },
+        },
+    }  # fmt: skip
+
+
+def template_paths() -> dict[str, Any]:
+    name = [
+        {
+            "name": "name",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "description": templates.TEMPLATE_RULE},
+        }
+    ]
+    page = [
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": template_api.MAX_PAGE},
+        },
+        {
+            "name": "cursor",
+            "in": "query",
+            "schema": {"type": "string", "description": "a next_cursor"},
+        },
+    ]
+    template = json_response("the template", ref("Template"))
+    unknown = error_response("no template has this name (another tenant's neither)")
+    refused = error_response(
+        "invalid_template: each problem in details with its field, message"
+        " and (inside a text) line; nothing stored"
+    )
+    return {
+        "/v1/templates": {"get": {
+            "summary": "List the tenant's templates by name", "parameters": page,
+            "responses": {"200": json_response("a page", ref("TemplatePage")),
+                          "422": BODY_ERRORS["422"], **COMMON_ERRORS},
+        }},
+        "/v1/templates/{name}": {
+            "put": {"summary": "Create or replace a template (scope admin)", "parameters": name,
+                    "requestBody": json_body("TemplateDocument"),
+                    "responses": {"201": template, "200": json_response(
+                        "replaced: the version is one more", ref("Template")),
+                        "409": error_response("deleted while it was being stored; put again"),
+                        **BODY_ERRORS, "422": refused, **COMMON_ERRORS}},
+            "get": {"summary": "One template", "parameters": name,
+                    "responses": {"200": template, "404": unknown, **COMMON_ERRORS}},
+            "delete": {"summary": "Delete a template (scope admin)", "parameters": name,
+                       "responses": {"204": {"description": "deleted"}, "404": unknown,
+                                     **COMMON_ERRORS}},
+        },
     }  # fmt: skip
 
 

@@ -2,8 +2,8 @@
 
 ``common.py`` is what every command shares (settings, the one error line, the store); ``serve.py``
 holds ``api``, ``worker`` and ``up``; ``loadgen.py`` the load generator's command; ``ops.py`` the
-``inspect`` and ``dlq`` groups, rendered by ``views.py``; ``keys.py`` the ``keys`` group. This
-module mounts them on one app.
+``inspect`` and ``dlq`` groups, rendered by ``views.py``; ``keys.py`` the ``keys`` group;
+``templates.py`` the ``templates`` group. This module mounts them on one app.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from notifyctl.cli import loadgen, serve
 from notifyctl.cli.common import DataDir
 from notifyctl.cli.keys import keys_app
 from notifyctl.cli.ops import dlq_app, inspect_app
+from notifyctl.cli.templates import templates_app
 from notifyctl.cli.tenants import tenants_app
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.add_typer(inspect_app, name="inspect")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(templates_app, name="templates")
 
 
 def version_callback(value: bool) -> None:

@@ -22,8 +22,8 @@ SQLite, on one host, takes ``now`` as given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Collection, Sequence
+from typing import Any, Protocol
 
 from notifyctl.limits import QuotaTake, TenantLimits
 from notifyctl.model import (
@@ -39,6 +39,7 @@ from notifyctl.model import (
     WorkerRecord,
 )
 from notifyctl.recipients import Recipient
+from notifyctl.templates import TemplateRecord
 from notifyctl.tenants import KeyRecord
 
 #: webhook signing secrets a tenant may hold at once: the new one and the one it replaces, so
@@ -396,4 +397,38 @@ class Store(Protocol):
         no longer valid), in one atomic change that also sets ``updated_at`` to ``now``; a
         device added meanwhile under another token stays. Returns how many devices went (0
         for an unknown recipient, which stays unknown)."""
+        ...
+
+    # -- each tenant's templates (``notifyctl/templates.py``): the API and ``templates push`` --
+
+    def put_template(self, tenant_id: str, name: str, document: dict[str, Any], now: int) -> bool:
+        """Store the tenant's template ``name`` (a document ``Template.parse`` accepted; the
+        store does not check it), atomically: created at ``now`` with version 1 (True), or
+        replacing the stored document with its version one more and ``updated_at`` = ``now``
+        (False). Two puts at once never both create, and each replace counts."""
+        ...
+
+    def get_template(self, tenant_id: str, name: str) -> TemplateRecord | None:
+        """The tenant's template ``name``, or None: another tenant's is None exactly as an
+        unknown one. A primary-key look-up."""
+        ...
+
+    def delete_template(self, tenant_id: str, name: str) -> bool:
+        """Remove the tenant's template ``name``, atomically; False when it had none. A template
+        created again after a delete starts again at version 1 (with a new ``created_at``), so a
+        cache compares both."""
+        ...
+
+    def list_templates(
+        self, tenant_id: str, limit: int, after_name: str | None
+    ) -> list[TemplateRecord]:
+        """Up to ``limit`` of the tenant's templates by name, only those named after
+        ``after_name`` (the cursor: the last name of the previous page). An index range scan."""
+        ...
+
+    def templates_by_names(
+        self, tenant_id: str, names: Collection[str]
+    ) -> dict[str, TemplateRecord]:
+        """The tenant's templates of these names, by name, in one query (the delivery path's
+        per-batch load); a name the tenant has no template of is simply absent."""
         ...

@@ -24,8 +24,9 @@ client, the start-up wait, driver errors to ``StoreError``), ``schema.py`` (docu
 conversions), ``leases.py`` (claims, renewals, fenced outcomes), ``ops.py`` (operators'
 queries), ``dead_letters.py`` (the outbox), ``workers.py`` (the workers' documents), ``keys.py``
 (the API keys' documents), ``limits.py`` (each tenant's limits and quota usage),
-``recipients.py`` (each tenant's recipients), ``pool.py`` (pool size and statistics),
-``writes.py`` (the pure update documents), ``clock.py`` (whose clock).
+``recipients.py`` (each tenant's recipients), ``templates.py`` (each tenant's templates),
+``pool.py`` (pool size and statistics), ``writes.py`` (the pure update documents), ``clock.py``
+(whose clock).
 """
 
 from notifyctl.store.mongodb.store import MongoStore

@@ -189,6 +189,8 @@ INDEXES: tuple[Index, ...] = (
         [("tenant_id", ASCENDING), ("user_id", ASCENDING)],
         {"unique": True},
     ),
+    # a tenant's templates by name: the listing and its cursor (``templates.py``)
+    ("templates", "tenant_name", [("tenant_id", ASCENDING), ("name", ASCENDING)], {}),
 )
 
 

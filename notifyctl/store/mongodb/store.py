@@ -49,6 +49,7 @@ from notifyctl.store.mongodb.ops import of_tenant
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.recipients import RecipientDocuments
 from notifyctl.store.mongodb.secrets import SecretDocuments
+from notifyctl.store.mongodb.templates import TemplateDocuments
 from notifyctl.store.mongodb.workers import WorkerRows
 from notifyctl.store.mongodb.writes import first_of_each_key, insert_results, refused_for_their_key
 
@@ -58,7 +59,9 @@ Document = dict[str, Any]
 PING_TIMEOUT_S = 2.0
 
 
-class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments, RecipientDocuments):
+class MongoStore(
+    SecretDocuments, WorkerRows, KeyRows, LimitDocuments, RecipientDocuments, TemplateDocuments
+):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
     def __init__(
@@ -88,6 +91,7 @@ class MongoStore(SecretDocuments, WorkerRows, KeyRows, LimitDocuments, Recipient
         self._limits: Collection[Document] = self._db["tenant_limits"]
         self._usage: Collection[Document] = self._db["quota_usage"]
         self._recipients: Collection[Document] = self._db["recipients"]
+        self._templates: Collection[Document] = self._db["templates"]
         start(self._client, self._db, self.url, startup_attempts, retention_days)
 
     @classmethod

@@ -19,7 +19,8 @@ Layout: ``store.py`` (``SqliteStore``: the port, and which transaction each call
 ``schema.py`` (tables, indexes, rows to notifications), ``leases.py`` (claims, renewals, fenced
 outcomes in SQL), ``ops.py`` (operators' queries), ``dead_letters.py`` (the outbox),
 ``workers.py`` (the workers' rows), ``keys.py`` (the API keys' rows), ``limits.py`` (each
-tenant's limits and quota usage), ``recipients.py`` (each tenant's recipients).
+tenant's limits and quota usage), ``recipients.py`` (each tenant's recipients), ``templates.py``
+(each tenant's templates).
 """
 
 from notifyctl.store.sqlite.store import SqliteStore

@@ -157,6 +157,8 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
 #: ``tenants.scopes_text``. Rows are never deleted: a revoked key keeps its row. Each tenant's
 #: limits and its quota usage per UTC day (``store/sqlite/limits.py``). Each tenant's recipients,
 #: their fields as JSON (``store/sqlite/recipients.py``); the primary key serves every query.
+#: Each tenant's templates, the document as JSON text (``store/sqlite/templates.py``); the key
+#: serves the listing by name.
 TENANT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
@@ -190,6 +192,15 @@ CREATE TABLE IF NOT EXISTS recipients (
     updated_at INTEGER NOT NULL,
     revision INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS templates (
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    document TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, name)
 ) WITHOUT ROWID;
 """
 

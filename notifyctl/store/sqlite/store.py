@@ -43,10 +43,11 @@ from notifyctl.store.sqlite.schema import (
     stored,
 )
 from notifyctl.store.sqlite.secrets import SecretRows
+from notifyctl.store.sqlite.templates import TemplateRows
 from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows):
+class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows, TemplateRows):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

@@ -45,7 +45,9 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,8 @@ SMS_TOKEN = "bench-auth-token-0123456789abcdef"
 SMS_FROM = "+15550100000"
 SMS_BODY = "notifyctl channel benchmark: your code is 123456"
 FCM_PROJECT = "notifyctl-bench"
+#: the email channel's policy (notifyctl/channels/email.py)
+EMAIL_POLICY = SMTP.clone(cte_type="7bit")
 FCM_EMAIL = "bench@notifyctl-bench.iam.gserviceaccount.com"
 EMAIL_FROM = "bench@example.com"
 TITLE = "notifyctl channel benchmark"
@@ -200,12 +204,12 @@ async def email_client(job: ClientJob) -> dict[str, Any]:
     async def one(seq: int) -> bool:
         client = idle.pop()
         try:
-            message = EmailMessage()
+            message = EmailMessage(policy=EMAIL_POLICY)
             message["From"] = EMAIL_FROM
             message["To"] = email_to(seq)
             message["Subject"] = TITLE
             message["Message-ID"] = f"<ceiling-{seq}@example.com>"
-            message["Date"] = format_datetime(time.gmtime(), usegmt=True)
+            message["Date"] = format_datetime(datetime.now(UTC))
             message.set_content(BODY)
             await client.mail(EMAIL_FROM)
             await client.rcpt(email_to(seq))
@@ -482,26 +486,30 @@ def measure_ceiling(opts: Options, channel: Channel, server: ProviderServer) -> 
         argv = [sys.executable, str(Path(__file__).resolve()), "--ceiling-client",
                 json.dumps(asdict(job))]  # fmt: skip
         clients.append(subprocess.Popen(argv, stdout=subprocess.PIPE))
+    # the clients import and connect before start_at; the window starts there
+    time.sleep(max(0.0, start_at - time.time()))
     server_cpu0, busy0 = server.cpu_s(), e2e.busy_core_s()
     results = []
     try:
         for client in clients:
             out, _ = client.communicate(timeout=CLIENT_BOUND_S)
-            results.append(json.loads(out.decode().strip().splitlines()[-1]))
+            lines = out.decode().strip().splitlines()
+            if client.returncode != 0 or not lines:
+                raise RuntimeError(f"a ceiling client failed (exit {client.returncode})")
+            results.append(json.loads(lines[-1]))
     finally:
         for client in clients:
             e2e.stop_process(client, 5)
     server_cpu, busy = server.cpu_s() - server_cpu0, e2e.busy_core_s() - busy0
+    span = time.time() - start_at
     started = min(r["started"] for r in results)
     finished = max(r["finished"] for r in results)
     window = finished - started
     ok = sum(r["ok"] for r in results)
     client_cpu = sum(r["cpu_s"] for r in results)
     stats = server.stats()
-    # busy covers the clients' start-up too (imports, connecting): count it against the window
-    # from our own start, so the other load is a lower bound rather than an overestimate
-    span = max(time.time() - (start_at - 2.0), window)
-    other = max(0.0, busy - server_cpu - client_cpu - 0.6 * procs) / span
+    # busy also holds the clients' exit and our own polling: a slight overestimate of the others
+    other = max(0.0, busy - server_cpu - client_cpu) / max(span, 1e-9)
     return Ceiling(
         share * procs, ok, sum(r["failed"] for r in results), ok / max(window, 1e-9),
         client_cpu, server_cpu, window, other, int(stats["received"]), int(stats["duplicates"]),

@@ -608,6 +608,13 @@ class RunResult:
     def ceiling_cpu_per_1000(self) -> float:
         return 1000 * self.ceiling.client_cpu_s / max(self.ceiling.ok, 1)
 
+    @property
+    def client_share(self) -> float:
+        """The raw client's CPU per request over the workers' per notification: the ratio the
+        channel would reach if CPU were the only limit, steadier than the rates when the
+        machine is shared."""
+        return self.ceiling_cpu_per_1000 / max(self.worker_cpu_per_1000, 1e-9)
+
 
 def e2e_options(opts: Options, channel: Channel, env: dict[str, str]) -> e2e.Options:
     return e2e.Options(
@@ -724,9 +731,9 @@ def median_of(results: list[RunResult]) -> RunResult:
 def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
     lines = [
         "| channel | runs | in flight per worker | ceiling req/s | delivered/s | ratio | target"
-        " | worker CPU s / 1,000 | ceiling client CPU s / 1,000 | duplicates | lost"
+        " | worker CPU s / 1,000 | ceiling client CPU s / 1,000 | CPU ratio | duplicates | lost"
         " | delivered/s per run | ceiling per run | other load, cores (ceiling / e2e) |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|---|---|",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for name, results in rows.items():
         m = median_of(results)
@@ -741,6 +748,7 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
             f"| {name} | {len(results)} | {m.limit} | {ceiling:,.0f}"
             f" | {m.delivered_per_s:,.0f} | {100 * ratio:.0f} % | >= {target:,.0f}/s and 60 %:"
             f" {met} | {m.worker_cpu_per_1000:.3f} | {m.ceiling_cpu_per_1000:.3f}"
+            f" | {100 * statistics.median(r.client_share for r in results):.0f} %"
             f" | {max(r.duplicates for r in results)} | {max(r.lost for r in results)}"
             f" | {per_run} | {ceilings} | {noise} |"
         )
@@ -750,7 +758,8 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
         f" from {opts.ceiling_procs} client process(es) with the same in-flight limit each."
         " delivered/s, CPU are the median run's (by delivered/s); ceiling and ratio are medians"
         " over the runs (ratio: each run's delivered/s over its own ceiling); duplicates and"
-        f" lost the worst run's. The machine has {psutil.cpu_count()} cores."
+        " lost the worst run's. CPU ratio: ceiling client CPU per request over worker CPU per"
+        f" notification (median over the runs). The machine has {psutil.cpu_count()} cores."
     )
     return "\n".join(lines) + note
 
@@ -778,6 +787,7 @@ def write_json(opts: Options, rows: dict[str, list[RunResult]]) -> None:
                     **asdict(r),
                     "worker_cpu_per_1000": r.worker_cpu_per_1000,
                     "ceiling_cpu_per_1000": r.ceiling_cpu_per_1000,
+                    "client_share": r.client_share,
                 }
                 for r in results
             ]

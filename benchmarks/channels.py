@@ -584,6 +584,8 @@ class RunResult:
     intake_per_s: float
     delivered: int
     delivered_per_s: float
+    #: delivered after intake ended, per second of the rest of the run (the API idle)
+    drain_per_s: float
     ratio: float
     worker_cpu_s: float
     api_cpu_s: float
@@ -680,6 +682,9 @@ def measure(
     delivered = len(firsts)
     last = max(firsts, default=intake.started_at)
     wall = max(last - intake.started_at, 1e-9)
+    after = sum(1 for at in firsts if at > intake.finished_at)
+    drain_s = last - intake.finished_at
+    drain_per_s = after / drain_s if drain_s > 0.5 else float("nan")
     cpu = {role: cpu1[role] - cpu0.get(role, 0.0) for role in cpu1}
     worker_cpu = sum(v for role, v in cpu.items() if role.startswith("worker"))
     others = (busy1 - busy0) - sum(cpu.values())
@@ -689,7 +694,7 @@ def measure(
         channel=channel.name, run=index, limit=opts.limit(channel), ceiling=ceiling,
         accepted=target,
         intake_per_s=target / max(intake.finished_at - intake.started_at, 1e-9),
-        delivered=delivered, delivered_per_s=delivered / wall,
+        delivered=delivered, delivered_per_s=delivered / wall, drain_per_s=drain_per_s,
         ratio=(delivered / wall) / max(ceiling.per_s, 1e-9),
         worker_cpu_s=worker_cpu, api_cpu_s=cpu.get("api", 0.0),
         server_cpu_s=cpu.get("provider", 0.0),
@@ -714,7 +719,8 @@ def describe(r: RunResult) -> str:
         f" client CPU {r.ceiling_cpu_per_1000:.3f} s/1000, server {c.server_cpu_s:.1f} s, other"
         f" {c.other_cores:.1f} cores); end to end: accepted {r.accepted:,} at"
         f" {r.intake_per_s:,.0f}/s, delivered {r.delivered:,} at {r.delivered_per_s:,.0f}/s in"
-        f" {r.wall_s:.1f} s = {100 * r.ratio:.0f} % of the ceiling; workers"
+        f" {r.wall_s:.1f} s = {100 * r.ratio:.0f} % of the ceiling (after intake"
+        f" {r.drain_per_s:,.0f}/s); workers"
         f" {r.worker_cpu_s:.1f} CPU s ({r.worker_cpu_per_1000:.3f} s/1000), API"
         f" {r.api_cpu_s:.1f} s, provider {r.server_cpu_s:.1f} s; other load"
         f" {r.other_cores:.1f} cores (load before {r.load_before:.1f}); dup {r.duplicates} lost"
@@ -732,7 +738,8 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
     lines = [
         "| channel | runs | in flight per worker | ceiling req/s | delivered/s | ratio | target"
         " | worker CPU s / 1,000 | ceiling client CPU s / 1,000 | CPU ratio | duplicates | lost"
-        " | delivered/s per run | ceiling per run | other load, cores (ceiling / e2e) |",
+        " | delivered/s per run (after intake) | ceiling per run"
+        " | other load, cores (ceiling / e2e) |",
         "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for name, results in rows.items():
@@ -740,7 +747,7 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
         target = CHANNELS[name].target_per_s
         ratio = statistics.median(r.ratio for r in results)
         met = "met" if m.delivered_per_s >= target and ratio >= 0.6 else "not met"
-        per_run = ", ".join(f"{r.delivered_per_s:,.0f}" for r in results)
+        per_run = ", ".join(f"{r.delivered_per_s:,.0f} ({r.drain_per_s:,.0f})" for r in results)
         ceilings = ", ".join(f"{r.ceiling.per_s:,.0f}" for r in results)
         noise = ", ".join(f"{r.ceiling.other_cores:.1f} / {r.other_cores:.1f}" for r in results)
         ceiling = statistics.median(r.ceiling.per_s for r in results)

@@ -348,6 +348,7 @@ class Options:
     workers: int
     concurrency: int  # 0: each channel's default
     ceiling_procs: int
+    bracket: bool
     senders: int
     batch: int
     timeout: float
@@ -376,6 +377,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         " client process; 0: the channel's default (sms, fcm 16; email 4)",
     )
     p.add_argument("--ceiling-procs", type=int, default=0, help="ceiling clients; 0: --workers")
+    p.add_argument(
+        "--bracket",
+        action="store_true",
+        help="measure the ceiling again after the end-to-end run; ratio against the mean of both",
+    )
     p.add_argument("--senders", type=int, default=4, help="concurrent batch senders (intake)")
     p.add_argument("--batch", type=int, default=1000, help="notifications per batch (max 1000)")
     p.add_argument("--timeout", type=float, default=300, help="longest wait for delivery, s")
@@ -394,7 +400,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     env = dict(item.split("=", 1) for item in a.env)
     return Options(
         channels, a.count, a.ceiling_count or a.count, a.runs, a.workers, a.concurrency,
-        a.ceiling_procs or a.workers, a.senders, a.batch, a.timeout, a.stall, a.profile,
+        a.ceiling_procs or a.workers, a.bracket, a.senders, a.batch, a.timeout, a.stall, a.profile,
         a.json_path, a.keep, env,
     )  # fmt: skip
 
@@ -601,6 +607,15 @@ class RunResult:
     restarts: int
     server_refused: int
     tokens: int
+    #: with --bracket: the ceiling measured again after the end-to-end run
+    ceiling_after: Ceiling | None = None
+
+    @property
+    def ceiling_per_s(self) -> float:
+        """The run's ceiling: the one before, or with --bracket the mean of before and after."""
+        if self.ceiling_after is None:
+            return self.ceiling.per_s
+        return (self.ceiling.per_s + self.ceiling_after.per_s) / 2
 
     @property
     def worker_cpu_per_1000(self) -> float:
@@ -647,7 +662,12 @@ def run_once(opts: Options, channel: Channel, index: int) -> RunResult:
         service.sampler.extra[server.proc.pid] = "provider"
         if opts.profile is not None:
             service.start_profilers(opts.profile, f"{channel.name}-run{index}")
-        return measure(opts, channel, index, server, service, ceiling)
+        result = measure(opts, channel, index, server, service, ceiling)
+        if opts.bracket:
+            server.reset()
+            result.ceiling_after = measure_ceiling(opts, channel, server)
+            result.ratio = result.delivered_per_s / max(result.ceiling_per_s, 1e-9)
+        return result
     finally:
         if service is not None:
             service.stop()
@@ -719,7 +739,15 @@ def describe(r: RunResult) -> str:
         f" client CPU {r.ceiling_cpu_per_1000:.3f} s/1000, server {c.server_cpu_s:.1f} s, other"
         f" {c.other_cores:.1f} cores); end to end: accepted {r.accepted:,} at"
         f" {r.intake_per_s:,.0f}/s, delivered {r.delivered:,} at {r.delivered_per_s:,.0f}/s in"
-        f" {r.wall_s:.1f} s = {100 * r.ratio:.0f} % of the ceiling (after intake"
+        f" {r.wall_s:.1f} s = {100 * r.ratio:.0f} % of the ceiling"
+        + (
+            f" (after: {r.ceiling_after.per_s:,.0f}/s, client CPU"
+            f" {1000 * r.ceiling_after.client_cpu_s / max(r.ceiling_after.ok, 1):.3f} s/1000,"
+            f" other {r.ceiling_after.other_cores:.1f} cores)"
+            if r.ceiling_after is not None
+            else ""
+        )
+        + f" (after intake"
         f" {r.drain_per_s:,.0f}/s); workers"
         f" {r.worker_cpu_s:.1f} CPU s ({r.worker_cpu_per_1000:.3f} s/1000), API"
         f" {r.api_cpu_s:.1f} s, provider {r.server_cpu_s:.1f} s; other load"
@@ -748,9 +776,13 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
         ratio = statistics.median(r.ratio for r in results)
         met = "met" if m.delivered_per_s >= target and ratio >= 0.6 else "not met"
         per_run = ", ".join(f"{r.delivered_per_s:,.0f} ({r.drain_per_s:,.0f})" for r in results)
-        ceilings = ", ".join(f"{r.ceiling.per_s:,.0f}" for r in results)
+        ceilings = ", ".join(
+            f"{r.ceiling.per_s:,.0f}"
+            + (f" / {r.ceiling_after.per_s:,.0f}" if r.ceiling_after is not None else "")
+            for r in results
+        )
         noise = ", ".join(f"{r.ceiling.other_cores:.1f} / {r.other_cores:.1f}" for r in results)
-        ceiling = statistics.median(r.ceiling.per_s for r in results)
+        ceiling = statistics.median(r.ceiling_per_s for r in results)
         lines.append(
             f"| {name} | {len(results)} | {m.limit} | {ceiling:,.0f}"
             f" | {m.delivered_per_s:,.0f} | {100 * ratio:.0f} % | >= {target:,.0f}/s and 60 %:"
@@ -762,7 +794,8 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
     note = (
         f"\n{opts.count:,} notifications per end-to-end run ({opts.senders} senders, batches of"
         f" {opts.batch}), {opts.workers} workers; ceiling: {opts.ceiling_count:,} raw requests"
-        f" from {opts.ceiling_procs} client process(es) with the same in-flight limit each."
+        f" from {opts.ceiling_procs} client process(es) with the same in-flight limit each"
+        f"{', measured before and after each run (mean)' if opts.bracket else ''}."
         " delivered/s, CPU are the median run's (by delivered/s); ceiling and ratio are medians"
         " over the runs (ratio: each run's delivered/s over its own ceiling); duplicates and"
         " lost the worst run's. CPU ratio: ceiling client CPU per request over worker CPU per"

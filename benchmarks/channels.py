@@ -691,6 +691,11 @@ def measure(
     cpu0, busy0, t0 = service.sampler.cpu_now(), e2e.busy_core_s(), time.monotonic()
     intake = asyncio.run(send_all(opts, channel, service.url))
     target = len(intake.accepted)
+    if intake.rejected:
+        print(f"  the API refused {intake.rejected} of {opts.count} notifications (see the"
+              " service log with --keep)", file=sys.stderr, flush=True)  # fmt: skip
+    if not target:
+        raise RuntimeError(f"the API accepted no {channel.name} notification")
     eopts = e2e_options(opts, channel, {})
     e2e.wait_for(lambda: int(server.stats()["unique"]), target, eopts)
     cpu1, busy1, t1 = service.sampler.cpu_now(), e2e.busy_core_s(), time.monotonic()

@@ -50,15 +50,17 @@ def address_problem(channel: str, to: str | None) -> str | None:
     return None
 
 
-def content_problem(channel: str, title: str | None, body: str | None) -> tuple[str, str] | None:
+def content_problem(
+    channel: str, title: str | None, body: str | None, html: str | None = None
+) -> tuple[str, str] | None:
     """(field, why) when the notification cannot be sent on ``channel`` as it is, else None."""
     if channel == "sms":
         if not body:
             return "body", "is required for the sms channel (the text sent)"
         if len(body) > MAX_SMS_BODY:
             return "body", f"must be at most {MAX_SMS_BODY} characters for the sms channel"
-    if channel == "email" and not (title or body):
-        return "body", "an email needs a title (its subject) or a body"
+    if channel == "email" and not (title or body or html):
+        return "body", "an email needs a title (its subject), a body or an html part"
     return None
 
 

@@ -111,8 +111,8 @@ def _destination(channel: str | None, to: str | None) -> None:
         raise Invalid([FieldError("to", problem)])
 
 
-def _content(channel: str | None, title: str | None, body: str | None) -> None:
-    problem = None if channel is None else content_problem(channel, title, body)
+def _content(channel: str | None, title: str | None, body: str | None, html: str | None) -> None:
+    problem = None if channel is None else content_problem(channel, title, body, html)
     if problem:
         raise Invalid([FieldError(*problem)])
 
@@ -204,9 +204,9 @@ def _collect(
             _destination(values["channel"], values["to"])
         except Invalid as exc:
             errors.extend(exc.errors)
-    if {"channel", "title", "body"} <= set(values):
+    if {"channel", "title", "body", "html"} <= set(values):
         try:
-            _content(values["channel"], values["title"], values["body"])
+            _content(values["channel"], values["title"], values["body"], values["html"])
         except Invalid as exc:
             errors.extend(exc.errors)
     if errors:

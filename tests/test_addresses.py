@@ -65,3 +65,7 @@ def test_an_email_needs_a_subject_or_a_body() -> None:
     assert content_problem("email", "Hello", None) is None
     assert content_problem("email", None, "text") is None
     assert content_problem("webhook", None, None) is None
+
+
+def test_an_email_may_be_html_only() -> None:
+    assert content_problem("email", None, None, "<p>Hello</p>") is None

@@ -20,6 +20,7 @@ __all__ = ["CHANNELS", "Channel", "offered", "open_channels"]
 #: channel -> the module whose ``from_config(config) -> Channel`` builds it
 BUILDERS: dict[str, str] = {
     "email": "notifyctl.channels.email",
+    "apns": "notifyctl.channels.apns",
     "fcm": "notifyctl.channels.fcm",
     "sms": "notifyctl.channels.sms",
 }

@@ -26,7 +26,8 @@ import anyio
 
 from notifyctl.addresses import address_problem
 from notifyctl.channels.gate import ProviderGate
-from notifyctl.channels.smtp_pool import SmtpPool, SmtpRelay, SmtpSetupFailed, tls_context
+from notifyctl.channels.smtp_pool import SmtpPool, SmtpRelay, SmtpSetupFailed
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.config import Config
 from notifyctl.model import Notification
 from notifyctl.retry import OK, DeliveryResult, ResultKind
@@ -65,7 +66,7 @@ class EmailChannel:
         self._domain = self._envelope_from.rpartition("@")[2]
         self._timeout_ms = timeout_ms
         self._gate = ProviderGate(max_connections, rate_per_s)
-        self.pool = SmtpPool(relay, timeout_ms / 1000, tls_context(ca_file))
+        self.pool = SmtpPool(relay, timeout_ms / 1000, provider_ssl_context(ca_file))
 
     def message_id(self, notification: Notification) -> str:
         """The same on every attempt, so a repeated email is recognisable downstream."""

@@ -31,9 +31,9 @@ from notifyctl.channels.fcm_auth import (
     load_service_account,
 )
 from notifyctl.channels.gate import ProviderGate
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.channels.webhook import retry_after_ms
 from notifyctl.config import Config
-from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, Priority
 from notifyctl.retry import OK, DeliveryResult, ResultKind, classify_http_status
 
@@ -81,6 +81,10 @@ def message(notification: Notification) -> dict[str, Any]:
     shown = {key: value for key, value in shown.items() if value}
     if shown:  # without a title or body it is a data message the app handles silently
         body["notification"] = shown
+        # a repeat of a shown notification (docs/channels/fcm.md) replaces it on the device
+        # instead of showing twice: Android's tag and APNs' collapse id are the notification id
+        body["android"]["notification"] = {"tag": notification.id}
+        body["apns"]["headers"]["apns-collapse-id"] = notification.id
     return {"message": body}
 
 
@@ -144,18 +148,6 @@ def classify(error: FcmError, retry_after: int | None) -> DeliveryResult:
         kind = ResultKind.RETRYABLE
     wait = retry_after if kind is ResultKind.RETRYABLE else None
     return DeliveryResult(kind, error.describe(), wait)
-
-
-def ssl_context(ca_file: str) -> ssl.SSLContext:
-    """The system's CAs plus ``NOTIFYCTL_CHANNEL_CA_FILE``'s, for the token and send endpoints."""
-    context = ssl.create_default_context()
-    if ca_file:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            problem = f"NOTIFYCTL_CHANNEL_CA_FILE={ca_file}: not a readable PEM CA file ({exc})"
-            raise ChannelError(problem) from None
-    return context
 
 
 class FcmChannel:
@@ -247,5 +239,5 @@ def from_config(config: Config) -> FcmChannel:
         config.fcm_url,
         ProviderGate(config.fcm_max_connections, config.fcm_rate_per_s),
         config.channel_timeout_ms,
-        ssl_context(config.channel_ca_file),
+        provider_ssl_context(config.channel_ca_file),
     )

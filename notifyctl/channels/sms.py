@@ -28,9 +28,9 @@ import aiohttp
 
 from notifyctl import __version__
 from notifyctl.channels.gate import ProviderGate
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.channels.webhook import retry_after_ms
 from notifyctl.config import Config
-from notifyctl.errors import ChannelError
 from notifyctl.model import Notification
 from notifyctl.retry import OK, DeliveryResult, ResultKind, classify_http_status
 
@@ -233,16 +233,7 @@ def permanent(answer: ProviderAnswer) -> DeliveryResult:
 
 def client_ssl_context(ca_file: str) -> ssl.SSLContext | None:
     """The system's CAs plus those of NOTIFYCTL_CHANNEL_CA_FILE; None (the default) without one."""
-    if not ca_file:
-        return None
-    context = ssl.create_default_context()
-    try:
-        context.load_verify_locations(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise ChannelError(
-            f"NOTIFYCTL_CHANNEL_CA_FILE: cannot load CAs from {ca_file}: {exc}"
-        ) from exc
-    return context
+    return provider_ssl_context(ca_file) if ca_file else None
 
 
 def from_config(config: Config) -> SmsChannel:

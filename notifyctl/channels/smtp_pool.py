@@ -69,14 +69,6 @@ class SmtpRelay:
         return f"{self.host}:{self.port}"
 
 
-def tls_context(ca_file: str) -> ssl.SSLContext:
-    """The system's CAs, plus those of NOTIFYCTL_CHANNEL_CA_FILE (a private relay's CA)."""
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(cafile=ca_file)
-    return context
-
-
 class SmtpPool:
     def __init__(
         self,

@@ -50,6 +50,8 @@ def settings(ctx: typer.Context, **flags: Any) -> config.Config:
         stream=sys.stderr,
     )
     logging.getLogger("pika").setLevel(logging.WARNING)  # pika narrates every connection step
+    # httpx logs every request at INFO, and an APNs request's URL holds the device token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return built
 
 

@@ -22,7 +22,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from notifyctl.channels import BUILDERS, open_channels
 from notifyctl.channels.email import EmailChannel
-from notifyctl.channels.smtp_pool import IDLE_LIMIT_S, SmtpPool, SmtpRelay, tls_context
+from notifyctl.channels.smtp_pool import IDLE_LIMIT_S, SmtpPool, SmtpRelay
+from notifyctl.channels.tls import provider_ssl_context
 from notifyctl.model import Notification, Priority, Status
 from notifyctl.retry import ResultKind
 from tests.conftest import make_config
@@ -522,7 +523,9 @@ async def test_a_lone_dot_line_and_a_long_html_line_arrive_whole(smtp_server: St
 async def test_an_idle_connection_past_its_limit_is_not_reused(smtp_server: Start) -> None:
     _, port = smtp_server()
     now = [100.0]
-    pool = SmtpPool(SmtpRelay.from_url(plain(port)), 3.0, tls_context(""), clock=lambda: now[0])
+    pool = SmtpPool(
+        SmtpRelay.from_url(plain(port)), 3.0, provider_ssl_context(""), clock=lambda: now[0]
+    )
     try:
         first, _ = await pool.take()
         pool.give_back(first)

@@ -255,15 +255,19 @@ def test_data_values_become_strings_and_carry_the_notification_id() -> None:
     ],
 )
 def test_priority_maps_to_android_and_apns(priority: Priority, android: str, apns: str) -> None:
-    sent = message(notification(priority=priority))["message"]
-    assert sent["android"] == {"priority": android}
-    assert sent["apns"] == {"headers": {"apns-priority": apns}}
+    shown = notification(priority=priority)
+    sent = message(shown)["message"]
+    assert sent["android"] == {"priority": android, "notification": {"tag": shown.id}}
+    assert sent["apns"] == {"headers": {"apns-priority": apns, "apns-collapse-id": shown.id}}
 
 
 def test_a_message_without_title_or_body_is_a_data_message_at_apns_priority_5() -> None:
     sent = message(notification(title=None, body=None))["message"]
     assert "notification" not in sent
     assert sent["apns"]["headers"]["apns-priority"] == "5"  # Apple refuses 10 without an alert
+    # nothing is shown, so there is nothing for a repeat to replace
+    assert "notification" not in sent["android"]
+    assert "apns-collapse-id" not in sent["apns"]["headers"]
 
 
 @pytest.mark.parametrize(
@@ -298,8 +302,9 @@ async def test_a_send_is_ok_and_fcm_gets_the_message_with_a_verified_token(
         "notification": {"title": "Your order shipped", "body": "It arrives on Tuesday."},
         "data": {"order": "42", "gift": "true", "note": "fragile",
                  "notification_id": "01HZX3V8Q2T0000000000000AB"},
-        "android": {"priority": "high"},
-        "apns": {"headers": {"apns-priority": "10"}},
+        "android": {"priority": "high", "notification": {"tag": "01HZX3V8Q2T0000000000000AB"}},
+        "apns": {"headers": {"apns-priority": "10",
+                             "apns-collapse-id": "01HZX3V8Q2T0000000000000AB"}},
     }}]  # fmt: skip
 
 

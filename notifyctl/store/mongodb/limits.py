@@ -1,10 +1,11 @@
 """Each tenant's limits and its daily quota usage (the ``tenant_limits`` and ``quota_usage``
 collections). A part of ``MongoStore`` of its own, because nothing in it touches a notification.
 
-``take_quota`` is one conditional upsert: ``$inc`` only while the day's usage leaves room, so API
-processes on many hosts never count past a quota between them. When there is no room the upsert
-tries to insert a second document with the day's ``_id`` and fails on the unique ``_id``: that
-duplicate-key error is the refusal, not a failure.
+``take_quota`` is a conditional ``$inc`` (only while the day's usage leaves room), so API
+processes on many hosts never count past a quota between them. The day's first take inserts the
+day's document; when two processes race to insert it, the unique ``_id`` lets one win and the
+other adds to it. (One conditional upsert would not do: a racing upsert whose condition fails on
+the winner's document raises a duplicate-key error although there is room.)
 """
 
 from __future__ import annotations
@@ -61,22 +62,39 @@ class LimitDocuments(Translating):
             return self._limits.delete_one({"_id": tenant_id}).deleted_count > 0
 
     def take_quota(self, tenant_id: str, day: str, count: int, quota: int) -> QuotaTake:
-        if count > quota:  # the upsert below would insert it: no day has room for it
-            return QuotaTake(False, self.quota_used(tenant_id, day))
         key = usage_id(tenant_id, day)
         with self._translated("take quota"):
-            try:
-                doc = self._usage.find_one_and_update(
-                    {"_id": key, "used": {"$lte": quota - count}},
-                    {"$inc": {"used": count}, "$setOnInsert": {"tenant_id": tenant_id, "day": day}},
-                    upsert=True, return_document=ReturnDocument.AFTER,
-                )  # fmt: skip
-            except DuplicateKeyError:  # the day exists and has no room (see the docstring)
-                return QuotaTake(False, self.quota_used(tenant_id, day))
-            assert doc is not None  # an upsert returning the document after always finds one
-            if doc["used"] == count:  # the tenant's first of the day: older days are done with
-                self._usage.delete_many({"tenant_id": tenant_id, "day": {"$lt": previous_day(day)}})
-        return QuotaTake(True, int(doc["used"]))
+            used = self._add_if_room(key, count, quota)
+            if (
+                used is None
+                and count <= quota
+                and self._first_of_the_day(key, tenant_id, day, count)
+            ):
+                return QuotaTake(True, count)
+            if used is None:  # no room, or the day's document appeared meanwhile: once more
+                used = self._add_if_room(key, count, quota)
+        if used is None:
+            return QuotaTake(False, self.quota_used(tenant_id, day))
+        return QuotaTake(True, used)
+
+    def _add_if_room(self, key: str, count: int, quota: int) -> int | None:
+        """The day's usage after adding ``count`` while it stays within ``quota``; None when
+        there is no room or no document for the day yet."""
+        doc = self._usage.find_one_and_update(
+            {"_id": key, "used": {"$lte": quota - count}}, {"$inc": {"used": count}},
+            return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+        return None if doc is None else int(doc["used"])
+
+    def _first_of_the_day(self, key: str, tenant_id: str, day: str, count: int) -> bool:
+        """Open the day's document with ``count``, forgetting the tenant's older days; False when
+        another process opened it first (its duplicate ``_id``)."""
+        try:
+            self._usage.insert_one({"_id": key, "tenant_id": tenant_id, "day": day, "used": count})
+        except DuplicateKeyError:
+            return False
+        self._usage.delete_many({"tenant_id": tenant_id, "day": {"$lt": previous_day(day)}})
+        return True
 
     def give_back_quota(self, tenant_id: str, day: str, count: int) -> None:
         with self._translated("give back quota"):

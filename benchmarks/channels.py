@@ -38,11 +38,13 @@ import json
 import os
 import select
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +73,9 @@ FCM_PROJECT = "notifyctl-bench"
 EMAIL_POLICY = SMTP.clone(cte_type="7bit")
 FCM_EMAIL = "bench@notifyctl-bench.iam.gserviceaccount.com"
 EMAIL_FROM = "bench@example.com"
+APNS_KEY_ID = "BENCHKEY01"
+APNS_TEAM_ID = "BENCHTEAM1"
+APNS_TOPIC = "com.example.notifyctl.bench"
 TITLE = "notifyctl channel benchmark"
 BODY = "Your order shipped; it arrives on Tuesday."
 #: an FCM registration token is 150-odd URL-safe characters; the first 16 carry the sequence
@@ -83,6 +88,11 @@ def phone(seq: int) -> str:
 
 def fcm_token(seq: int) -> str:
     return (f"bench{seq:010d}:" + FCM_FILL)[:150]
+
+
+def apns_token(seq: int) -> str:
+    """A device token: 64 hex digits, the first 12 the sequence number."""
+    return f"{seq:012x}" + "a3f1c9e07b5d2468" * 3 + "0f1e"
 
 
 def email_to(seq: int) -> str:
@@ -103,7 +113,8 @@ class ClientJob:
     count: int
     concurrency: int
     start_at: float
-    credentials: str = ""
+    #: the run's directory: the keys and certificates the clients need
+    tmp: str = ""
 
 
 async def run_pool(
@@ -123,7 +134,7 @@ async def run_pool(
             next_seq += 1
             try:
                 success = await one(seq)
-            except (aiohttp.ClientError, OSError, TimeoutError):
+            except (aiohttp.ClientError, httpx.HTTPError, OSError, TimeoutError):
                 success = False
             if success:
                 ok += 1
@@ -165,7 +176,7 @@ async def fcm_client(job: ClientJob) -> dict[str, Any]:
     once, untimed, with the same signed assertion the channel sends)."""
     from notifyctl.channels.fcm_auth import GRANT_TYPE, assertion, load_service_account
 
-    account = load_service_account(job.credentials)
+    account = load_service_account(str(Path(job.tmp) / "service-account.json"))
     url = f"{job.url}/v1/projects/{account.project_id}/messages:send"
     async with http_session(job.concurrency, headers={"user-agent": "notifyctl-bench"}) as session:
         form = {"grant_type": GRANT_TYPE, "assertion": assertion(account, int(time.time()))}
@@ -226,6 +237,36 @@ async def email_client(job: ClientJob) -> dict[str, Any]:
                 await client.quit()
 
 
+async def apns_client(job: ClientJob) -> dict[str, Any]:
+    """notifyctl/channels/apns.py's request: one HTTP/2 connection (httpx, TLS with the run's
+    CA), the same headers (apns-id, push type, priority, expiration, topic, collapse id, bearer
+    provider token minted once with notifyctl's own ProviderTokens) and JSON payload."""
+    from notifyctl.channels.apns_token import ProviderTokens, load_signing_key
+
+    key = load_signing_key(str(Path(job.tmp) / "apns-key.p8"))
+    token = ProviderTokens(key, APNS_KEY_ID, APNS_TEAM_ID).current()
+    tls = ssl.create_default_context(cafile=str(Path(job.tmp) / "ca.pem"))
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(
+        http2=True, base_url=f"https://{HOST}:{job.port}", verify=tls,
+        timeout=httpx.Timeout(10), limits=limits,
+    ) as client:  # fmt: skip
+
+        async def one(seq: int) -> bool:
+            payload = {"aps": {"alert": {"title": TITLE, "body": BODY}}, "seq": seq}
+            body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+            headers = {
+                "apns-id": str(uuid.UUID(int=seq)), "apns-push-type": "alert",
+                "apns-priority": "10", "apns-expiration": str(int(time.time()) + 86_400),
+                "apns-topic": APNS_TOPIC, "content-type": "application/json",
+                "apns-collapse-id": f"ceiling-{seq}", "authorization": f"bearer {token}",
+            }  # fmt: skip
+            r = await client.post(f"/3/device/{apns_token(seq)}", content=body, headers=headers)
+            return r.status_code == 200
+
+        return await run_pool(job, one)
+
+
 # --------------------------------------------------------------------------- the channels
 
 
@@ -250,6 +291,25 @@ class Channel:
     server_args: Callable[[Path], list[str]] = lambda tmp: []
     #: written before the server starts (fcm: the service-account key), given dir and port
     prepare: Callable[[Path, int], None] = lambda tmp, port: None
+
+
+def write_apns_files(tmp: Path, port: int) -> None:
+    """A CA the service trusts (NOTIFYCTL_CHANNEL_CA_FILE), the server's certificate for
+    127.0.0.1, and the .p8 provider-token signing key (EC P-256)."""
+    import trustme
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp / "ca.pem"))
+    ca.issue_cert(HOST).private_key_and_cert_chain_pem.write_to_path(str(tmp / "server.pem"))
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    (tmp / "apns-key.p8").write_bytes(pem)
 
 
 def write_fcm_key(tmp: Path, port: int) -> None:
@@ -313,6 +373,40 @@ CHANNELS: dict[str, Channel] = {
         target_per_s=1000,
         server_args=lambda tmp: ["--credentials", str(tmp / "service-account.json")],
         prepare=write_fcm_key,
+    ),
+    "apns": Channel(
+        name="apns",
+        limit_setting="NOTIFYCTL_APNS_MAX_STREAMS",
+        # 0 (the default) leaves the streams to HTTP/2 and the worker's 100 deliveries in flight
+        default_limit=100,
+        env=lambda tmp, port: {
+            "NOTIFYCTL_APNS_KEY_FILE": str(tmp / "apns-key.p8"),
+            "NOTIFYCTL_APNS_KEY_ID": APNS_KEY_ID,
+            "NOTIFYCTL_APNS_TEAM_ID": APNS_TEAM_ID,
+            "NOTIFYCTL_APNS_TOPIC": APNS_TOPIC,
+            "NOTIFYCTL_APNS_URL": f"https://{HOST}:{port}",
+            "NOTIFYCTL_CHANNEL_CA_FILE": str(tmp / "ca.pem"),
+        },
+        item=lambda seq: {
+            "user_id": f"user-{seq % 997}",
+            "channel": "apns",
+            "to": apns_token(seq),
+            "title": TITLE,
+            "body": BODY,
+            "data": {"seq": seq},
+        },  # fmt: skip
+        key=lambda item, nid: str(item["to"]),
+        client=apns_client,
+        target_per_s=1000,
+        server_args=lambda tmp: [
+            "--cert",
+            str(tmp / "server.pem"),
+            "--key",
+            str(tmp / "server.pem"),
+            "--apns-key",
+            str(tmp / "apns-key.p8"),
+        ],  # fmt: skip
+        prepare=write_apns_files,
     ),
     "email": Channel(
         name="email",
@@ -487,8 +581,7 @@ def measure_ceiling(opts: Options, channel: Channel, server: ProviderServer) -> 
     clients = []
     for n in range(procs):
         job = ClientJob(channel.name, server.url, server.port, n * share, share,
-                        opts.limit(channel), start_at,
-                        str(server.tmp / "service-account.json"))  # fmt: skip
+                        opts.limit(channel), start_at, str(server.tmp))  # fmt: skip
         argv = [sys.executable, str(Path(__file__).resolve()), "--ceiling-client",
                 json.dumps(asdict(job))]  # fmt: skip
         clients.append(subprocess.Popen(argv, stdout=subprocess.PIPE))

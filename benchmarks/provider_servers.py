@@ -2,14 +2,17 @@
 
 Each runs as a process of its own on 127.0.0.1, answers every well-formed send as the real
 provider answers a success, and counts what it received, per key (the SMS's ``To``, the FCM
-message's ``data.notification_id``, the email's ``RCPT TO``), so duplicates and lost can be told:
+message's ``data.notification_id``, the email's ``RCPT TO``, the APNs device token), so
+duplicates and lost can be told:
 
     python benchmarks/provider_servers.py sms --port 0 [--sid AC... --token ...]
     python benchmarks/provider_servers.py fcm --port 0 --credentials sa.json
     python benchmarks/provider_servers.py email --port 0 --stats-port 0
+    python benchmarks/provider_servers.py apns --port 0 --stats-port 0 --cert c.pem --key k.pem
 
 It prints one line, ``READY {"port": N, "stats_port": M}``, once it listens. The HTTP
-providers serve the counts on their own port, the SMTP one on a side HTTP port (``--stats-port``):
+providers serve the counts on their own port, the SMTP and APNs (HTTP/2 over TLS) ones on a side
+HTTP/1.1 port (``--stats-port``):
 
 - ``GET /stats`` -> ``{"requests", "received", "unique", "duplicates", "refused", "tokens",
   "first_at", "last_at"}`` (``received``: sends accepted; times are ``time.time()`` of the first
@@ -18,7 +21,8 @@ providers serve the counts on their own port, the SMTP one on a side HTTP port (
 - ``POST /reset`` forgets everything (between the ceiling and the end-to-end run)
 
 The servers are hand-written asyncio protocols (HTTP/1.1 keep-alive with Content-Length bodies;
-SMTP without TLS or AUTH) on uvloop when it is installed, with no awaits in the request path, so
+SMTP without TLS or AUTH; HTTP/2 over TLS with ALPN ``h2`` through the ``h2`` library for APNs)
+on uvloop when it is installed, with no awaits in the request path, so
 that they stay far faster than the clients they serve. Adding a provider is one ``Handler``
 class (or protocol) and one entry in ``SERVERS``.
 """
@@ -31,6 +35,7 @@ import base64
 import json
 import secrets
 import signal
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -323,6 +328,107 @@ class SmtpProtocol(asyncio.Protocol):
         self.transport = None
 
 
+class ApnsProtocol(asyncio.Protocol):
+    """Apple's provider API over HTTP/2: ``POST /3/device/{token}`` with a bearer provider token
+    (an ES256 JWT, verified once per distinct token when ``--apns-key`` names the .p8 key) and
+    the push's JSON; 200 with the request's ``apns-id``. Counted by device token. Advertises
+    ``--max-streams`` concurrent streams (APNs: 1,000 once the connection is established)."""
+
+    def __init__(self, counts: Counts, args: argparse.Namespace, tokens: set[bytes]) -> None:
+        import h2.config
+        import h2.connection
+
+        self.counts = counts
+        self.args = args
+        self.good_tokens = tokens
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        self.conn = h2.connection.H2Connection(config=config)
+        self.streams: dict[int, tuple[dict[bytes, bytes], bytearray]] = {}
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.conn.local_settings.max_concurrent_streams = self.args.max_streams
+        self.conn.initiate_connection()
+        self.transport.write(self.conn.data_to_send())
+
+    def data_received(self, data: bytes) -> None:
+        import h2.events
+        import h2.exceptions
+
+        try:
+            events = self.conn.receive_data(data)
+        except h2.exceptions.ProtocolError:
+            assert self.transport is not None
+            self.transport.write(self.conn.data_to_send())
+            self.transport.close()
+            return
+        for event in events:
+            if isinstance(event, h2.events.RequestReceived):
+                self.streams[event.stream_id] = (dict(event.headers), bytearray())
+            elif isinstance(event, h2.events.DataReceived):
+                self.streams[event.stream_id][1].extend(event.data)
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                headers, body = self.streams.pop(event.stream_id)
+                self.respond(event.stream_id, headers, bytes(body))
+            elif isinstance(event, h2.events.StreamReset):
+                self.streams.pop(event.stream_id, None)
+            elif isinstance(event, h2.events.ConnectionTerminated) and self.transport is not None:
+                self.transport.close()
+        if self.transport is not None:
+            self.transport.write(self.conn.data_to_send())
+
+    def respond(self, stream_id: int, headers: dict[bytes, bytes], body: bytes) -> None:
+        self.counts.requests += 1
+        path = headers.get(b":path", b"")
+        apns_id = headers.get(b"apns-id", b"")
+        status, reason = b"200", b""
+        if headers.get(b":method") != b"POST" or not path.startswith(b"/3/device/"):
+            status, reason = b"404", b"BadPath"
+        elif not self.token_ok(headers.get(b"authorization", b"")):
+            status, reason = b"403", b"InvalidProviderToken"
+        elif not body or not headers.get(b"apns-topic"):
+            status, reason = b"400", b"PayloadEmpty" if not body else b"MissingTopic"
+        if status == b"200":
+            self.counts.accept(path[len(b"/3/device/") :].decode())
+            self.conn.send_headers(stream_id, [(b":status", b"200"), (b"apns-id", apns_id)],
+                                   end_stream=True)  # fmt: skip
+            return
+        self.counts.refused += 1
+        answer = json.dumps({"reason": reason.decode()}).encode()
+        response = [(b":status", status), (b"apns-id", apns_id),
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode())]  # fmt: skip
+        self.conn.send_headers(stream_id, response)
+        self.conn.send_data(stream_id, answer, end_stream=True)
+
+    def token_ok(self, authorization: bytes) -> bool:
+        if not authorization.lower().startswith(b"bearer "):
+            return False
+        token = authorization[7:]
+        if token in self.good_tokens:
+            return True
+        if not self.args.apns_key:
+            self.good_tokens.add(token)
+            return True
+        import jwt
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        with open(self.args.apns_key, "rb") as f:
+            public = load_pem_private_key(f.read(), password=None).public_key()
+        try:
+            jwt.decode(token, public, algorithms=["ES256"])  # type: ignore[arg-type]
+        except jwt.InvalidTokenError:
+            return False
+        self.counts.tokens += 1
+        self.good_tokens.add(token)
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+
 #: makes the protocol factory of one server: ``factory(counts, args)() -> a new connection's``
 ProtocolFactory = Callable[[Counts, argparse.Namespace], Callable[[], asyncio.Protocol]]
 
@@ -341,18 +447,32 @@ def smtp_server(counts: Counts, args: argparse.Namespace) -> Callable[[], asynci
     return lambda: SmtpProtocol(counts)
 
 
+def apns_server(counts: Counts, args: argparse.Namespace) -> Callable[[], asyncio.Protocol]:
+    tokens: set[bytes] = set()  # provider tokens verified, shared by the connections
+    return lambda: ApnsProtocol(counts, args, tokens)
+
+
+def server_tls(args: argparse.Namespace) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(args.cert, args.key)
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
 @dataclass(frozen=True)
 class Server:
     """How to serve one provider: its protocol, and whether its counts need a side HTTP port."""
 
     protocol: ProtocolFactory
     side_stats: bool = False
+    tls: bool = False
 
 
 SERVERS: dict[str, Server] = {
     "sms": Server(http_server(SmsHandler)),
     "fcm": Server(http_server(FcmHandler)),
     "email": Server(smtp_server, side_stats=True),
+    "apns": Server(apns_server, side_stats=True, tls=True),
 }
 
 
@@ -360,7 +480,8 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     counts = Counts()
     spec = SERVERS[args.provider]
-    main = await loop.create_server(spec.protocol(counts, args), HOST, args.port)
+    tls = server_tls(args) if spec.tls else None
+    main = await loop.create_server(spec.protocol(counts, args), HOST, args.port, ssl=tls)
     port = stats_port = main.sockets[0].getsockname()[1]
     if spec.side_stats:
         side = await loop.create_server(http_server(StatsOnly)(counts, args), HOST, args.stats_port)
@@ -381,6 +502,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--token", default="bench-auth-token", help="sms auth token")
     p.add_argument("--project", default="notifyctl-bench", help="fcm project id")
     p.add_argument("--credentials", help="fcm: the service account key file (verifies JWTs)")
+    p.add_argument("--cert", help="apns: the server's certificate chain (PEM)")
+    p.add_argument("--key", help="apns: the server's private key (PEM)")
+    p.add_argument("--apns-key", help="apns: the .p8 signing key (verifies provider tokens)")
+    p.add_argument("--max-streams", type=int, default=1000, help="apns: concurrent streams")
     p.add_argument("--no-uvloop", action="store_true", help="the standard asyncio loop")
     return p.parse_args(argv)
 

@@ -1,21 +1,24 @@
 """Provider-channel benchmark: each channel end to end through ``notifyctl up`` against a local
 fake provider, and the raw client's ceiling against the same server in the same run.
 
-For each channel asked (``--channel sms,fcm,email``) and each run:
+For each channel asked (``--channel sms,fcm,email,apns``) and each run:
 
 1. start the channel's fake provider (``provider_servers.py``) as a process of its own on a free
    port of 127.0.0.1; for fcm, first write a service-account JSON key (a fresh RSA key) whose
-   ``token_uri`` points at that server;
+   ``token_uri`` points at that server; for apns, a CA the service trusts, the server's
+   certificate and a P-256 .p8 signing key;
 2. **ceiling**: ``--ceiling-procs`` client processes (default: as many as workers), each with
    ``--concurrency`` requests in flight (default: the channel's per-worker connection limit, as
    set for the service), send the channel's own requests with the raw client library (aiohttp:
    the same form and basic auth for sms, the same JSON and bearer token for fcm; aiosmtplib for
-   email); requests/s from the first request to the last answer, and the clients' CPU;
+   email; httpx over one HTTP/2 connection for apns); requests/s from the first request to the
+   last answer, and the clients' CPU;
 3. **end to end**: ``notifyctl up --workers W`` in a temporary data dir with the channel's
    settings in its environment (the connection limit set to ``--concurrency``), N notifications
    in through ``POST /v1/notifications/batch``, then a bounded wait until the server has
    counted every accepted one; delivered/s from the first POST to the last first delivery,
-   the ratio to the ceiling, the workers' CPU (psutil, children of ``up``) per 1,000, and the
+   the ratio to the ceiling (``--bracket``: to the mean of a ceiling measured before and one
+   after), the workers' CPU (psutil, children of ``up``) per 1,000, and the
    duplicates and lost as the server counted them.
 
 Every process it starts is stopped by PID (SIGTERM, then SIGKILL after a bound). With ``--runs K``

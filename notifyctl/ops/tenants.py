@@ -15,7 +15,7 @@ from typing import Any
 from notifyctl.errors import NotifyError
 from notifyctl.limits import TenantLimits, quota_day
 from notifyctl.store import Store
-from notifyctl.store.base import ACTIVE_SECRETS
+from notifyctl.store.secrets import ACTIVE_SECRETS
 from notifyctl.tenants import tenant_name
 
 #: the signing key's size: 32 random bytes, as Standard Webhooks' ``whsec_`` secrets carry

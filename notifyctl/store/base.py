@@ -1,4 +1,7 @@
 """The store port: the source of truth for every notification, its status, attempts and lease.
+Each tenant's settings and resources are parts of the port of their own, composed into ``Store``:
+``secrets.py``, ``keys.py``, ``limits.py``, ``recipients.py``, ``templates.py`` (named as their
+adapters' files in ``sqlite/`` and ``mongodb/``).
 
 Each method states its atomicity. Adapters implement the lease rules of ``notifyctl.lease``; the
 contract suite in tests/store/contract/ runs against every adapter.
@@ -22,10 +25,9 @@ SQLite, on one host, takes ``now`` as given.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Protocol
 
-from notifyctl.limits import QuotaTake, TenantLimits
 from notifyctl.model import (
     AttemptRecord,
     BacklogRow,
@@ -38,16 +40,17 @@ from notifyctl.model import (
     Outcome,
     WorkerRecord,
 )
-from notifyctl.recipients import Recipient
-from notifyctl.templates import TemplateRecord
-from notifyctl.tenants import KeyRecord
-
-#: webhook signing secrets a tenant may hold at once: the new one and the one it replaces, so
-#: receivers can move to the new one without a gap (Standard Webhooks' rotation)
-ACTIVE_SECRETS = 2
+from notifyctl.store.keys import KeyStore
+from notifyctl.store.limits import LimitStore
+from notifyctl.store.recipients import RecipientStore
+from notifyctl.store.secrets import SecretStore
+from notifyctl.store.templates import TemplateStore
 
 
-class Store(Protocol):
+class Store(SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, Protocol):
+    """The whole port: the notifications, their leases and outcomes (here), and each tenant's
+    settings and resources (one Protocol each, in the modules named like their adapter files)."""
+
     url: str
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
@@ -258,177 +261,4 @@ class Store(Protocol):
         None for an unknown id."""
         ...
 
-    # -- each tenant's webhook signing secrets ---------------------------------------------------
-
-    def webhook_secrets(self, tenant_id: str) -> list[str]:
-        """The tenant's active signing secrets, newest first (at most ``ACTIVE_SECRETS``); empty
-        when it has none in the store."""
-        ...
-
-    def add_webhook_secret(self, tenant_id: str, secret: str, now: int) -> None:
-        """Add a secret as the tenant's newest; the oldest beyond ``ACTIVE_SECRETS`` goes."""
-        ...
-
-    def retire_webhook_secrets(self, tenant_id: str) -> int:
-        """Keep only the tenant's newest secret (the rotation is over); how many went."""
-        ...
-
     def close(self) -> None: ...
-
-    # -- API keys: written by ``notifyctl keys``, read by the API through its cache -----------
-
-    def create_key(self, record: KeyRecord) -> None:
-        """Store a new key, atomically. StoreError when its id or its digest exists already
-        (both are unique): an existing key is never replaced."""
-        ...
-
-    def key_by_digest(self, digest: str) -> KeyRecord | None:
-        """The key whose ``digest`` this is, revoked and expired ones included (the caller
-        decides what they may do), or None. An index seek."""
-        ...
-
-    def list_keys(self, tenant: str | None) -> list[KeyRecord]:
-        """Every key of ``tenant`` (None: of every tenant), revoked and expired ones included,
-        oldest first (``created_at``, then ``id``)."""
-        ...
-
-    def has_keys(self) -> bool:
-        """Whether any key was ever created (revoked and expired ones count: revoking the last
-        key must not open the API to everyone). Keys are never deleted. An index seek."""
-        ...
-
-    def revoke_key(self, key_id: str, now: int) -> bool:
-        """Mark the key revoked at ``now``, atomically; False when there is no such key. A key
-        revoked already keeps its first ``revoked_at`` (revoking again changes nothing)."""
-        ...
-
-    def touch_key(self, key_id: str, now: int) -> None:
-        """Record a use of the key at ``now``: ``last_used_at`` only moves forward (touches from
-        several API processes may arrive out of order). An unknown id is ignored. The API calls
-        it at most once a minute per key and process, off the request path."""
-        ...
-
-    # -- each tenant's limits and daily quota usage (``notifyctl/limits.py``) --------------------
-
-    def tenant_limits(self, tenant_id: str) -> TenantLimits | None:
-        """The tenant's own limits, or None when it has none (the deployment's defaults apply).
-        A primary-key look-up."""
-        ...
-
-    def list_tenant_limits(self) -> list[TenantLimits]:
-        """Every tenant's own limits, by tenant name."""
-        ...
-
-    def set_tenant_limits(self, limits: TenantLimits) -> None:
-        """Store the tenant's limits, replacing what it had (a None field is not limited by the
-        tenant's own setting), atomically."""
-        ...
-
-    def clear_tenant_limits(self, tenant_id: str) -> bool:
-        """Remove the tenant's own limits (its quota usage stays counted); False when it had
-        none."""
-        ...
-
-    def take_quota(self, tenant_id: str, day: str, count: int, quota: int) -> QuotaTake:
-        """Count ``count`` notifications against the tenant's ``quota`` for ``day`` (a
-        ``limits.quota_day``), atomically across every process sharing the store: all of them
-        when the day's usage stays within ``quota``, else none. Usage of days before the day
-        before ``day`` may be forgotten."""
-        ...
-
-    def give_back_quota(self, tenant_id: str, day: str, count: int) -> None:
-        """Uncount ``count`` taken for ``day`` that created nothing (idempotent replays, a failed
-        insert); the usage never goes below zero."""
-        ...
-
-    def quota_used(self, tenant_id: str, day: str) -> int:
-        """How many notifications the tenant's quota counted on ``day``."""
-        ...
-
-    # -- each tenant's recipients (``notifyctl/recipients.py``) --------------------------------
-    # Keyed by (tenant, user_id): a tenant never reads, lists, changes or deletes another's.
-
-    def put_recipient(self, recipient: Recipient) -> tuple[Recipient, bool]:
-        """Create the recipient or replace the tenant's one with that user id, atomically.
-        A replacement keeps the replaced one's ``created_at``. Every write to a recipient (this,
-        ``replace_recipient``, ``remove_device_tokens``) adds one to its ``revision`` (1 when
-        created). Returns the recipient as stored and whether it was created."""
-        ...
-
-    def replace_recipient(self, recipient: Recipient, revision: int) -> Recipient | None:
-        """Replace the tenant's recipient with ``recipient`` only while the stored one is at
-        ``revision`` (a PATCH's read-merge-write), atomically; the recipient as stored, or None
-        when it changed or went meanwhile (nothing written)."""
-        ...
-
-    def put_recipients(self, recipients: Sequence[Recipient]) -> list[tuple[Recipient, bool]]:
-        """``put_recipient`` for each, in order; the user ids are distinct (the caller sees to
-        it). Each recipient is written atomically; SQLite writes them all in one transaction,
-        MongoDB in one unordered bulk write (a failure may leave some written) and reads the
-        written ones' ``created_at`` and ``revision`` back after it."""
-        ...
-
-    def get_recipient(self, tenant_id: str, user_id: str) -> Recipient | None:
-        """The tenant's recipient, or None. A primary-key look-up."""
-        ...
-
-    def recipients_by_ids(self, tenant_id: str, user_ids: Sequence[str]) -> dict[str, Recipient]:
-        """The tenant's recipients among ``user_ids``, by user id (unknown ones are absent), in
-        one query (SQLite: one per 5,000 ids): the delivery path reads a message's recipients
-        together."""
-        ...
-
-    def delete_recipient(self, tenant_id: str, user_id: str) -> bool:
-        """Delete the tenant's recipient, atomically; False when it had none of that id."""
-        ...
-
-    def list_recipients(
-        self, tenant_id: str, limit: int, after_user_id: str | None
-    ) -> list[Recipient]:
-        """Up to ``limit`` of the tenant's recipients by user id (code-point order), only those
-        after ``after_user_id`` (the cursor: the last user id of the page before). An index
-        range scan."""
-        ...
-
-    def remove_device_tokens(
-        self, tenant_id: str, user_id: str, tokens: Sequence[str], now: int
-    ) -> int:
-        """Remove the recipient's devices holding any of ``tokens`` (APNs or FCM said they are
-        no longer valid), in one atomic change that also sets ``updated_at`` to ``now``; a
-        device added meanwhile under another token stays. Returns how many devices went (0
-        for an unknown recipient, which stays unknown)."""
-        ...
-
-    # -- each tenant's templates (``notifyctl/templates.py``): the API and ``templates push`` --
-
-    def put_template(self, tenant_id: str, name: str, document: dict[str, Any], now: int) -> bool:
-        """Store the tenant's template ``name`` (a document ``Template.parse`` accepted; the
-        store does not check it), atomically: created at ``now`` with version 1 (True), or
-        replacing the stored document with its version one more and ``updated_at`` = ``now``
-        (False). Two puts at once never both create, and each replace counts."""
-        ...
-
-    def get_template(self, tenant_id: str, name: str) -> TemplateRecord | None:
-        """The tenant's template ``name``, or None: another tenant's is None exactly as an
-        unknown one. A primary-key look-up."""
-        ...
-
-    def delete_template(self, tenant_id: str, name: str) -> bool:
-        """Remove the tenant's template ``name``, atomically; False when it had none. A template
-        created again after a delete starts again at version 1 (with a new ``created_at``), so a
-        cache compares both."""
-        ...
-
-    def list_templates(
-        self, tenant_id: str, limit: int, after_name: str | None
-    ) -> list[TemplateRecord]:
-        """Up to ``limit`` of the tenant's templates by name, only those named after
-        ``after_name`` (the cursor: the last name of the previous page). An index range scan."""
-        ...
-
-    def templates_by_names(
-        self, tenant_id: str, names: Collection[str]
-    ) -> dict[str, TemplateRecord]:
-        """The tenant's templates of these names, by name, in one query (the delivery path's
-        per-batch load); a name the tenant has no template of is simply absent."""
-        ...

@@ -8,9 +8,9 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from notifyctl.store.base import ACTIVE_SECRETS
 from notifyctl.store.mongodb import schema
 from notifyctl.store.mongodb.connection import Translating
+from notifyctl.store.secrets import ACTIVE_SECRETS
 
 
 class SecretDocuments(Translating):

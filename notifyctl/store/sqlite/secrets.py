@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from notifyctl.store.base import ACTIVE_SECRETS
+from notifyctl.store.secrets import ACTIVE_SECRETS
 from notifyctl.store.sqlite.connection import SharedConnection
 
 

@@ -23,9 +23,13 @@ class Status(StrEnum):
     DEAD = "dead"
     #: cancelled before delivery; terminal
     CANCELLED = "cancelled"
+    #: never sent by the recipient's say or for want of an address (a notification to a person,
+    #: ``personalize.py``): opted out, channel not allowed, no destination; terminal, the reason
+    #: in ``last_error``
+    SUPPRESSED = "suppressed"
 
 
-TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED})
+TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED, Status.SUPPRESSED})
 #: the tenant of every notification made before tenants existed, and of a deployment without keys
 DEFAULT_TENANT = "default"
 #: the channels a notification may name; a deployment offers those it has settings for
@@ -74,6 +78,16 @@ class NewNotification:
     tenant_id: str = DEFAULT_TENANT
     #: an HTML version of ``body``; only the email channel uses it (the HTML part of the email)
     html: str | None = None
+    #: the message this notification is one channel (or device) of, when it was sent to a person
+    #: by template (``fanout.py``); its siblings share it
+    message_id: str | None = None
+    #: the template rendered at delivery with the recipient's locale; None: the texts are given
+    template: str | None = None
+    #: the template's category, whose preferences the recipient's opt-outs are checked against
+    category: str | None = None
+    #: why it is stored already ``suppressed`` (the recipient opted out of its category or
+    #: channel, or has no address for it): kept for the message's report, never claimed
+    suppressed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,13 @@ class Notification:
     tenant_id: str = DEFAULT_TENANT
     #: an HTML version of ``body``; only the email channel uses it (the HTML part of the email)
     html: str | None = None
+    #: the message this notification is one channel (or device) of, when it was sent to a person
+    #: by template (``fanout.py``); its siblings share it
+    message_id: str | None = None
+    #: the template rendered at delivery with the recipient's locale; None: the texts are given
+    template: str | None = None
+    #: the template's category, whose preferences the recipient's opt-outs are checked against
+    category: str | None = None
 
     def is_locked(self, now: int) -> bool:
         return (
@@ -150,6 +171,12 @@ class Verdict(StrEnum):
     #: begun, then cut short by our own shutdown: due again at once, the attempt returned (a
     #: deploy must never be what exhausts a notification), and an ``interrupted`` history entry
     INTERRUPTED = "interrupted"
+    #: not sent, by the recipient's say or for want of an address: ``suppressed`` with the reason
+    #: as ``error``, the claim's attempt given back (nothing was attempted)
+    SUPPRESSED = "suppressed"
+    #: inside the recipient's quiet hours: due again at ``retry_at`` (the window's end), the
+    #: attempt given back, a ``deferred`` history entry saying until when
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +260,10 @@ class WorkerStats:
     released: int = 0
     #: deliveries begun and cut short by this worker's own stop (their attempts given back)
     interrupted: int = 0
+    #: notifications to a person not sent by the recipient's say or for want of an address
+    suppressed: int = 0
+    #: deliveries put off to the end of the recipient's quiet hours (not attempts)
+    deferred: int = 0
     stale_writes: int = 0
     leases_lost: int = 0
     #: claims that took over a lease another worker had let expire

@@ -14,7 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-STATUS_ORDER = ("pending", "scheduled", "locked", "sent", "dead", "cancelled")
+STATUS_ORDER = ("pending", "scheduled", "locked", "sent", "dead", "cancelled", "suppressed")
 NUMERIC = {*STATUS_ORDER, "sent/s", "due", "attempt", "attempts", "replays", "pid",
            "heartbeat age s", "in flight", "processed"}  # fmt: skip
 

@@ -87,6 +87,14 @@ class Store(SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, Pr
         of one tenant, one status and/or one user, with ids below ``before_id`` (the cursor)."""
         ...
 
+    def message_notifications(
+        self, message_id: str, tenant_id: str | None = None
+    ) -> list[Notification]:
+        """The notifications of one message (a send to a person fanned out per channel and
+        device), oldest first; none for another tenant's message (``None``: any tenant, for
+        operators). A message has at most a few dozen, so no paging."""
+        ...
+
     def cancel(
         self, notification_id: str, now: int, tenant_id: str | None = None
     ) -> tuple[str, Notification | None]:

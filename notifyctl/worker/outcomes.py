@@ -157,6 +157,13 @@ class Outcomes:
         if verdict is Verdict.INTERRUPTED:
             stats.interrupted += 1
             return
+        if verdict is Verdict.SUPPRESSED:
+            stats.suppressed += 1
+            log.info("%s suppressed: %s", notification.id, outcome.error)
+            return
+        if verdict is Verdict.DEFERRED:
+            stats.deferred += 1
+            return
         kind = OUTCOME_NAMES[verdict]
         key = (notification.channel, kind)
         stats.by_channel[key] = stats.by_channel.get(key, 0) + 1

@@ -94,8 +94,15 @@ def due(at: dict[str, Any]) -> dict[str, Any]:
     return {**CLAIMABLE_FILTER, "$expr": {"$lte": ["$available_at", at]}}
 
 
+def initial_status(item: NewNotification, now: int) -> Status:
+    """Suppressed at intake (the recipient's say), else due now or later."""
+    if item.suppressed is not None:
+        return Status.SUPPRESSED
+    return Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+
+
 def new_document(item: NewNotification, now: int) -> dict[str, Any]:
-    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    status = initial_status(item, now)
     document = {
         "_id": item.id, "user_id": item.user_id, "channel": item.channel, "to": item.to,
         "title": item.title, "body": item.body, "idempotency_key": item.idempotency_key,
@@ -104,7 +111,8 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "available_at": to_date(item.scheduled_for), "attempts": 0,
         "max_attempts": item.max_attempts, "request_hash": item.request_hash, "lock_version": 0,
         "created_at": to_date(item.created_at), "updated_at": to_date(now),
-        "tenant_id": item.tenant_id, "html": item.html,
+        "tenant_id": item.tenant_id, "html": item.html, "message_id": item.message_id,
+        "template": item.template, "category": item.category, "last_error": item.suppressed,
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -124,6 +132,8 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         created_at=to_ms(doc["created_at"]), updated_at=to_ms(doc["updated_at"]),
         sent_at=optional_ms(doc.get("sent_at")), replays=doc.get("replays", 0),
         tenant_id=doc.get("tenant_id", DEFAULT_TENANT), html=doc.get("html"),
+        message_id=doc.get("message_id"), template=doc.get("template"),
+        category=doc.get("category"),
     )  # fmt: skip
 
 
@@ -158,6 +168,13 @@ INDEXES: tuple[Index, ...] = (
     ("notifications", "tenant_id", [("tenant_id", ASCENDING), ("_id", DESCENDING)], {}),
     ("notifications", "status_id", [("status", ASCENDING), ("_id", DESCENDING)], {}),
     ("notifications", "user_id", [("user_id", ASCENDING), ("_id", DESCENDING)], {}),
+    # a message's notifications (GET /v1/messages/{id}): only those sent to a person have one
+    (
+        "notifications",
+        "tenant_message",
+        [("tenant_id", ASCENDING), ("message_id", ASCENDING)],
+        {"partialFilterExpression": {"message_id": {"$exists": True}}},
+    ),
     # throughput over a window (inspect stats, the dashboards): delivered by sent_at, dead (and
     # the dead-letter listing) by their last change
     ("notifications", "status_updated", [("status", ASCENDING), ("updated_at", ASCENDING)], {}),
@@ -227,7 +244,9 @@ def ensure_indexes(db: Database[Any], retention_days: int) -> None:
     wanted = INDEXES + ((retention_index(retention_days),) if retention_days else ())
     notifications = db["notifications"]
     retention = notifications.index_information().get(RETENTION_INDEX)
-    if retention is not None and not retention_days:
+    # a release that added a terminal status (suppressed) widens the filter: rebuild the index
+    outdated = retention is not None and retention.get("partialFilterExpression") != TERMINAL_FILTER
+    if retention is not None and (not retention_days or outdated):
         try:
             notifications.drop_index(RETENTION_INDEX)
         except OperationFailure as exc:

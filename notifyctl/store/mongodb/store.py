@@ -162,6 +162,14 @@ class MongoStore(
             docs = list(self._notifications.find(query).sort("_id", -1).limit(limit))
         return [schema.to_notification(doc) for doc in docs]
 
+    def message_notifications(
+        self, message_id: str, tenant_id: str | None = None
+    ) -> list[Notification]:
+        query = {"message_id": message_id, **of_tenant(tenant_id)}
+        with self._translated("message"):
+            docs = list(self._notifications.find(query).sort("_id", 1))
+        return [schema.to_notification(doc) for doc in docs]
+
     def cancel(
         self, notification_id: str, now: int, tenant_id: str | None = None
     ) -> tuple[str, Notification | None]:

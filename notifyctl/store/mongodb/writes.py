@@ -110,7 +110,8 @@ def history_entry(outcome: Outcome, at: Expression) -> dict[str, Any] | None:
     ``$literal``: an error quoting a receiver could start with ``$`` and would be read as a field
     path."""
     names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead",
-             Verdict.INTERRUPTED: "interrupted"}  # fmt: skip
+             Verdict.INTERRUPTED: "interrupted", Verdict.SUPPRESSED: "suppressed",
+             Verdict.DEFERRED: "deferred"}  # fmt: skip
     if outcome.verdict not in names:
         return None
     n = outcome.claim.notification
@@ -147,6 +148,20 @@ def finish_update(
         changes.update(status=Status.DEAD.value, last_error={"$literal": outcome.error})
         if outbox:
             changes["dead_letter_at"] = at
+    elif outcome.verdict == Verdict.SUPPRESSED:  # the recipient's say: nothing attempted
+        changes.update(
+            status=Status.SUPPRESSED.value,
+            last_error={"$literal": outcome.error},
+            attempts={"$add": ["$attempts", -1]},
+        )
+    elif outcome.verdict == Verdict.DEFERRED:  # quiet hours: due at their end, not an attempt
+        delay = (outcome.retry_at if outcome.retry_at is not None else now) - now
+        status = Status.SCHEDULED if delay > 0 else Status.PENDING
+        changes.update(
+            status=status.value,
+            available_at=later(at, delay),
+            attempts={"$add": ["$attempts", -1]},
+        )
     else:  # RELEASE or INTERRUPTED: due at once, and the claim's attempt returned
         changes.update(
             status=Status.PENDING.value, available_at=at, attempts={"$add": ["$attempts", -1]}

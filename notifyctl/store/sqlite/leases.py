@@ -48,6 +48,8 @@ SENT_ENTRY = history_entry("'sent'", ":now", "NULL")
 RETRY_ENTRY = history_entry("'retry'", ":now", ":error")
 DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
 INTERRUPTED_ENTRY = history_entry("'interrupted'", ":now", ":error")
+SUPPRESSED_ENTRY = history_entry("'suppressed'", ":now", ":error")
+DEFERRED_ENTRY = history_entry("'deferred'", ":now", ":error")
 FINISH_SQL = {
     Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
@@ -62,6 +64,15 @@ FINISH_SQL = {
     # the history entry is written before the attempt is given back (SET reads the old row)
     Verdict.INTERRUPTED: "UPDATE notifications SET status = 'pending', available_at = :now,"
     f" attempts = attempts - 1, {INTERRUPTED_ENTRY}, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
+    # a notification to a person the recipient's say stopped: nothing was attempted
+    Verdict.SUPPRESSED: f"UPDATE notifications SET status = 'suppressed', last_error = :error,"
+    f" {SUPPRESSED_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
+    # quiet hours: due again at their end, not an attempt
+    Verdict.DEFERRED: "UPDATE notifications SET status = CASE WHEN :retry_at > :now"
+    " THEN 'scheduled' ELSE 'pending' END, available_at = :retry_at,"
+    f" {DEFERRED_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
     + NAMED_FENCE,
 }
 

@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS notifications (
     replays INTEGER NOT NULL DEFAULT 0,
     dead_letter_at INTEGER,
     tenant_id TEXT NOT NULL DEFAULT 'default',
-    html TEXT
+    html TEXT,
+    message_id TEXT,
+    template TEXT,
+    category TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
@@ -82,6 +85,10 @@ ADDED_COLUMNS = (
     ("tenant_id", "TEXT NOT NULL DEFAULT 'default'"),
     # the HTML part of an email; NULL for every other notification
     ("html", "TEXT"),
+    # a notification to a person (issue 16): its message, template and category; NULL otherwise
+    ("message_id", "TEXT"),
+    ("template", "TEXT"),
+    ("category", "TEXT"),
 )
 #: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
 #: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
@@ -95,17 +102,22 @@ ADDED_INDEXES = (
     " ON notifications (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL",
     # a tenant's listing, newest first
     "CREATE INDEX IF NOT EXISTS notifications_tenant ON notifications (tenant_id, id)",
+    # a message's notifications (GET /v1/messages/{id}); partial: most rows have no message
+    "CREATE INDEX IF NOT EXISTS notifications_message"
+    " ON notifications (tenant_id, message_id) WHERE message_id IS NOT NULL",
 )
 
 COLUMNS = (
     "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
     " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
-    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id, html"
+    " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id, html,"
+    " message_id, template, category"
 )
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at, tenant_id, html) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, tenant_id, html, message_id, template, category, last_error)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     # only a tenant's repeated idempotency key is a replay; a repeated id (a collision) raises
     " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
@@ -119,29 +131,40 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
         last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
         locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
         updated_at=row[21], sent_at=row[22], replays=row[23], tenant_id=row[24], html=row[25],
+        message_id=row[26], template=row[27], category=row[28],
     )  # fmt: skip
 
 
+def initial_status(item: NewNotification, now: int) -> Status:
+    """Suppressed at intake (the recipient's say), else due now or later."""
+    if item.suppressed is not None:
+        return Status.SUPPRESSED
+    return Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+
+
 def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
-    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    status = initial_status(item, now)
     return (
         item.id, item.user_id, item.channel, item.to, item.title, item.body,
         json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
         item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
-        item.request_hash, item.created_at, now, item.tenant_id, item.html,
+        item.request_hash, item.created_at, now, item.tenant_id, item.html, item.message_id,
+        item.template, item.category, item.suppressed,
     )  # fmt: skip
 
 
 def stored(item: NewNotification, now: int) -> Notification:
-    status = Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
+    status = initial_status(item, now)
     return Notification(
         id=item.id, user_id=item.user_id, channel=item.channel, to=item.to, title=item.title,
         body=item.body, data=item.data, priority=item.priority, status=status,
         scheduled_for=item.scheduled_for, available_at=item.scheduled_for, attempts=0,
-        max_attempts=item.max_attempts, last_error=None, idempotency_key=item.idempotency_key,
+        max_attempts=item.max_attempts, last_error=item.suppressed,
+        idempotency_key=item.idempotency_key,
         request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
         lock_version=0, created_at=item.created_at, updated_at=now, tenant_id=item.tenant_id,
-        html=item.html,
+        html=item.html, message_id=item.message_id, template=item.template,
+        category=item.category,
     )  # fmt: skip
 
 

@@ -139,6 +139,17 @@ class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows, Tem
             ).fetchall()
         return [row_to_notification(row) for row in rows]
 
+    def message_notifications(
+        self, message_id: str, tenant_id: str | None = None
+    ) -> list[Notification]:
+        where = "message_id = ?" if tenant_id is None else "tenant_id = ? AND message_id = ?"
+        params = (message_id,) if tenant_id is None else (tenant_id, message_id)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE {where} ORDER BY id", params
+            ).fetchall()
+        return [row_to_notification(row) for row in rows]
+
     def cancel(
         self, notification_id: str, now: int, tenant_id: str | None = None
     ) -> tuple[str, Notification | None]:

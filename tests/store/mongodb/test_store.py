@@ -166,8 +166,26 @@ def test_retention_adds_changes_and_removes_the_ttl_index(mongodb_url: str) -> N
         assert retention is not None
         assert retention["expireAfterSeconds"] == expected
         assert retention["key"] == [("updated_at", 1)]
-        terminal = {"status": {"$in": ["cancelled", "dead", "sent"]}}
+        terminal = {"status": {"$in": ["cancelled", "dead", "sent", "suppressed"]}}
         assert retention["partialFilterExpression"] == terminal
+
+
+def test_a_retention_index_of_an_earlier_release_is_rebuilt_with_every_terminal_status(
+    mongodb_url: str, raw: Database[dict[str, Any]]
+) -> None:
+    # before ``suppressed`` existed the TTL index filtered on three statuses
+    old_filter = {"status": {"$in": ["cancelled", "dead", "sent"]}}
+    raw["notifications"].create_index(
+        [("updated_at", 1)], name="retention", expireAfterSeconds=86_400,
+        partialFilterExpression=old_filter,
+    )  # fmt: skip
+    store = MongoStore(mongodb_url, SIZE, retention_days=2)
+    retention = store.indexes()["notifications.retention"]
+    store.close()
+    assert retention["partialFilterExpression"]["status"]["$in"] == [
+        "cancelled", "dead", "sent", "suppressed",
+    ]  # fmt: skip
+    assert retention["expireAfterSeconds"] == 2 * 86_400
 
 
 def test_a_conflicting_index_stops_start_up_with_advice(

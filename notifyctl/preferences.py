@@ -74,7 +74,7 @@ class QuietHours:
         return False
 
 
-def quiet_until(quiet: QuietHours | None, zone: ZoneInfo, now_ms: int) -> int | None:
+def quiet_until(quiet: QuietHours | None, zone: dt.tzinfo, now_ms: int) -> int | None:
     """When the recipient's quiet hours that hold ``now_ms`` end (epoch ms), or None when
     ``now_ms`` is outside them (deliver now)."""
     if quiet is None:

@@ -44,6 +44,7 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 MAX_SOURCE_CHARS = 100_000
 MAX_LOCALES = 50
 MAX_RENDERED_CHARS = 1_000_000
+BYPASS = "high_priority_bypasses_quiet_hours"
 _TEXT = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 _HTML = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
 Texts = dict[str, Any]  # part -> source (a string; the webhook body may be any JSON)
@@ -94,6 +95,9 @@ class Template:
     variables: frozenset[str] | None
     #: the top-level variables the texts use (``data`` must have each at intake)
     required: frozenset[str]
+    #: a ``high`` priority notification of this template is delivered inside the recipient's
+    #: quiet hours (a one-time code, a security alert); others wait for the window's end
+    high_priority_bypasses_quiet_hours: bool = False
     _compiled: dict[tuple[str, str, str, str], Compiled] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -173,7 +177,8 @@ class _Parser:
             template_name(self.name)
         except ValueError as exc:
             self.problem("name", str(exc))
-        unknown = set(doc) - {"category", "variables", "default_locale", "channels", "locales"}
+        unknown = set(doc) - {"category", "variables", "default_locale", "channels", "locales",
+                              BYPASS}  # fmt: skip
         for key in sorted(unknown):
             self.problem(key, "unknown field")
         category = self._category(doc.get("category"))
@@ -182,10 +187,13 @@ class _Parser:
         texts = {default: self._channels("channels", doc.get("channels"), True, default)}
         texts.update(self._locales(doc.get("locales", {}), default))
         self._check_used(variables)
+        bypass = doc.get(BYPASS, False)
+        if not isinstance(bypass, bool):
+            self.problem(BYPASS, "must be true or false")
         if self.problems:
             raise TemplateInvalid(self.problems)
         return Template(self.name, category, default, texts, variables, frozenset(self.used),
-                        self.compiled)  # fmt: skip
+                        bypass is True, self.compiled)  # fmt: skip
 
     def _category(self, value: Any) -> str | None:
         if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 64):

@@ -181,24 +181,14 @@ def _collect(
     errors: list[FieldError] = [FieldError(k, "unknown field") for k in body if k not in FIELDS]
     errors += _header_errors(header_key)
     checks: dict[str, Callable[[], Any]] = {
-        "user_id": lambda: _string(body, "user_id", MAX_ID_LENGTH, required=True),
         "channel": lambda: _channel(body),
         "to": lambda: _string(body, "to", MAX_URL_LENGTH),
         "title": lambda: _string(body, "title", MAX_TITLE_LENGTH),
         "body": lambda: _string(body, "body", MAX_BODY_LENGTH),
         "html": lambda: _string(body, "html", MAX_HTML_LENGTH),
-        "data": lambda: _data(body),
-        "priority": lambda: _priority(body),
-        "scheduled_for": lambda: _scheduled_for(body, now),
-        "idempotency_key": lambda: _idempotency_key(body),
-        "max_attempts": lambda: _max_attempts(body, default_attempts),
+        **delivery_checks(body, now, default_attempts),
     }
-    values: dict[str, Any] = {}
-    for name, check in checks.items():
-        try:
-            values[name] = check()
-        except Invalid as exc:
-            errors.extend(exc.errors)
+    values = run_checks(checks, errors)
     if "to" in values and "channel" in values:
         try:
             _destination(values["channel"], values["to"])
@@ -212,6 +202,46 @@ def _collect(
     if errors:
         raise Invalid(errors)
     return values
+
+
+def delivery_checks(
+    body: dict[str, Any], now: int, default_attempts: int
+) -> dict[str, Callable[[], Any]]:
+    """The checks of the fields every send has, given texts or by template (``fanout.py``):
+    field name -> a function giving its value or raising Invalid."""
+    return {
+        "user_id": lambda: _string(body, "user_id", MAX_ID_LENGTH, required=True),
+        "data": lambda: _data(body),
+        "priority": lambda: _priority(body),
+        "scheduled_for": lambda: _scheduled_for(body, now),
+        "idempotency_key": lambda: _idempotency_key(body),
+        "max_attempts": lambda: _max_attempts(body, default_attempts),
+    }
+
+
+def run_checks(checks: dict[str, Callable[[], Any]], errors: list[FieldError]) -> dict[str, Any]:
+    """Each check's value by field name; the errors of those that failed go to ``errors``."""
+    values: dict[str, Any] = {}
+    for name, check in checks.items():
+        try:
+            values[name] = check()
+        except Invalid as exc:
+            errors.extend(exc.errors)
+    return values
+
+
+def header_errors(header_key: str | None) -> list[FieldError]:
+    """The Idempotency-Key header's problem, if it has one."""
+    return _header_errors(header_key)
+
+
+def merged_key(body_key: str | None, header_key: str | None) -> str | None:
+    """The request's idempotency key: the header's, which the body's must equal if both given."""
+    if header_key is None:
+        return body_key
+    if body_key is not None and body_key != header_key:
+        raise Invalid([FieldError("idempotency_key", f"differs from the {KEY_HEADER} header")])
+    return header_key
 
 
 def key_problem(key: str, ascii_only: bool = False) -> str | None:
@@ -253,11 +283,7 @@ def parse_notification(
         error = FieldError("", "the body must be a JSON object")
         raise Invalid([error, *_header_errors(header_key)])
     values = _collect(body, now, default_attempts, header_key)
-    key = values["idempotency_key"]
-    if header_key is not None:
-        if key is not None and key != header_key:
-            raise Invalid([FieldError("idempotency_key", f"differs from the {KEY_HEADER} header")])
-        key = header_key
+    key = merged_key(values["idempotency_key"], header_key)
     return NewNotification(
         id=new_id(now), user_id=values["user_id"], channel=values["channel"], to=values["to"],
         title=values["title"], body=values["body"], data=values["data"],

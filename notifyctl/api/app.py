@@ -33,6 +33,7 @@ from notifyctl.api.io import (
 )
 from notifyctl.api.keyring import StoreKeys
 from notifyctl.api.limits import DailyQuota, QuotaGrant, TenantLimitsCache
+from notifyctl.api.messages import Planned, Sends, get_message, message_response
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.api.templates import routes as template_routes
@@ -41,6 +42,7 @@ from notifyctl.channels import missing_settings, offered
 from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
+from notifyctl.fanout import is_person_send
 from notifyctl.limits import Rate
 from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, now_ms
@@ -53,6 +55,7 @@ from notifyctl.validation import FieldError, Invalid, parse_notification
 log = logging.getLogger("notifyctl.api")
 MAX_BATCH = 1_000
 Parsed = NewNotification | Invalid
+BatchItem = NewNotification | Planned | Invalid
 KeyringFactory = Callable[[Store, CallObserver], StoreKeys]
 LimitsFactory = Callable[[Store, CallObserver], TenantLimitsCache]
 
@@ -76,6 +79,8 @@ class Api:
         self.quota = DailyQuota(store, metrics)
         #: the channels this deployment delivers; a notification on another is refused
         self.channels = offered(config)
+        #: sends to a person by template (``messages.py``)
+        self.sends = Sends(store, self._store, self.channels, config.max_attempts)
 
     def count_intake(self, results: list[InsertResult]) -> None:
         created = sum(1 for r in results if r.created)
@@ -127,6 +132,8 @@ class Api:
         body = await self._read_json(request)
         now = now_ms()
         tenant = tenant_of(request)
+        if is_person_send(body):
+            return await self._send_to_person(request, body, now, tenant)
         (item,) = await self._parse([body], now, tenant, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
             raise invalid(item.errors)
@@ -144,6 +151,29 @@ class Api:
         if grant is not None:
             headers.update(grant.headers(given_back=0 if result.created else 1))
         return JsonResponse(payload, status_code=status, headers=headers)
+
+    async def _send_to_person(
+        self, request: Request, body: dict[str, Any], now: int, tenant: str
+    ) -> Response:
+        send = self.sends.parse(body, now, tenant, request.headers.get("idempotency-key"))
+        (planned,) = await self.sends.plan([send])
+        if isinstance(planned, Invalid):
+            raise invalid(planned.errors)
+        items = planned.notifications
+        grant = await self._take_quota(request, len(items))
+        async with self._quota_kept(grant) as results:
+            results.extend(await self._store(self.store.insert_many, items, now))
+        self.wake_workers(results, now)
+        self.count_intake(results)
+        status, payload = message_response(planned, results)
+        headers = {"Location": f"/v1/messages/{payload.get('message_id')}"} if status < 300 else {}
+        if grant is not None:
+            created = sum(1 for result in results if result.created)
+            headers.update(grant.headers(given_back=grant.count - created))
+        return JsonResponse(payload, status_code=status, headers=headers)
+
+    async def get_message(self, request: Request) -> Response:
+        return await get_message(request, self.store, self._store)
 
     async def _insert_one(self, item: NewNotification) -> InsertResult:
         with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
@@ -178,8 +208,8 @@ class Api:
             raise invalid([FieldError("notifications", f"at most {MAX_BATCH} per batch")])
         charge_batch(request.scope.get(CHARGE), len(items))
         now = now_ms()
-        parsed = await self._parse(items, now, tenant_of(request))
-        valid = [p for p in parsed if isinstance(p, NewNotification)]
+        parsed = await self._parse_batch(items, now, tenant_of(request))
+        valid = [n for p in parsed for n in stored_items(p)]
         grant = await self._take_quota(request, len(valid))
         async with self._quota_kept(grant) as inserted:
             if valid:
@@ -193,10 +223,31 @@ class Api:
         created = sum(1 for result in inserted if result.created)
         return JsonResponse(body, headers=grant.headers(given_back=grant.count - created))
 
+    async def _parse_batch(self, items: list[Any], now: int, tenant: str) -> list[BatchItem]:
+        """Each item: a notification with its texts, or a send to a person planned."""
+        plain = [i for i, item in enumerate(items) if not is_person_send(item)]
+        personal = [i for i, item in enumerate(items) if is_person_send(item)]
+        parsed: dict[int, BatchItem] = {}
+        if plain:
+            texts = await self._parse([items[i] for i in plain], now, tenant)
+            parsed.update(zip(plain, texts, strict=True))
+        if personal:
+            sends = [self.sends.parse(items[i], now, tenant) for i in personal]
+            parsed.update(zip(personal, await self.sends.plan(sends), strict=True))
+        return [parsed[i] for i in range(len(items))]
+
     @staticmethod
-    def _item(parsed: NewNotification | Invalid, stored: Any) -> dict[str, Any]:
+    def _item(parsed: BatchItem, stored: Any) -> dict[str, Any]:
         if isinstance(parsed, Invalid):
             return {"status": 422, **problem_json(invalid(parsed.errors))}
+        if isinstance(parsed, Planned):
+            results = [next(stored) for _ in parsed.notifications]
+            status, payload = message_response(parsed, results)
+            return (
+                {"status": status, **payload}
+                if status == 409
+                else {"status": status, "message": payload}
+            )
         status, payload = insert_response(next(stored))
         if status == 409:
             return {"status": status, **payload}
@@ -239,6 +290,15 @@ class Api:
         # Without the broker the API still accepts: the workers' sweep delivers, only slower.
         healthy = {"status": "healthy", "database": "connected", "messageQueue": queue}
         return JsonResponse({**healthy, "channels": list(self.channels)})
+
+
+def stored_items(parsed: BatchItem) -> list[NewNotification]:
+    """What a batch item stores: its notification, a message's notifications, or nothing."""
+    if isinstance(parsed, NewNotification):
+        return [parsed]
+    if isinstance(parsed, Planned):
+        return parsed.notifications
+    return []
 
 
 def forbidden_or(parsed: Parsed, problems: dict[str, str]) -> Parsed:
@@ -317,6 +377,7 @@ def build_app(
             methods=["GET", "DELETE"],
         ),  # fmt: skip
         *template_routes(config, store, metrics),
+        Route("/v1/messages/{id}", api.get_message, methods=["GET"]),
         Route("/health", api.health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics_endpoint(metrics), methods=["GET"]),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import anyio
 
@@ -47,6 +47,7 @@ class Claiming:
         in_flight: InFlight,
         start: Callable[[Claim], None],
         broker: Broker = POLL_ONLY,
+        prepare: Callable[[list[Claim]], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self._store = store
@@ -58,6 +59,8 @@ class Claiming:
         self._in_flight = in_flight
         self._start = start
         self._broker = broker
+        #: loads what a batch's deliveries need before they start (``people.py``)
+        self._prepare = prepare
         self._wakeups = WakeUpQueue()
         self._wakeups_ready = anyio.Event()
         self._last_wakeup = self._last_watchdog = time.monotonic()
@@ -107,6 +110,7 @@ class Claiming:
             wanted = min(self.config.worker_batch_size, free)
             with self._reserving(wanted):
                 claims = await self._claim(wanted)
+                await self._prepared(claims)
             for claim in claims:
                 self._start(claim)
             if claims:
@@ -156,6 +160,8 @@ class Claiming:
             broker.ack(WakeUpQueue.decided(taken))
             self._stats.wakeups_lost += len(taken) - len(claims)
             self._stats.claimed_by_wakeup += len(claims)
+            with self._reserving(min(len(claims), free)):
+                await self._prepared(claims)
             for claim in claims:
                 self._start(claim)
 
@@ -200,6 +206,10 @@ class Claiming:
         self._backoff.succeeded()
         self._count(claims, buried)
         return claims
+
+    async def _prepared(self, claims: list[Claim]) -> None:
+        if claims and self._prepare is not None:
+            await self._prepare(claims)
 
     def _count(self, claims: list[Claim], buried: list[Notification]) -> None:
         self._stats.claimed += len(claims)

@@ -39,14 +39,18 @@ from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
     ClaimKey,
+    Notification,
     Outcome,
     Verdict,
     WorkerRecord,
     WorkerStats,
     now_ms,
 )
+from notifyctl.personalize import Defer, Fail, Ready, Suppress
+from notifyctl.preferences import PUSH_CHANNELS
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.sdnotify import sd_notify
+from notifyctl.shapes import iso_ms
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
 from notifyctl.worker.claiming import Claiming
@@ -54,6 +58,7 @@ from notifyctl.worker.deadletters import DeadLetterPublisher
 from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
+from notifyctl.worker.people import People
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
@@ -95,9 +100,11 @@ class Worker:
         if broker.configured:
             self.dead_letters = DeadLetterPublisher(store, self._call, broker, self.id, clock)
             self.outcomes.on_dead_letter = self.dead_letters.nudge
+        #: the recipients and templates of notifications sent to a person
+        self.people = People(store, self._call, clock)
         self.claiming = Claiming(
             config, store, self._call, self.id, clock, self.stats, self.outcomes,
-            self._in_flight, self._start, broker,
+            self._in_flight, self._start, broker, self.people.load,
         )  # fmt: skip
 
     def __repr__(self) -> str:
@@ -195,12 +202,19 @@ class Worker:
     async def _deliver(self, claim: Claim) -> None:
         started = False
         try:
-            channel = self.channels.get(claim.notification.channel)
+            notification = claim.notification
+            if notification.template is not None:  # sent to a person: resolved now
+                ready = self._personalized(claim)
+                if isinstance(ready, Outcome):
+                    self.outcomes.record(ready)
+                    return
+                notification = ready
+            channel = self.channels.get(notification.channel)
             if channel is None:
-                result = missing_channel(claim.notification.channel, self.id)
+                result = missing_channel(notification.channel, self.id)
             else:
                 started = True
-                result = await channel.deliver(claim.notification)
+                result = await channel.deliver(notification)
             self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():
             if not self._forget_lost(claim):
@@ -210,6 +224,22 @@ class Worker:
             log.exception("delivery of %s raised", claim.id)
             error = DeliveryResult(ResultKind.RETRYABLE, f"internal error: {exc!r}")
             self.outcomes.record(self._outcome(claim, error))
+
+    def _personalized(self, claim: Claim) -> Notification | Outcome:
+        """The notification to deliver with its recipient's address and texts, or the outcome
+        that stands instead (suppressed, deferred to the quiet hours' end, dead, retried)."""
+        resolved = self.people.resolve(claim.notification)
+        if isinstance(resolved, Ready):
+            return resolved.notification
+        if isinstance(resolved, Suppress):
+            return Outcome(claim, Verdict.SUPPRESSED, resolved.reason)
+        if isinstance(resolved, Defer):
+            error = f"quiet hours: deferred until {iso_ms(resolved.until)}"
+            return Outcome(claim, Verdict.DEFERRED, error, resolved.until)
+        if isinstance(resolved, Fail):
+            return self._outcome(claim, DeliveryResult(ResultKind.PERMANENT, resolved.error))
+        unloaded = "its recipient and template could not be loaded (the store failed)"
+        return self._outcome(claim, DeliveryResult(ResultKind.RETRYABLE, unloaded))
 
     def _never_ran(self, claim: Claim) -> None:
         """A delivery cancelled before its first step: nothing was attempted."""
@@ -227,6 +257,8 @@ class Worker:
         n = claim.notification
         if result.invalid_address:
             result = self._invalid_address(n.channel, result)
+            if n.template is not None and n.channel in PUSH_CHANNELS:
+                self.people.remove_token(n)
         decision = decide(
             result, n.attempts, n.max_attempts, self._clock(), self._policy, self._rand()
         )

@@ -72,8 +72,7 @@ FINISH_SQL = {
     # quiet hours: due again at their end, not an attempt
     Verdict.DEFERRED: "UPDATE notifications SET status = CASE WHEN :retry_at > :now"
     " THEN 'scheduled' ELSE 'pending' END, available_at = :retry_at,"
-    f" {DEFERRED_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
-    + NAMED_FENCE,
+    f" {DEFERRED_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
 }
 
 

@@ -110,7 +110,9 @@ def _channels(value: Any) -> tuple[str, ...] | None:
     if value is None:
         return None
     names = ", ".join(CHANNEL_PARTS)
-    if not isinstance(value, list) or not value or not all(v in CHANNEL_PARTS for v in value):
+    # isinstance first: ``in`` on a dict hashes the item, and a list may hold anything
+    valid = isinstance(value, list) and bool(value)
+    if not valid or not all(isinstance(v, str) and v in CHANNEL_PARTS for v in value):
         raise Invalid([FieldError("channels", f"must be a non-empty list of {names}")])
     return tuple(dict.fromkeys(value))
 

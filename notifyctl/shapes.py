@@ -54,6 +54,7 @@ def notification_json(n: Notification) -> dict[str, Any]:
         "idempotency_key": n.idempotency_key, "locked_by": n.locked_by,
         "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),
         "updated_at": iso_ms(n.updated_at), "sent_at": iso_ms(n.sent_at),
+        "message_id": n.message_id, "template": n.template, "category": n.category,
     }  # fmt: skip
 
 

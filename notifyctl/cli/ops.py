@@ -1,6 +1,7 @@
 """``notifyctl inspect ...`` and ``notifyctl dlq replay``: thin commands that read (or replay)
 through the store and print what ``ops/inspect.py`` and ``ops/dlq.py`` return, as tables
-(``views.py``) or ``--json``. The CLI's ``__init__`` mounts these two groups."""
+(``views.py``) or ``--json``; ``inspect recipient|message`` are ``people.py``'s. The CLI's
+``__init__`` mounts these two groups."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from notifyctl.broker import open_broker
 from notifyctl.channels import offered
-from notifyctl.cli import views
+from notifyctl.cli import people, views
 from notifyctl.cli.common import fail, open_existing_store, show
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
@@ -69,6 +70,10 @@ def inspect_notification(
         Console(stderr=True).print(message, markup=False, highlight=False)
         raise typer.Exit(1)
     show(found, as_json, views.format_notification)
+
+
+inspect_app.command("recipient")(people.inspect_recipient)
+inspect_app.command("message")(people.inspect_message)
 
 
 Since = Annotated[

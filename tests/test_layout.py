@@ -16,7 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "notifyctl"
 
 CORE = {"model", "ids", "errors", "lease", "retry", "validation", "claim_order", "shapes",
-        "addresses", "tenants", "limits", "preferences", "templates", "recipients",
+        "addresses", "tenants", "limits", "preferences", "templates", "recipients", "fanout",
+        "personalize",
         "__init__"}  # fmt: skip
 CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}

@@ -57,7 +57,7 @@ OPERATOR_METRICS = {
     "notification_oldest_due_age_seconds": ("gauge", set()),
     "database_operation_duration_seconds": ("histogram", {"operation"}),
 }
-QUEUE_STATUSES = {"pending", "scheduled", "locked", "sent", "dead", "cancelled"}
+QUEUE_STATUSES = {"pending", "scheduled", "locked", "sent", "dead", "cancelled", "suppressed"}
 
 
 def parse(text: str) -> Families:

@@ -15,8 +15,17 @@ group (queue) of each run's own, deleted afterwards; before each run's channels,
 measures the raw RabbitMQ consume rate (``--ceiling``: 1 and 2 consumer processes) as the ceiling,
 and the report adds delivered/s as a share of it.
 
+``--channel template`` sends to a person by template (issue 16) to the same webhook receiver: before
+the timed run it PUTs one template (a webhook channel with a two-variable JSON body) and upserts
+``--recipients`` recipients (one webhook URL each, the receiver's) through
+``POST /v1/recipients/batch``, timing those upserts; then it sends ``--count`` items ``{"user_id",
+"template", "data"}``, each fanning out to one webhook notification, and checks the receiver by
+the notification ids the batch answers returned. With ``webhook`` and ``template`` in one
+invocation (``--channel webhook,template --interleave``) the report adds their delivered/s ratio.
+
     .venv/bin/python benchmarks/e2e.py --count 20000 --workers 2 --channel both --runs 3
     .venv/bin/python benchmarks/e2e.py --broker amqp://guest:guest@127.0.0.1:5672/%2F --runs 3
+    .venv/bin/python benchmarks/e2e.py --channel webhook,template --interleave --runs 3
 """
 
 from __future__ import annotations
@@ -52,6 +61,19 @@ from prometheus_client.parser import text_string_to_metric_families
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 STOP_WAIT_S = 25.0  # the service's shutdown grace (10 s) plus its own margin, plus ours
+CHANNELS = ("webhook", "log", "template")
+CHANNEL_SETS = {"both": ("webhook", "log"), "all": CHANNELS}
+#: modes whose deliveries reach benchmarks/receiver.py
+RECEIVER_MODES = ("webhook", "template")
+TEMPLATE_NAME = "bench"
+TEMPLATE = {
+    "variables": ["order_id", "name"],
+    "channels": {
+        "webhook": {
+            "body": {"text": "Order {{ order_id }} for {{ name }}", "order": "{{ order_id }}"}
+        }
+    },
+}
 
 
 # --------------------------------------------------------------------------- options and helpers
@@ -74,14 +96,45 @@ class Options:
     env: dict[str, str]
     broker: str | None = None
     ceiling: tuple[int, ...] = ()
+    recipients: int = 1000
+    interleave: bool = False
+
+
+def channel_list(text: str) -> tuple[str, ...]:
+    """``webhook``, ``log``, ``template``, ``both`` (webhook, log), ``all``, or a comma list."""
+    if text in CHANNEL_SETS:
+        return CHANNEL_SETS[text]
+    names = tuple(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))
+    unknown = [c for c in names if c not in CHANNELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected one of {', '.join(CHANNELS)}, both, all, or a comma list"
+        )
+    return names
 
 
 def parse_args(argv: list[str] | None = None) -> Options:
     p = argparse.ArgumentParser(description="notifyctl end-to-end benchmark")
     p.add_argument("--count", type=int, default=20_000, help="notifications per run")
     p.add_argument("--workers", type=int, default=2, help="worker processes (notifyctl up)")
-    p.add_argument("--channel", choices=("webhook", "log", "both"), default="both")
+    p.add_argument(
+        "--channel",
+        type=channel_list,
+        default=CHANNEL_SETS["both"],
+        help="webhook, log, template, both (webhook,log), all, or a comma list",
+    )
     p.add_argument("--runs", type=int, default=1, help="runs per channel; the median is reported")
+    p.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run by run, channels alternating (default: every run of one channel, then the next)",
+    )
+    p.add_argument(
+        "--recipients",
+        type=int,
+        default=1000,
+        help="template mode: recipients upserted before the run (the sends cycle through them)",
+    )
     p.add_argument("--senders", type=int, default=4, help="concurrent batch senders")
     p.add_argument("--batch", type=int, default=1000, help="notifications per batch (max 1000)")
     p.add_argument("--rate", type=float, default=0, help="intake rate limit /s; 0 = flat out")
@@ -107,12 +160,15 @@ def parse_args(argv: list[str] | None = None) -> Options:
     a = p.parse_args(argv)
     if not 1 <= a.batch <= 1000:
         p.error("--batch must be between 1 and 1000")
-    channels = ("webhook", "log") if a.channel == "both" else (a.channel,)
+    if a.recipients < 1:
+        p.error("--recipients must be at least 1")
+    channels = a.channel
     env = dict(item.split("=", 1) for item in a.env)
     ceiling = tuple(int(c) for c in a.ceiling.split(",") if c.strip()) if a.broker else ()
     return Options(
         a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
-        a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling,
+        a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling, a.recipients,
+        a.interleave,
     )  # fmt: skip
 
 
@@ -457,6 +513,10 @@ class Receiver:
 class Intake:
     accepted: set[str] = field(default_factory=set)
     rejected: int = 0
+    #: template mode: messages that did not fan out to exactly one notification, and
+    #: notifications stored suppressed at intake (never delivered, so not expected at the sink)
+    fanout_other: int = 0
+    suppressed: int = 0
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -478,6 +538,16 @@ def make_item(seq: int, channel: str, dest: str | None) -> dict[str, Any]:
     return item
 
 
+def make_template_item(seq: int, users: list[str]) -> dict[str, Any]:
+    """A send to a person by template: two variables, a recipient picked round robin."""
+    data = {"order_id": f"A-{seq}", "name": f"Customer {seq % 997}"}
+    return {"user_id": users[seq % len(users)], "template": TEMPLATE_NAME, "data": data}
+
+
+def recipient_ids(opts: Options) -> list[str]:
+    return [f"bench-user-{i}" for i in range(opts.recipients)]
+
+
 async def send_batch(
     session: aiohttp.ClientSession, url: str, items: list[dict[str, Any]], intake: Intake
 ) -> None:
@@ -491,13 +561,24 @@ async def send_batch(
                 raise RuntimeError(f"batch refused: HTTP {r.status} {await r.text()}")
         await asyncio.sleep(0.2 * (attempt + 1))
     for result in results:
-        if result["status"] == 201:
-            intake.accepted.add(result["notification"]["id"])
-        else:
+        if result["status"] != 201:
             intake.rejected += 1
+        elif "message" in result:  # a send by template: the ids its fan-out stored
+            notifications = result["message"]["notifications"]
+            if len(notifications) != 1:
+                intake.fanout_other += 1
+            for n in notifications:
+                if n["status"] == "suppressed":
+                    intake.suppressed += 1
+                else:
+                    intake.accepted.add(n["id"])
+        else:
+            intake.accepted.add(result["notification"]["id"])
 
 
-async def send_all(opts: Options, api_url: str, channel: str, dest: str | None) -> Intake:
+async def send_all(
+    opts: Options, api_url: str, channel: str, dest: str | None, users: list[str] | None = None
+) -> Intake:
     url = f"{api_url}/v1/notifications/batch"
     starts = list(range(0, opts.count, opts.batch))
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -512,7 +593,10 @@ async def send_all(opts: Options, api_url: str, channel: str, dest: str | None) 
             if opts.rate > 0:  # open model: batch k goes out at k * batch / rate
                 await asyncio.sleep(max(0.0, intake.started_at + start / opts.rate - time.time()))
             stop = min(start + opts.batch, opts.count)
-            items = [make_item(seq, channel, dest) for seq in range(start, stop)]
+            if users is not None:
+                items = [make_template_item(seq, users) for seq in range(start, stop)]
+            else:
+                items = [make_item(seq, channel, dest) for seq in range(start, stop)]
             await send_batch(session, url, items, intake)
 
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -520,6 +604,88 @@ async def send_all(opts: Options, api_url: str, channel: str, dest: str | None) 
         await asyncio.gather(*(sender(session) for _ in range(opts.senders)))
         intake.finished_at = time.time()
     return intake
+
+
+@dataclass
+class Upserts:
+    """The template mode's setup: recipients upserted through POST /v1/recipients/batch."""
+
+    recipients: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    api_cpu_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.recipients / max(self.seconds, 1e-9)
+
+    @property
+    def api_us(self) -> float:
+        return 1e6 * self.api_cpu_s / max(self.recipients, 1)
+
+
+def put_template(api_url: str) -> None:
+    r = httpx.put(f"{api_url}/v1/templates/{TEMPLATE_NAME}", json=TEMPLATE, timeout=30)
+    if r.status_code not in (200, 201):
+        raise RuntimeError(f"PUT template refused: HTTP {r.status_code} {r.text}")
+
+
+async def upsert_recipients(opts: Options, api_url: str, users: list[str], dest: str) -> Upserts:
+    """Every user with one webhook URL (the receiver's), ``--batch`` per request, ``--senders``
+    requests at a time; timed from the first request to the last answer."""
+    url = f"{api_url}/v1/recipients/batch"
+    batches = [users[i : i + opts.batch] for i in range(0, len(users), opts.batch)]
+    done = Upserts()
+
+    async def post(session: aiohttp.ClientSession, batch: list[str]) -> None:
+        body = json.dumps({"recipients": [{"user_id": u, "webhooks": [dest]} for u in batch]})
+        for attempt in range(5):
+            async with session.post(
+                url, data=body.encode(), headers={"content-type": "application/json"}
+            ) as r:
+                if r.status == 200:
+                    results = (await r.json())["results"]
+                    break
+                if r.status not in (429, 503) or attempt == 4:
+                    raise RuntimeError(f"recipient batch refused: HTTP {r.status} {await r.text()}")
+            await asyncio.sleep(0.2 * (attempt + 1))
+        for result in results:
+            if result["status"] in (200, 201):
+                done.recipients += 1
+            else:
+                done.failed += 1
+                if done.failed == 1:
+                    print(f"  recipient refused: {result}", file=sys.stderr)
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        while batches:
+            await post(session, batches.pop(0))
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        started = time.monotonic()
+        await asyncio.gather(*(sender(session) for _ in range(opts.senders)))
+        done.seconds = time.monotonic() - started
+    return done
+
+
+def prepare_template_mode(
+    opts: Options, service: Service, receiver: Receiver | None
+) -> tuple[list[str], Upserts]:
+    """The template and the recipients, before the timed run and the profilers (with the API's
+    CPU for them)."""
+    assert service.sampler is not None and receiver is not None
+    dest = f"{receiver.url}/hook"
+    put_template(service.url)
+    users = recipient_ids(opts)
+    api_before = service.sampler.cpu_now().get("api", 0.0)
+    upserts = asyncio.run(upsert_recipients(opts, service.url, users, dest))
+    upserts.api_cpu_s = service.sampler.cpu_now().get("api", 0.0) - api_before
+    if upserts.failed:
+        raise RuntimeError(f"{upserts.failed} recipients refused; see above")
+    print(f"  {upserts.recipients:,} recipients upserted in {upserts.seconds:.2f} s:"
+          f" {upserts.rate:,.0f}/s, API CPU {upserts.api_us:,.0f} us/recipient",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return users, upserts
 
 
 # --------------------------------------------------------------------------- delivery
@@ -624,6 +790,10 @@ class RunResult:
     queue_peak: int = -1
     queue_at_intake_end: int = -1
     broker_drops: int = 0
+    #: template mode: the recipients' upserts before the run; fan-out anomalies at intake
+    upserts: Upserts | None = None
+    fanout_other: int = 0
+    suppressed: int = 0
 
 
 def summarize(channel: str, opts: Options, intake: Intake, got: Deliveries) -> dict[str, Any]:
@@ -645,20 +815,22 @@ def summarize(channel: str, opts: Options, intake: Intake, got: Deliveries) -> d
         "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99),
         "duplicates": len(got.ids) - len(first), "lost": len(intake.accepted - known.keys()),
         "unknown": len(first) - len(known), "wall_s": last - intake.started_at,
+        "fanout_other": intake.fanout_other, "suppressed": intake.suppressed,
     }  # fmt: skip
 
 
 def run_once(opts: Options, channel: str, index: int) -> RunResult:
     data_dir = Path(tempfile.mkdtemp(prefix=f"notifyctl-bench-{channel}-"))
     service = Service(opts, data_dir, channel)
-    receiver = Receiver() if channel == "webhook" else None
+    receiver = Receiver() if channel in RECEIVER_MODES else None
     try:
         if receiver is not None:
             receiver.start()
         service.start()
+        people = prepare_template_mode(opts, service, receiver) if channel == "template" else None
         if opts.profile is not None:
             service.start_profilers(opts.profile, f"{channel}-run{index}")
-        summary = measure(opts, channel, service, receiver)
+        summary = measure(opts, channel, service, receiver, people)
         stats = service.worker_stats()
         summary["worker_processed"] = [s.get("processed", -1) for s in stats]
         summary["claimed_by_wakeup"] = [
@@ -704,19 +876,25 @@ class QueueWatcher(threading.Thread):
 
 
 def measure(
-    opts: Options, channel: str, service: Service, receiver: Receiver | None
+    opts: Options,
+    channel: str,
+    service: Service,
+    receiver: Receiver | None,
+    people: tuple[list[str], Upserts] | None = None,
 ) -> dict[str, Any]:
-    """Send, wait for delivery; CPU seconds per process and machine busy % over that window."""
+    """Send, wait for delivery; CPU seconds per process and machine busy % over that window.
+    ``people``: the template mode's recipients (sent to round robin) and their upserts."""
     assert service.sampler is not None
     if receiver is not None and receiver.proc is not None:
         service.sampler.extra[receiver.proc.pid] = "receiver"
     dest = f"{receiver.url}/hook" if receiver is not None else None
+    users, upserts = people if people is not None else (None, None)
     load_before = os.getloadavg()[0]
     watcher = QueueWatcher(opts.broker, service.group) if opts.broker and service.group else None
     if watcher is not None:
         watcher.start()
     cpu_before, busy_before, t0 = service.sampler.cpu_now(), busy_core_s(), time.monotonic()
-    intake = asyncio.run(send_all(opts, service.url, channel, dest))
+    intake = asyncio.run(send_all(opts, service.url, channel, dest, users))
     target = len(intake.accepted)
     if receiver is not None:
         wait_for(lambda: int(receiver.stats()["unique"]), target, opts)
@@ -726,6 +904,7 @@ def measure(
     time.sleep(1.0)  # let a late duplicate arrive, if there is one
     got = webhook_deliveries(receiver) if receiver else log_deliveries(service.log_path)
     summary = summarize(channel, opts, intake, got)
+    summary["upserts"] = upserts
     summary["cpu_s"] = {r: cpu_after[r] - cpu_before.get(r, 0.0) for r in sorted(cpu_after)}
     cores = psutil.cpu_count() or 1
     busy = busy_after - busy_before
@@ -792,6 +971,14 @@ def describe(r: RunResult) -> str:
         f" claimed by wake-up/claimed {r.claimed_by_wakeup};"
         f" worker store calls {r.store_calls}"
         + (
+            f"; recipients upserted {r.upserts.recipients:,} in {r.upserts.seconds:.2f} s"
+            f" ({r.upserts.rate:,.0f}/s, API CPU {r.upserts.api_us:,.0f} us each); messages"
+            f" not fanned out to exactly one notification {r.fanout_other}, suppressed at"
+            f" intake {r.suppressed}"
+            if r.upserts is not None
+            else ""
+        )
+        + (
             f"; queue depth peak {r.queue_peak}, at intake end {r.queue_at_intake_end},"
             f" left {r.queues}; RabbitMQ connections lost {r.broker_drops}"
             if r.queues
@@ -833,6 +1020,85 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
         f" {psutil.cpu_count()})."
     )
     return "\n".join(lines) + note
+
+
+def cpu_us(r: RunResult) -> dict[str, float]:
+    """CPU microseconds per delivered notification: the API, the workers together, the receiver,
+    the driver (this script)."""
+    n = max(r.delivered, 1)
+    workers = sum(s for role, s in r.cpu_s.items() if role.startswith("worker-"))
+    roles = {
+        "api": r.cpu_s.get("api", 0.0),
+        "workers": workers,
+        "receiver": r.cpu_s.get("receiver", 0.0),
+        "driver": r.cpu_s.get("driver", 0.0),
+    }
+    return {role: 1e6 * s / n for role, s in roles.items()}
+
+
+def cpu_table(rows: dict[str, list[RunResult]]) -> str:
+    """Per mode: the median of each figure over the runs (each figure's own median)."""
+    lines = [
+        "| mode | runs | delivered/s | API CPU us/notification | worker CPU us/notification"
+        " | receiver CPU us | driver CPU us | dup | lost | worker CPU us per run |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for channel, results in rows.items():
+        us = [cpu_us(r) for r in results]
+
+        def med(role: str, us: list[dict[str, float]] = us) -> float:
+            return statistics.median(u[role] for u in us)
+
+        rate = statistics.median(r.delivered_per_s for r in results)
+        per_run = ", ".join(f"{u['workers']:,.0f}" for u in us)
+        lines.append(
+            f"| {channel} | {len(results)} | {rate:,.0f} | {med('api'):,.0f}"
+            f" | {med('workers'):,.0f} | {med('receiver'):,.0f} | {med('driver'):,.0f}"
+            f" | {sum(r.duplicates for r in results)} | {sum(r.lost for r in results)}"
+            f" | {per_run} |"
+        )
+    note = (
+        "\nCPU per delivered notification (user + system, sampled from each process), the"
+        " median over the runs; workers summed; delivered/s the median over the runs; dup and"
+        " lost summed over the runs."
+    )
+    return "\n".join(lines) + note
+
+
+def template_report(rows: dict[str, list[RunResult]]) -> str:
+    """Recipient upserts against 5,000/s; template against plain webhook delivered/s."""
+    out = []
+    templated = rows.get("template", [])
+    upserts = [r.upserts for r in templated if r.upserts is not None]
+    if upserts:
+        rate = statistics.median(u.rate for u in upserts)
+        per_run = ", ".join(f"{u.rate:,.0f}" for u in upserts)
+        api_us = statistics.median(u.api_us for u in upserts)
+        verdict = "meets" if rate >= 5000 else "misses"
+        out.append(
+            f"Recipient upserts ({upserts[0].recipients:,} per run, POST /v1/recipients/batch):"
+            f" median {rate:,.0f}/s (runs {per_run}); API CPU {api_us:,.0f} us/recipient;"
+            f" {verdict} the 5,000/s target."
+        )
+        anomalies = sum(r.fanout_other + r.suppressed for r in templated)
+        if anomalies:
+            out.append(f"Fan-out anomalies (not exactly one notification, or suppressed): "
+                       f"{anomalies}.")  # fmt: skip
+    plain = rows.get("webhook", [])
+    if templated and plain:
+        t = statistics.median(r.delivered_per_s for r in templated)
+        w = statistics.median(r.delivered_per_s for r in plain)
+        ratio = t / w
+        verdict = "within" if ratio >= 0.8 else "outside"
+        pairs = ", ".join(
+            f"{a.delivered_per_s / b.delivered_per_s:.2f}"
+            for a, b in zip(templated, plain, strict=False)
+        )
+        out.append(
+            f"Template / plain webhook delivered/s: {t:,.0f} / {w:,.0f} = {ratio:.2f}"
+            f" (run by run: {pairs}); {verdict} the 20 % target (>= 0.80)."
+        )
+    return "\n".join(out)
 
 
 def thread_kind(thread: str) -> str:
@@ -938,6 +1204,8 @@ def run_all(opts: Options) -> tuple[dict[str, list[RunResult]], dict[int, list[r
     drains: dict[int, list[raw_pika.Drain]] = {}
     if opts.broker:
         order = [(c, i) for i in range(1, opts.runs + 1) for c in ("ceiling", *opts.channels)]
+    elif opts.interleave:
+        order = [(c, i) for i in range(1, opts.runs + 1) for c in opts.channels]
     else:
         order = [(c, i) for c in opts.channels for i in range(1, opts.runs + 1)]
     for channel, index in order:
@@ -960,6 +1228,12 @@ def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
     rows, drains = run_all(opts)
     print(table(rows, opts))
+    print()
+    print(cpu_table(rows))
+    extra = template_report(rows)
+    if extra:
+        print()
+        print(extra)
     if drains:
         print(f"\nRaw RabbitMQ consume ceiling in the same invocation (raw_pika.py:"
               f" {opts.count:,} persistent messages, pika SelectConnection, prefetch 10,"

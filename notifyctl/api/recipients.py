@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from notifyctl.api.app import MAX_BATCH, charge_batch
 from notifyctl.api.guard import CHARGE
 from notifyctl.api.intake_dns import IntakeResolver
 from notifyctl.api.io import JsonResponse, read_json, tenant_of, unavailable_store_is_503
+from notifyctl.api.notifications import MAX_BATCH, charge_batch
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.config import Config
 from notifyctl.model import now_ms

@@ -27,9 +27,13 @@ class Status(StrEnum):
     #: ``personalize.py``): opted out, channel not allowed, no destination; terminal, the reason
     #: in ``last_error``
     SUPPRESSED = "suppressed"
+    #: past its ``expires_at`` before it was sent: never sent; terminal (issue 17)
+    EXPIRED = "expired"
 
 
-TERMINAL = frozenset({Status.SENT, Status.DEAD, Status.CANCELLED, Status.SUPPRESSED})
+TERMINAL = frozenset(
+    {Status.SENT, Status.DEAD, Status.CANCELLED, Status.SUPPRESSED, Status.EXPIRED}
+)
 #: the tenant of every notification made before tenants existed, and of a deployment without keys
 DEFAULT_TENANT = "default"
 #: the channels a notification may name; a deployment offers those it has settings for

@@ -150,11 +150,12 @@ def message_json(notifications: list[Notification]) -> dict[str, Any]:
 
 def message_status(notifications: list[Notification]) -> str:
     """``pending`` while any is undecided; then ``sent`` if any reached the person, else
-    ``dead`` if any failed, else ``suppressed`` (nothing was to be sent), else ``cancelled``."""
+    ``dead`` if any failed, else ``expired`` (too late), else ``suppressed`` (nothing was to be
+    sent), else ``cancelled``."""
     statuses = {n.status for n in notifications}
     if statuses - TERMINAL:
         return "pending"
-    for status in (Status.SENT, Status.DEAD, Status.SUPPRESSED):
+    for status in (Status.SENT, Status.DEAD, Status.EXPIRED, Status.SUPPRESSED):
         if status in statuses:
             return status.value
     return Status.CANCELLED.value

@@ -293,8 +293,8 @@ def message_schemas() -> dict[str, Any]:
         "properties": {
             "message_id": STRING, "user_id": STRING, "template": STRING,
             "category": NULLABLE_STRING,
-            "status": {"type": "string", "enum": ["pending", "sent", "dead", "suppressed",
-                                                   "cancelled"]},
+            "status": {"type": "string", "enum": ["pending", "sent", "dead", "expired",
+                                                   "suppressed", "cancelled"]},
             "counts": {"type": "object", "propertyNames": {"enum": statuses},
                        "additionalProperties": {"type": "integer"}},
             "notifications": {"type": "array", "items": ref("Notification")},

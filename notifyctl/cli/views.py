@@ -14,7 +14,16 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-STATUS_ORDER = ("pending", "scheduled", "locked", "sent", "dead", "cancelled", "suppressed")
+STATUS_ORDER = (
+    "pending",
+    "scheduled",
+    "locked",
+    "sent",
+    "dead",
+    "cancelled",
+    "suppressed",
+    "expired",
+)
 NUMERIC = {*STATUS_ORDER, "sent/s", "due", "attempt", "attempts", "replays", "pid",
            "heartbeat age s", "in flight", "processed"}  # fmt: skip
 

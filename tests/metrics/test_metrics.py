@@ -57,7 +57,16 @@ OPERATOR_METRICS = {
     "notification_oldest_due_age_seconds": ("gauge", set()),
     "database_operation_duration_seconds": ("histogram", {"operation"}),
 }
-QUEUE_STATUSES = {"pending", "scheduled", "locked", "sent", "dead", "cancelled", "suppressed"}
+QUEUE_STATUSES = {
+    "pending",
+    "scheduled",
+    "locked",
+    "sent",
+    "dead",
+    "cancelled",
+    "suppressed",
+    "expired",
+}
 
 
 def parse(text: str) -> Families:

@@ -166,7 +166,7 @@ def test_retention_adds_changes_and_removes_the_ttl_index(mongodb_url: str) -> N
         assert retention is not None
         assert retention["expireAfterSeconds"] == expected
         assert retention["key"] == [("updated_at", 1)]
-        terminal = {"status": {"$in": ["cancelled", "dead", "sent", "suppressed"]}}
+        terminal = {"status": {"$in": ["cancelled", "dead", "expired", "sent", "suppressed"]}}
         assert retention["partialFilterExpression"] == terminal
 
 
@@ -183,7 +183,7 @@ def test_a_retention_index_of_an_earlier_release_is_rebuilt_with_every_terminal_
     retention = store.indexes()["notifications.retention"]
     store.close()
     assert retention["partialFilterExpression"]["status"]["$in"] == [
-        "cancelled", "dead", "sent", "suppressed",
+        "cancelled", "dead", "expired", "sent", "suppressed",
     ]  # fmt: skip
     assert retention["expireAfterSeconds"] == 2 * 86_400
 

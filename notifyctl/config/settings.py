@@ -96,7 +96,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "NOTIFYCTL_RETENTION_DAYS",
         integer(0, 36_500),
         0,
-        "MongoDB deletes sent, dead and cancelled notifications this long after; 0: never",
+        "terminal notifications are deleted this many days after their last change; 0: never",
     ),
     S("api_host", "NOTIFYCTL_API_HOST", text, "127.0.0.1", "address the API binds"),
     S("api_port", "NOTIFYCTL_API_PORT", integer(1, 65535), 3000, "port the API binds"),

@@ -44,10 +44,15 @@ class WorkerMetrics(Metrics):
             "From acceptance by the API (created_at) to a successful delivery, by channel.",
             ("channel",), DELIVERY_BUCKETS,
         )  # fmt: skip
+        #: terminal notifications this worker's retention sweeps removed (``worker/retention.py``)
+        self.notifications_purged = 0
         super().__init__(store, broker)
 
     def _collectors(self) -> list[Collect]:
-        return [*super()._collectors(), self._delivery, self._resources, self._work, self._queue]
+        return [
+            *super()._collectors(), self._delivery, self._resources, self._work, self._retention,
+            self._queue,
+        ]  # fmt: skip
 
     def _delivery(self) -> Iterator[Metric]:
         yield self.delivery_latency.family()
@@ -57,6 +62,17 @@ class WorkerMetrics(Metrics):
             self.delivery_latency.observe((channel,), max(latency_ms, 0) / 1000)
         except Exception as exc:
             self.monitoring_error("notification_delivery_latency_seconds", exc)
+
+    def purged(self, count: int) -> None:
+        """A retention batch removed ``count`` notifications (called on the event loop)."""
+        self.notifications_purged += count
+
+    def _retention(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "notifications_purged", "Terminal notifications older than NOTIFYCTL_RETENTION_DAYS"
+            " this worker's retention sweeps removed from the store.",
+            value=self.notifications_purged,
+        )  # fmt: skip
 
     def _resources(self) -> Iterator[Metric]:
         memory = self.resources.memory()

@@ -199,6 +199,15 @@ class Store(SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, Pr
         died without deregistering: kill -9, a lost host); returns how many were removed."""
         ...
 
+    def purge_terminal(self, before: int, limit: int) -> int:
+        """Retention: delete up to ``limit`` terminal notifications (``model.TERMINAL``) last
+        changed (``updated_at``) before ``before``, oldest first; returns how many went. Never
+        one that is not terminal when it is deleted (a dead one replayed meanwhile stays). One short
+        write per call (SQLite: one transaction, an index seek), so callers loop in batches and
+        others' writes interleave. A purged notification's idempotency key is free again.
+        ``before`` is the caller's clock: a cutoff days back, where clock skew does not matter."""
+        ...
+
     def pool_stats(self) -> dict[str, int]:
         """This process's connections to the store, for /stats and /resources: ``poolSize`` (the
         maximum), ``openConnections``, ``activeConnections`` (in use), ``idleConnections``,

@@ -59,6 +59,7 @@ from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
 from notifyctl.worker.people import People
+from notifyctl.worker.retention import Retention
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
@@ -102,6 +103,10 @@ class Worker:
             self.outcomes.on_dead_letter = self.dead_letters.nudge
         #: the recipients and templates of notifications sent to a person
         self.people = People(store, self._call, clock)
+        #: deletes old terminal notifications (``NOTIFYCTL_RETENTION_DAYS``), in every worker
+        self.retention = Retention(
+            store, self._call, config.retention_days, clock, self.metrics, self.stats
+        )
         self.claiming = Claiming(
             config, store, self._call, self.id, clock, self.stats, self.outcomes,
             self._in_flight, self._start, broker, self.people.load,
@@ -140,6 +145,7 @@ class Worker:
                 background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
+                background.start_soon(self.retention.run)  # returns at once when retention is off
                 if self.dead_letters is not None:
                     background.start_soon(self.dead_letters.run)
                 sd_notify("READY=1", f"STATUS=worker {self.number} claiming")

@@ -17,6 +17,7 @@ Features
 * time precision: 1 ms (BSON dates)
 * hosts: many (a replica set or a sharded cluster)
 * dead-letter outbox: ``dead_letter_at`` with a partial index
+* purge_terminal: a find of up to ``limit`` ids, then one ``delete_many`` (beside the TTL index)
 
 Layout (the same file names as ``store/sqlite/``, plus MongoDB's own parts): ``store.py``
 (``MongoStore``: the port, each call inside the error translation), ``connection.py`` (the
@@ -25,6 +26,7 @@ conversions), ``leases.py`` (claims, renewals, fenced outcomes), ``ops.py`` (ope
 queries), ``dead_letters.py`` (the outbox), ``workers.py`` (the workers' documents), ``keys.py``
 (the API keys' documents), ``limits.py`` (each tenant's limits and quota usage),
 ``recipients.py`` (each tenant's recipients), ``templates.py`` (each tenant's templates),
+``retention.py`` (the purge of old terminal documents),
 ``pool.py`` (pool size and statistics), ``writes.py`` (the pure update documents), ``clock.py``
 (whose clock).
 """

@@ -48,6 +48,7 @@ from notifyctl.store.mongodb.limits import LimitDocuments
 from notifyctl.store.mongodb.ops import of_tenant
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.recipients import RecipientDocuments
+from notifyctl.store.mongodb.retention import RetentionDocuments
 from notifyctl.store.mongodb.secrets import SecretDocuments
 from notifyctl.store.mongodb.templates import TemplateDocuments
 from notifyctl.store.mongodb.workers import WorkerRows
@@ -60,7 +61,13 @@ PING_TIMEOUT_S = 2.0
 
 
 class MongoStore(
-    SecretDocuments, WorkerRows, KeyRows, LimitDocuments, RecipientDocuments, TemplateDocuments
+    SecretDocuments,
+    WorkerRows,
+    KeyRows,
+    LimitDocuments,
+    RecipientDocuments,
+    TemplateDocuments,
+    RetentionDocuments,
 ):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 

@@ -13,6 +13,7 @@ Features
 * time precision: 1 ms (integers)
 * hosts: one (the file's host); many processes share the write lock
 * dead-letter outbox: ``dead_letter_at`` with a partial index
+* purge_terminal: one transaction per batch, a range of a partial index of the terminal rows
 
 Layout: ``store.py`` (``SqliteStore``: the port, and which transaction each call runs in),
 ``connection.py`` (the one connection per process, its lock, ``BEGIN IMMEDIATE``),
@@ -20,7 +21,7 @@ Layout: ``store.py`` (``SqliteStore``: the port, and which transaction each call
 outcomes in SQL), ``ops.py`` (operators' queries), ``dead_letters.py`` (the outbox),
 ``workers.py`` (the workers' rows), ``keys.py`` (the API keys' rows), ``limits.py`` (each
 tenant's limits and quota usage), ``recipients.py`` (each tenant's recipients), ``templates.py``
-(each tenant's templates).
+(each tenant's templates), ``retention.py`` (the purge of old terminal rows and its index).
 """
 
 from notifyctl.store.sqlite.store import SqliteStore

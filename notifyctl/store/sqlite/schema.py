@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from notifyctl.model import NewNotification, Notification, Priority, Status
+from notifyctl.store.sqlite.retention import CREATE_TERMINAL_INDEX
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS notifications (
@@ -105,6 +106,8 @@ ADDED_INDEXES = (
     # a message's notifications (GET /v1/messages/{id}); partial: most rows have no message
     "CREATE INDEX IF NOT EXISTS notifications_message"
     " ON notifications (tenant_id, message_id) WHERE message_id IS NOT NULL",
+    # retention: the terminal rows by their last change, so a purge is a seek (``retention.py``)
+    CREATE_TERMINAL_INDEX,
 )
 
 COLUMNS = (

@@ -35,6 +35,7 @@ from notifyctl.store.sqlite.keys import KeyRows
 from notifyctl.store.sqlite.limits import LimitRows
 from notifyctl.store.sqlite.ops import OF_TENANT
 from notifyctl.store.sqlite.recipients import RecipientRows
+from notifyctl.store.sqlite.retention import RetentionRows
 from notifyctl.store.sqlite.schema import (
     COLUMNS,
     INSERT,
@@ -47,7 +48,9 @@ from notifyctl.store.sqlite.templates import TemplateRows
 from notifyctl.store.sqlite.workers import WorkerRows
 
 
-class SqliteStore(WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows, TemplateRows):
+class SqliteStore(
+    WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows, TemplateRows, RetentionRows
+):
     """One connection per store object, shared by the threads of one process under a lock."""
 
     def __init__(

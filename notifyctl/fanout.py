@@ -35,7 +35,7 @@ from notifyctl.validation import (
 
 FIELDS = frozenset(
     {"user_id", "template", "data", "channels", "category", "priority", "scheduled_for",
-     "idempotency_key", "max_attempts"}
+     "idempotency_key", "max_attempts", "expires_at", "ttl_seconds"}
 )  # fmt: skip
 #: what a logical channel of a template is delivered as
 LOGICAL_CHANNEL = {"email": "email", "sms": "sms", "webhook": "webhook", "apns": "push",
@@ -60,6 +60,7 @@ class PersonSend:
     request_hash: str
     created_at: int
     tenant_id: str = DEFAULT_TENANT
+    expires_at: int | None = None
 
 
 def is_person_send(body: Any) -> bool:
@@ -87,7 +88,7 @@ def parse_person_send(
         channels=values["channels"], category=values["category"], priority=values["priority"],
         scheduled_for=values["scheduled_for"], max_attempts=values["max_attempts"],
         idempotency_key=merged_key(values["idempotency_key"], header_key),
-        request_hash=request_hash(body), created_at=now,
+        request_hash=request_hash(body), created_at=now, expires_at=values["expires_at"],
     )  # fmt: skip
 
 
@@ -172,7 +173,7 @@ def fan_out(
             idempotency_key=_child_key(send.idempotency_key, index),
             request_hash=send.request_hash, created_at=send.created_at,
             tenant_id=send.tenant_id, message_id=message_id, template=template.name,
-            category=category,
+            category=category, expires_at=send.expires_at,
             suppressed=intake_suppression(channel, to, recipient, category, offered),
         )
         for index, (channel, to) in enumerate(destinations)

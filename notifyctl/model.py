@@ -89,6 +89,9 @@ class NewNotification:
     template: str | None = None
     #: the template's category, whose preferences the recipient's opt-outs are checked against
     category: str | None = None
+    #: past this (epoch ms) it is worthless: never sent, ``expired`` (a delivery already begun
+    #: completes); None: it never expires
+    expires_at: int | None = None
     #: why it is stored already ``suppressed`` (the recipient opted out of its category or
     #: channel, or has no address for it): kept for the message's report, never claimed
     suppressed: str | None = None
@@ -133,6 +136,9 @@ class Notification:
     template: str | None = None
     #: the template's category, whose preferences the recipient's opt-outs are checked against
     category: str | None = None
+    #: past this (epoch ms) it is worthless: never sent, ``expired`` (a delivery already begun
+    #: completes); None: it never expires
+    expires_at: int | None = None
 
     def is_locked(self, now: int) -> bool:
         return (
@@ -181,6 +187,8 @@ class Verdict(StrEnum):
     #: inside the recipient's quiet hours: due again at ``retry_at`` (the window's end), the
     #: attempt given back, a ``deferred`` history entry saying until when
     DEFERRED = "deferred"
+    #: claimed after its ``expires_at``: ``expired``, never sent, the claim's attempt given back
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +276,8 @@ class WorkerStats:
     suppressed: int = 0
     #: deliveries put off to the end of the recipient's quiet hours (not attempts)
     deferred: int = 0
+    #: notifications claimed past their ``expires_at``: never sent
+    expired: int = 0
     stale_writes: int = 0
     leases_lost: int = 0
     #: claims that took over a lease another worker had let expire

@@ -55,6 +55,7 @@ def notification_json(n: Notification) -> dict[str, Any]:
         "lock_expiry": iso_ms(n.lock_expiry), "created_at": iso_ms(n.created_at),
         "updated_at": iso_ms(n.updated_at), "sent_at": iso_ms(n.sent_at),
         "message_id": n.message_id, "template": n.template, "category": n.category,
+        "expires_at": iso_ms(n.expires_at),
     }  # fmt: skip
 
 

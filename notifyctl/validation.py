@@ -27,8 +27,10 @@ MAX_ATTEMPTS_LIMIT = 100
 KEY_HEADER = "Idempotency-Key"
 FIELDS = frozenset(
     {"user_id", "channel", "to", "title", "body", "html", "data", "priority", "scheduled_for",
-     "idempotency_key", "max_attempts"}
+     "idempotency_key", "max_attempts", "expires_at", "ttl_seconds"}
 )  # fmt: skip
+#: the longest ``ttl_seconds``: the scheduling horizon
+MAX_TTL_SECONDS = MAX_SCHEDULE_AHEAD_MS // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +218,48 @@ def delivery_checks(
         "scheduled_for": lambda: _scheduled_for(body, now),
         "idempotency_key": lambda: _idempotency_key(body),
         "max_attempts": lambda: _max_attempts(body, default_attempts),
+        "expires_at": lambda: _expires_at(body, now),
     }
+
+
+def _expires_at(body: dict[str, Any], now: int) -> int | None:
+    """``expires_at`` (RFC 3339) or ``ttl_seconds`` (from now), not both: in the future, within
+    the scheduling horizon, and after ``scheduled_for`` (else it could only expire)."""
+    at, ttl = body.get("expires_at"), body.get("ttl_seconds")
+    if at is not None and ttl is not None:
+        raise Invalid([FieldError("ttl_seconds", "give expires_at or ttl_seconds, not both")])
+    if ttl is not None:
+        expires, field = _ttl(ttl, now), "ttl_seconds"
+    elif at is not None:
+        expires, field = _expiry_time(at, now), "expires_at"
+    else:
+        return None
+    try:
+        scheduled = _scheduled_for(body, now)
+    except Invalid:  # named on its own field
+        return expires
+    if expires <= scheduled:
+        raise Invalid([FieldError(field, "must end after scheduled_for")])
+    return expires
+
+
+def _ttl(ttl: Any, now: int) -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL_SECONDS:
+        message = f"must be an integer from 1 to {MAX_TTL_SECONDS} (a year)"
+        raise Invalid([FieldError("ttl_seconds", message)])
+    return now + ttl * 1000
+
+
+def _expiry_time(at: Any, now: int) -> int:
+    if not isinstance(at, str):
+        raise Invalid([FieldError("expires_at", "must be an RFC 3339 timestamp string")])
+    try:
+        expires = parse_timestamp(at)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Invalid([FieldError("expires_at", f"not an RFC 3339 timestamp: {exc}")]) from None
+    if not now < expires <= now + MAX_SCHEDULE_AHEAD_MS:
+        raise Invalid([FieldError("expires_at", "must be in the future, within a year")])
+    return expires
 
 
 def run_checks(checks: dict[str, Callable[[], Any]], errors: list[FieldError]) -> dict[str, Any]:
@@ -290,4 +333,5 @@ def parse_notification(
         priority=values["priority"], scheduled_for=values["scheduled_for"],
         max_attempts=values["max_attempts"], idempotency_key=key,
         request_hash=request_hash(body), created_at=now, html=values["html"],
+        expires_at=values["expires_at"],
     )  # fmt: skip

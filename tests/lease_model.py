@@ -72,6 +72,8 @@ def after_outcome(row: Notification, outcome: Outcome, now: int) -> Notification
         return replace(row, status=Status.PENDING, available_at=now, attempts=row.attempts - 1)
     if verdict is Verdict.SUPPRESSED:  # the recipient's say: terminal, nothing attempted
         return replace(row, status=Status.SUPPRESSED, last_error=error, attempts=row.attempts - 1)
+    if verdict is Verdict.EXPIRED:  # claimed too late: terminal, nothing attempted
+        return replace(row, status=Status.EXPIRED, last_error=error, attempts=row.attempts - 1)
     if verdict is Verdict.DEFERRED:  # quiet hours: due at their end, not an attempt
         due = now if outcome.retry_at is None else outcome.retry_at
         status = Status.SCHEDULED if due > now else Status.PENDING

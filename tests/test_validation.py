@@ -449,3 +449,27 @@ def test_any_json_value_in_any_single_field_is_accepted_or_names_that_field(
         reported = {error.field for error in exc.errors}
         assert field in reported or reported == {"to"}
         assert reported <= allowed
+
+
+def test_expiry_is_expires_at_or_ttl_seconds_in_the_future_after_scheduled_for() -> None:
+    now = 1_800_000_000_000
+    base = {"user_id": "u", "channel": "log", "body": "b"}
+    assert parse_notification({**base, "ttl_seconds": 30}, now, 3).expires_at == now + 30_000
+    at = parse_notification({**base, "expires_at": "2027-01-15T09:00:00Z"}, now, 3).expires_at
+    assert at == now + 3_600_000  # now is 2027-01-15T08:00:00Z
+    assert parse_notification(base, now, 3).expires_at is None
+    bad = [
+        ({"ttl_seconds": 0}, "ttl_seconds"), ({"ttl_seconds": True}, "ttl_seconds"),
+        ({"ttl_seconds": 10**9}, "ttl_seconds"), ({"ttl_seconds": "5"}, "ttl_seconds"),
+        ({"expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
+        ({"expires_at": "soon"}, "expires_at"), ({"expires_at": 5}, "expires_at"),
+        ({"expires_at": "2027-01-15T08:00:00Z"}, "expires_at"),  # now is not the future
+        ({"ttl_seconds": 5, "expires_at": "2027-01-15T09:00:00Z"}, "ttl_seconds"),
+        ({"ttl_seconds": 5, "scheduled_for": "2027-01-15T10:00:00Z"}, "ttl_seconds"),
+        ({"expires_at": "2027-01-15T09:00:00Z", "scheduled_for": "2027-01-15T10:00:00Z"},
+         "expires_at"),
+    ]  # fmt: skip
+    for fields, field in bad:
+        with pytest.raises(Invalid) as refused:
+            parse_notification({**base, **fields}, now, 3)
+        assert [e.field for e in refused.value.errors] == [field], fields

@@ -62,6 +62,13 @@ def request_schema() -> dict[str, Any]:
                                 "description": "printable characters (no control characters)"},
             "max_attempts": {"type": ["integer", "null"], "minimum": 1,
                              "maximum": v.MAX_ATTEMPTS_LIMIT},
+            "expires_at": {"type": ["string", "null"], "format": "date-time",
+                           "description": "past it the notification is never sent (expired);"
+                                          " in the future, within a year, after scheduled_for;"
+                                          " not with ttl_seconds"},
+            "ttl_seconds": {"type": ["integer", "null"], "minimum": 1,
+                            "maximum": v.MAX_TTL_SECONDS,
+                            "description": "expires_at as seconds from now"},
         },
     }  # fmt: skip
 
@@ -81,7 +88,7 @@ def notification_schema() -> dict[str, Any]:
             "idempotency_key": NULLABLE_STRING, "locked_by": NULLABLE_STRING,
             "lock_expiry": TIMESTAMP, "created_at": TIMESTAMP, "updated_at": TIMESTAMP,
             "sent_at": TIMESTAMP, "message_id": NULLABLE_STRING, "template": NULLABLE_STRING,
-            "category": NULLABLE_STRING,
+            "category": NULLABLE_STRING, "expires_at": TIMESTAMP,
         },
     }  # fmt: skip
 

@@ -267,7 +267,7 @@ def message_schemas() -> dict[str, Any]:
     from notifyctl.templates import CHANNEL_PARTS
 
     notification_fields = {"user_id", "data", "priority", "scheduled_for", "idempotency_key",
-                           "max_attempts"}  # fmt: skip
+                           "max_attempts", "expires_at", "ttl_seconds"}  # fmt: skip
     send: dict[str, Any] = {
         "type": "object", "additionalProperties": False, "required": ["user_id", "template"],
         "description": "a send to one of the tenant's recipients by template: one notification"

@@ -164,6 +164,10 @@ class Outcomes:
         if verdict is Verdict.DEFERRED:
             stats.deferred += 1
             return
+        if verdict is Verdict.EXPIRED:
+            stats.expired += 1
+            log.info("%s expired: %s", notification.id, outcome.error)
+            return
         kind = OUTCOME_NAMES[verdict]
         key = (notification.channel, kind)
         stats.by_channel[key] = stats.by_channel.get(key, 0) + 1

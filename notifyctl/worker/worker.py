@@ -209,6 +209,9 @@ class Worker:
         started = False
         try:
             notification = claim.notification
+            if notification.expires_at is not None and notification.expires_at <= self._clock():
+                self.outcomes.record(expired(claim))
+                return
             if notification.template is not None:  # sent to a person: resolved now
                 ready = self._personalized(claim)
                 if isinstance(ready, Outcome):
@@ -241,7 +244,9 @@ class Worker:
             return Outcome(claim, Verdict.SUPPRESSED, resolved.reason)
         if isinstance(resolved, Defer):
             error = f"quiet hours: deferred until {iso_ms(resolved.until)}"
-            return Outcome(claim, Verdict.DEFERRED, error, resolved.until)
+            return Outcome(
+                claim, Verdict.DEFERRED, error, before_expiry(claim.notification, resolved.until)
+            )
         if isinstance(resolved, Fail):
             return self._outcome(claim, DeliveryResult(ResultKind.PERMANENT, resolved.error))
         unloaded = "its recipient and template could not be loaded (the store failed)"
@@ -268,7 +273,7 @@ class Worker:
         decision = decide(
             result, n.attempts, n.max_attempts, self._clock(), self._policy, self._rand()
         )
-        return Outcome(claim, decision.verdict, decision.error, decision.retry_at)
+        return Outcome(claim, decision.verdict, decision.error, before_expiry(n, decision.retry_at))
 
     def _invalid_address(self, channel: str, result: DeliveryResult) -> DeliveryResult:
         """Count a provider's refusal of the address, and say so on the notification (its
@@ -340,3 +345,17 @@ def missing_channel(name: str, worker_id: str) -> DeliveryResult:
             " (docs/channels.md) and restart the worker",
         )
     return DeliveryResult(ResultKind.PERMANENT, f"unknown channel {name!r}")
+
+
+def expired(claim: Claim) -> Outcome:
+    """Claimed past its ``expires_at``: never sent, and the claim was no attempt."""
+    at = iso_ms(claim.notification.expires_at)
+    return Outcome(claim, Verdict.EXPIRED, f"expired at {at} before it could be sent")
+
+
+def before_expiry(n: Notification, due: int | None) -> int | None:
+    """A retry or deferral is due no later than the notification's expiry: claimed then, it
+    ends ``expired`` at once rather than waiting in the queue for a time it cannot use."""
+    if due is None or n.expires_at is None:
+        return due
+    return min(due, n.expires_at)

@@ -34,7 +34,13 @@ from tests.store.claim_machine_checks import WORKERS, Checks
 
 START = 1_800_000_000_000
 #: outcomes that give the claim's attempt back: unstarted (release) or cut short by a stop
-GIVE_BACK = (Verdict.RELEASE, Verdict.INTERRUPTED, Verdict.SUPPRESSED, Verdict.DEFERRED)
+GIVE_BACK = (
+    Verdict.RELEASE,
+    Verdict.INTERRUPTED,
+    Verdict.SUPPRESSED,
+    Verdict.DEFERRED,
+    Verdict.EXPIRED,
+)
 LEASE = 1_000
 #: every example opens a fresh database: in RAM where the OS offers it, to spare the disk syncs
 SCRATCH_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None

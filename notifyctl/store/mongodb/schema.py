@@ -113,6 +113,7 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "created_at": to_date(item.created_at), "updated_at": to_date(now),
         "tenant_id": item.tenant_id, "html": item.html, "message_id": item.message_id,
         "template": item.template, "category": item.category, "last_error": item.suppressed,
+        "expires_at": None if item.expires_at is None else to_date(item.expires_at),
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -133,7 +134,7 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         sent_at=optional_ms(doc.get("sent_at")), replays=doc.get("replays", 0),
         tenant_id=doc.get("tenant_id", DEFAULT_TENANT), html=doc.get("html"),
         message_id=doc.get("message_id"), template=doc.get("template"),
-        category=doc.get("category"),
+        category=doc.get("category"), expires_at=optional_ms(doc.get("expires_at")),
     )  # fmt: skip
 
 

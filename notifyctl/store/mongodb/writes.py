@@ -111,7 +111,7 @@ def history_entry(outcome: Outcome, at: Expression) -> dict[str, Any] | None:
     path."""
     names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead",
              Verdict.INTERRUPTED: "interrupted", Verdict.SUPPRESSED: "suppressed",
-             Verdict.DEFERRED: "deferred"}  # fmt: skip
+             Verdict.DEFERRED: "deferred", Verdict.EXPIRED: "expired"}  # fmt: skip
     if outcome.verdict not in names:
         return None
     n = outcome.claim.notification
@@ -148,9 +148,10 @@ def finish_update(
         changes.update(status=Status.DEAD.value, last_error={"$literal": outcome.error})
         if outbox:
             changes["dead_letter_at"] = at
-    elif outcome.verdict == Verdict.SUPPRESSED:  # the recipient's say: nothing attempted
+    elif outcome.verdict in (Verdict.SUPPRESSED, Verdict.EXPIRED):  # nothing attempted
+        status = Status.SUPPRESSED if outcome.verdict == Verdict.SUPPRESSED else Status.EXPIRED
         changes.update(
-            status=Status.SUPPRESSED.value,
+            status=status.value,
             last_error={"$literal": outcome.error},
             attempts={"$add": ["$attempts", -1]},
         )

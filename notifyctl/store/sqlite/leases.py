@@ -50,6 +50,7 @@ DEAD_ENTRY = history_entry("'dead'", ":now", ":error")
 INTERRUPTED_ENTRY = history_entry("'interrupted'", ":now", ":error")
 SUPPRESSED_ENTRY = history_entry("'suppressed'", ":now", ":error")
 DEFERRED_ENTRY = history_entry("'deferred'", ":now", ":error")
+EXPIRED_AT_CLAIM_ENTRY = history_entry("'expired'", ":now", ":error")
 FINISH_SQL = {
     Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
@@ -73,6 +74,10 @@ FINISH_SQL = {
     Verdict.DEFERRED: "UPDATE notifications SET status = CASE WHEN :retry_at > :now"
     " THEN 'scheduled' ELSE 'pending' END, available_at = :retry_at,"
     f" {DEFERRED_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
+    # claimed past its expiry: never sent, the claim was no attempt
+    Verdict.EXPIRED: "UPDATE notifications SET status = 'expired', last_error = :error,"
+    f" {EXPIRED_AT_CLAIM_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
+    + NAMED_FENCE,
 }
 
 

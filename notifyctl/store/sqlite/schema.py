@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     html TEXT,
     message_id TEXT,
     template TEXT,
-    category TEXT
+    category TEXT,
+    expires_at INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS notifications_claim
     ON notifications (priority, available_at) WHERE status IN ('pending', 'scheduled');
@@ -90,6 +91,8 @@ ADDED_COLUMNS = (
     ("message_id", "TEXT"),
     ("template", "TEXT"),
     ("category", "TEXT"),
+    # past it a notification is never sent (issue 17); NULL: it never expires
+    ("expires_at", "INTEGER"),
 )
 #: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
 #: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
@@ -114,13 +117,13 @@ COLUMNS = (
     "id, user_id, channel, dest, title, body, data, priority, status, scheduled_for, available_at,"
     " attempts, max_attempts, last_error, idempotency_key, request_hash, locked_by, locked_at,"
     " lock_expiry, lock_version, created_at, updated_at, sent_at, replays, tenant_id, html,"
-    " message_id, template, category"
+    " message_id, template, category, expires_at"
 )
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at, tenant_id, html, message_id, template, category, last_error)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, tenant_id, html, message_id, template, category, last_error, expires_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     # only a tenant's repeated idempotency key is a replay; a repeated id (a collision) raises
     " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
@@ -134,7 +137,7 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
         last_error=row[13], idempotency_key=row[14], request_hash=row[15], locked_by=row[16],
         locked_at=row[17], lock_expiry=row[18], lock_version=row[19], created_at=row[20],
         updated_at=row[21], sent_at=row[22], replays=row[23], tenant_id=row[24], html=row[25],
-        message_id=row[26], template=row[27], category=row[28],
+        message_id=row[26], template=row[27], category=row[28], expires_at=row[29],
     )  # fmt: skip
 
 
@@ -152,7 +155,7 @@ def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         json.dumps(item.data, separators=(",", ":")), int(item.priority), status.value,
         item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
         item.request_hash, item.created_at, now, item.tenant_id, item.html, item.message_id,
-        item.template, item.category, item.suppressed,
+        item.template, item.category, item.suppressed, item.expires_at,
     )  # fmt: skip
 
 
@@ -167,7 +170,7 @@ def stored(item: NewNotification, now: int) -> Notification:
         request_hash=item.request_hash, locked_by=None, locked_at=None, lock_expiry=None,
         lock_version=0, created_at=item.created_at, updated_at=now, tenant_id=item.tenant_id,
         html=item.html, message_id=item.message_id, template=item.template,
-        category=item.category,
+        category=item.category, expires_at=item.expires_at,
     )  # fmt: skip
 
 

@@ -59,12 +59,12 @@ def test_up_accepts_delivers_restarts_a_killed_worker_and_stops_cleanly(tmp_path
 
             supervisor = psutil.Process(up.pid)
             # on a loaded machine worker 1 can be between restarts here: wait until it runs
-            wait_until(lambda: worker_pid(supervisor, 1) is not None, 20, "worker 1 running")
+            wait_until(lambda: worker_pid(supervisor, 1) is not None, 45, "worker 1 running")
             killed = worker_pid(supervisor, 1)
             assert killed is not None
             os.kill(killed, signal.SIGKILL)
-            wait_until(lambda: worker_pid(supervisor, 1) not in (None, killed), 20, "a restart")
-            wait_until(lambda: answers(f"http://127.0.0.1:{base + 1}/health"), 20, "worker 1")
+            wait_until(lambda: worker_pid(supervisor, 1) not in (None, killed), 45, "a restart")
+            wait_until(lambda: answers(f"http://127.0.0.1:{base + 1}/health"), 45, "worker 1")
 
             status, second = call("POST", f"{api}/v1/notifications", notification(receiver.url))
             wait_until(lambda: second["id"] in receiver.counts(), 20, "the second delivery")

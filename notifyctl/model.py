@@ -176,7 +176,8 @@ class Verdict(StrEnum):
     SENT = "sent"
     RETRY = "retry"
     DEAD = "dead"
-    #: given back unstarted (shutdown): due again at once, and the claim's attempt is returned
+    #: given back unstarted (shutdown, or no room for its destination): due again at
+    #: ``retry_at`` (at once without one), and the claim's attempt is returned
     RELEASE = "release"
     #: begun, then cut short by our own shutdown: due again at once, the attempt returned (a
     #: deploy must never be what exhausts a notification), and an ``interrupted`` history entry

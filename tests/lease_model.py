@@ -68,7 +68,11 @@ def after_outcome(row: Notification, outcome: Outcome, now: int) -> Notification
         due = now if outcome.retry_at is None else outcome.retry_at
         status = Status.SCHEDULED if due > now else Status.PENDING
         return replace(row, status=status, available_at=due, last_error=error)
-    if verdict in (Verdict.RELEASE, Verdict.INTERRUPTED):  # due at once, the attempt returned
+    if verdict is Verdict.RELEASE:  # unstarted: due at retry_at (default at once), attempt back
+        due = now if outcome.retry_at is None else outcome.retry_at
+        status = Status.SCHEDULED if due > now else Status.PENDING
+        return replace(row, status=status, available_at=due, attempts=row.attempts - 1)
+    if verdict is Verdict.INTERRUPTED:  # due at once, the attempt returned
         return replace(row, status=Status.PENDING, available_at=now, attempts=row.attempts - 1)
     if verdict is Verdict.SUPPRESSED:  # the recipient's say: terminal, nothing attempted
         return replace(row, status=Status.SUPPRESSED, last_error=error, attempts=row.attempts - 1)

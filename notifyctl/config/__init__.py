@@ -58,6 +58,7 @@ class Config:
     intake_dns_timeout_ms: int
     worker_batch_size: int
     worker_concurrency: int
+    destination_concurrency: int
     lock_duration_ms: int
     poll_interval_ms: int
     idle_poll_ms: int

@@ -194,6 +194,14 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "deliveries in flight per worker",
     ),
     S(
+        "destination_concurrency",
+        "NOTIFYCTL_DESTINATION_CONCURRENCY",
+        integer(0, 10_000),
+        0,
+        "deliveries in flight per worker to one destination (a webhook's scheme, host and port,"
+        " or a provider); 0: half of NOTIFYCTL_WORKER_CONCURRENCY",
+    ),
+    S(
         "lock_duration_ms",
         "LOCK_DURATION_MS",
         integer(100, 86_400_000),

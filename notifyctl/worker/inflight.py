@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,16 +23,24 @@ Delivery = Callable[[Claim], Coroutine[Any, Any, None]]
 
 
 class InFlight:
-    def __init__(self, deliver: Delivery, never_ran: Callable[[Claim], None]) -> None:
+    def __init__(
+        self,
+        deliver: Delivery,
+        never_ran: Callable[[Claim], None],
+        ended: Callable[[Claim, float | None], None] | None = None,
+    ) -> None:
         """``deliver(claim)`` records its own outcome, cancelled or not, once it has begun;
         ``never_ran(claim)`` is told of a task cancelled before its first step (its coroutine
-        then never runs a line, so it could not)."""
+        then never runs a line, so it could not); ``ended(claim, took_ms)`` of every task's end
+        (``took_ms`` None when it never ran)."""
         self._deliver = deliver
         self._never_ran = never_ran
+        self._on_end = ended
         self._tasks: dict[asyncio.Task[None], Claim] = {}
         self._by_claim: dict[ClaimKey, asyncio.Task[None]] = {}
-        #: the claims whose delivery coroutine has begun (each claim is in flight once at most)
-        self._begun: set[ClaimKey] = set()
+        #: the claims whose delivery coroutine has begun (each claim is in flight once at most),
+        #: with when it began (monotonic seconds)
+        self._begun: dict[ClaimKey, float] = {}
         self._slot_freed = asyncio.Event()
         self._all_done = asyncio.Event()
         self._all_done.set()
@@ -47,7 +56,8 @@ class InFlight:
         task.add_done_callback(self._ended)
 
     async def _run(self, claim: Claim) -> None:
-        self._begun.add(claim.key)  # by claim: asyncio.current_task() costs a system call here
+        # by claim: asyncio.current_task() costs a system call here
+        self._begun[claim.key] = time.monotonic()
         await self._deliver(claim)
 
     def cancel(self, claim: Claim) -> bool:
@@ -58,10 +68,11 @@ class InFlight:
     def _ended(self, task: asyncio.Task[None]) -> None:
         claim = self._tasks.pop(task)
         self._by_claim.pop(claim.key, None)
-        if claim.key in self._begun:
-            self._begun.discard(claim.key)
-        else:
+        began = self._begun.pop(claim.key, None)
+        if began is None:
             self._never_ran(claim)
+        if self._on_end is not None:
+            self._on_end(claim, None if began is None else (time.monotonic() - began) * 1000)
         if not task.cancelled() and task.exception() is not None:
             # the delivery catches every Exception; this is a BaseException it let through
             log.error("delivery of %s ended by %r", claim.id, task.exception())

@@ -55,6 +55,7 @@ from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
+from notifyctl.worker.destination_slots import DestinationSlots, destination_cap
 from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
@@ -90,7 +91,11 @@ class Worker:
         self._held = HeldClaims()
         #: claims whose lease was taken over mid-delivery: their delivery is being cancelled
         self._lost: set[ClaimKey] = set()
-        self._in_flight = InFlight(self._deliver, self._never_ran)
+        self._in_flight = InFlight(self._deliver, self._never_ran, self._delivery_ended)
+        #: deliveries per destination capped; the claims beyond wait without a slot
+        self._slots = DestinationSlots(
+            destination_cap(config), config.worker_concurrency, self._in_flight.start
+        )
         self.stopping = anyio.Event()
         self.broker = broker
         self.metrics = WorkerMetrics(self, store, broker)
@@ -175,6 +180,8 @@ class Worker:
     async def _deliver_until_stopped(self) -> None:
         try:
             await self.claiming.run(self.stopping)
+            for claim in self._slots.take_parked():  # never started: given back, due at once
+                self.outcomes.record(Outcome(claim, Verdict.RELEASE))
             log.info("worker %s stopping: %d deliveries in flight", self.number, self.in_flight)
             with anyio.move_on_after(self.config.shutdown_grace_ms / 1000):
                 await self._in_flight.all_done()
@@ -186,7 +193,12 @@ class Worker:
         older = self._held.hold(claim)
         if older is not None:  # we took over our own lapsed lease: the old claim is void
             self._lost_lease(older)
-        self._in_flight.start(claim)
+        if self._slots.admit(claim) is None:  # its destination is full and so is the waiting room
+            due = self._clock() + self._slots.give_back_ms(claim)
+            self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, due))
+
+    def _delivery_ended(self, claim: Claim, took_ms: float | None) -> None:
+        self._slots.ended(claim, took_ms)
 
     def _lose(self, claim: Claim) -> None:
         if self._held.release(claim):
@@ -199,6 +211,8 @@ class Worker:
         cancelled = self._in_flight.cancel(claim)
         if cancelled:
             self._lost.add(claim.key)
+        elif self._slots.forget(claim):  # it was waiting for its destination: it just goes
+            cancelled = True
         log.warning(
             "Lock expired on %s (attempt %d, worker %s): another worker took the lease over; %s",
             claim.id, claim.notification.attempts, self.id,

@@ -13,6 +13,7 @@ import pytest
 from notifyctl.up.supervisor import Supervisor
 from tests.conftest import make_config
 from tests.helpers import Receiver, answers, call, free_port, start_up, wait_until
+from tests.ports import steady_base
 
 pytestmark = pytest.mark.integration
 
@@ -29,19 +30,10 @@ def worker_pid(up: psutil.Process, number: int) -> int | None:
 
 
 def monitor_ports() -> int:
-    """A base port whose next two ports are free."""
-    for _ in range(50):
-        base = free_port()
-        if base < 65_000 and all(answers_free(base + n) for n in (1, 2)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def answers_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+    """A base port whose next two ports are free, outside the ephemeral range: worker 1 binds
+    base + 1 again after its restart, and an ephemeral neighbour may be taken meanwhile by any
+    outgoing connection (the cause of this test's rare "waiting for worker 1" timeouts)."""
+    return steady_base(2)
 
 
 def test_up_accepts_delivers_restarts_a_killed_worker_and_stops_cleanly(tmp_path: Path) -> None:

@@ -86,7 +86,10 @@ def test_sigterm_finishes_in_flight_work_and_leaves_nothing_leased(tmp_path: Pat
     counts = store.counts(now_ms())
     assert code == 0
     assert counts["locked"] == 0
-    assert counts["sent"] == len(delivered) and counts["pending"] == 400 - len(delivered)
+    # the rest wait: pending, or scheduled a moment ahead when the worker gave back a claim its
+    # destination had no room for (all 400 go to one receiver, capped at half the worker)
+    assert counts["sent"] == len(delivered)
+    assert counts["pending"] + counts["scheduled"] == 400 - len(delivered)
     assert all(n == 1 for n in delivered.values())
 
 

@@ -44,6 +44,8 @@ class StandInChannel:
 
 
 def stopped_worker(tmp_path: Path, rows: int, **settings: object) -> tuple[SqliteStore, Worker]:
+    # every row goes to one receiver: its destination may use the whole worker here
+    settings.setdefault("destination_concurrency", settings.get("worker_concurrency", 100))
     config = make_config(tmp_path, **settings)
     store = open_store(config)
     assert isinstance(store, SqliteStore)
@@ -299,7 +301,9 @@ class SlowSweep:
 def test_the_sweep_and_the_wakeups_together_never_claim_past_the_concurrency(
     tmp_path: Path,
 ) -> None:
-    config = make_config(tmp_path, worker_concurrency=10, worker_batch_size=10)
+    config = make_config(
+        tmp_path, worker_concurrency=10, worker_batch_size=10, destination_concurrency=10
+    )
     real = open_store(config)
     assert isinstance(real, SqliteStore)
     ids = insert(real, webhooks("http://127.0.0.1:9/hook", 30))

@@ -155,7 +155,8 @@ def finish_update(
             last_error={"$literal": outcome.error},
             attempts={"$add": ["$attempts", -1]},
         )
-    elif outcome.verdict == Verdict.DEFERRED:  # quiet hours: due at their end, not an attempt
+    elif outcome.verdict in (Verdict.DEFERRED, Verdict.RELEASE):
+        # quiet hours' end, or unstarted for want of room: due at retry_at, not an attempt
         delay = (outcome.retry_at if outcome.retry_at is not None else now) - now
         status = Status.SCHEDULED if delay > 0 else Status.PENDING
         changes.update(
@@ -163,7 +164,7 @@ def finish_update(
             available_at=later(at, delay),
             attempts={"$add": ["$attempts", -1]},
         )
-    else:  # RELEASE or INTERRUPTED: due at once, and the claim's attempt returned
+    else:  # INTERRUPTED: due at once, and the claim's attempt returned
         changes.update(
             status=Status.PENDING.value, available_at=at, attempts={"$add": ["$attempts", -1]}
         )

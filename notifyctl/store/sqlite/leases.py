@@ -60,7 +60,9 @@ FINISH_SQL = {
     Verdict.DEAD: f"UPDATE notifications SET status = 'dead', last_error = :error, {DEAD_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now, dead_letter_at = CASE WHEN :outbox THEN :now END"
     + NAMED_FENCE,
-    Verdict.RELEASE: "UPDATE notifications SET status = 'pending', available_at = :now,"
+    # given back unstarted: due again at :retry_at (at once unless the worker said later)
+    Verdict.RELEASE: "UPDATE notifications SET status = CASE WHEN :retry_at > :now"
+    " THEN 'scheduled' ELSE 'pending' END, available_at = :retry_at,"
     f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
     # the history entry is written before the attempt is given back (SET reads the old row)
     Verdict.INTERRUPTED: "UPDATE notifications SET status = 'pending', available_at = :now,"

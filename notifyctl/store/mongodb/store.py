@@ -41,6 +41,7 @@ from notifyctl.model import (
 )
 from notifyctl.store import dead_letter_outbox
 from notifyctl.store.mongodb import dead_letters, leases, ops, schema
+from notifyctl.store.mongodb.breakers import BreakerDocuments
 from notifyctl.store.mongodb.clock import NowExpression, server_now
 from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, start
 from notifyctl.store.mongodb.keys import KeyRows
@@ -68,6 +69,7 @@ class MongoStore(
     RecipientDocuments,
     TemplateDocuments,
     RetentionDocuments,
+    BreakerDocuments,
 ):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 

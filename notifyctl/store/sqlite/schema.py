@@ -187,7 +187,8 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
 #: limits and its quota usage per UTC day (``store/sqlite/limits.py``). Each tenant's recipients,
 #: their fields as JSON (``store/sqlite/recipients.py``); the primary key serves every query.
 #: Each tenant's templates, the document as JSON text (``store/sqlite/templates.py``); the key
-#: serves the listing by name.
+#: serves the listing by name. Each destination's circuit breaker, a row only while it is open
+#: or half-open (``store/sqlite/breakers.py``); the key serves every query.
 TENANT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
@@ -230,6 +231,15 @@ CREATE TABLE IF NOT EXISTS templates (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS breakers (
+    destination TEXT PRIMARY KEY,
+    open_until INTEGER NOT NULL,
+    reopenings INTEGER NOT NULL,
+    failure_ratio REAL NOT NULL,
+    probe_by TEXT,
+    probe_until INTEGER,
+    updated_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 """
 

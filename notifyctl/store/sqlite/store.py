@@ -30,6 +30,7 @@ from notifyctl.model import (
     Status,
 )
 from notifyctl.store.sqlite import dead_letters, leases, ops
+from notifyctl.store.sqlite.breakers import BreakerRows
 from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.keys import KeyRows
 from notifyctl.store.sqlite.limits import LimitRows
@@ -49,7 +50,14 @@ from notifyctl.store.sqlite.workers import WorkerRows
 
 
 class SqliteStore(
-    WorkerRows, SecretRows, KeyRows, LimitRows, RecipientRows, TemplateRows, RetentionRows
+    WorkerRows,
+    SecretRows,
+    KeyRows,
+    LimitRows,
+    RecipientRows,
+    TemplateRows,
+    RetentionRows,
+    BreakerRows,
 ):
     """One connection per store object, shared by the threads of one process under a lock."""
 

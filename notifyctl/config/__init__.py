@@ -59,6 +59,12 @@ class Config:
     worker_batch_size: int
     worker_concurrency: int
     destination_concurrency: int
+    breaker_failures: int
+    breaker_failure_percent: int
+    breaker_window_s: int
+    breaker_min_requests: int
+    breaker_cooldown_s: int
+    breaker_max_cooldown_s: int
     lock_duration_ms: int
     poll_interval_ms: int
     idle_poll_ms: int

@@ -202,6 +202,50 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         " or a provider); 0: half of NOTIFYCTL_WORKER_CONCURRENCY",
     ),
     S(
+        "breaker_failures",
+        "NOTIFYCTL_BREAKER_FAILURES",
+        integer(0, 1_000),
+        5,
+        "failures in a row (timeouts, refused connections, 5xx) that open a destination's circuit"
+        " breaker; 0: no circuit breaker",
+    ),
+    S(
+        "breaker_failure_percent",
+        "NOTIFYCTL_BREAKER_FAILURE_PERCENT",
+        integer(1, 100),
+        50,
+        "or this percent of failures over NOTIFYCTL_BREAKER_WINDOW_S, once the window holds"
+        " NOTIFYCTL_BREAKER_MIN_REQUESTS deliveries",
+    ),
+    S(
+        "breaker_window_s",
+        "NOTIFYCTL_BREAKER_WINDOW_S",
+        integer(1, 3_600),
+        60,
+        "the window of the failure percent, per worker",
+    ),
+    S(
+        "breaker_min_requests",
+        "NOTIFYCTL_BREAKER_MIN_REQUESTS",
+        integer(1, 100_000),
+        20,
+        "deliveries the window needs before its failure percent counts",
+    ),
+    S(
+        "breaker_cooldown_s",
+        "NOTIFYCTL_BREAKER_COOLDOWN_S",
+        integer(1, 86_400),
+        30,
+        "how long an open circuit waits before one probe; doubles with each reopening",
+    ),
+    S(
+        "breaker_max_cooldown_s",
+        "NOTIFYCTL_BREAKER_MAX_COOLDOWN_S",
+        integer(1, 86_400),
+        600,
+        "the longest cooldown",
+    ),
+    S(
         "lock_duration_ms",
         "LOCK_DURATION_MS",
         integer(100, 86_400_000),

@@ -19,6 +19,15 @@ DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 
 QUEUE_STATUSES = (*(s.value for s in Status), "locked")
 
 
+class CircuitsView(Protocol):
+    """What the metrics read of a worker's circuit breakers (``worker/circuits.py``)."""
+
+    deferred: int
+
+    @property
+    def open_count(self) -> int: ...
+
+
 class WorkerView(Protocol):
     """What the worker's metrics read from a worker."""
 
@@ -26,6 +35,7 @@ class WorkerView(Protocol):
     id: str
     started_at: int
     stats: WorkerStats
+    circuits: CircuitsView
 
     @property
     def in_flight(self) -> int: ...
@@ -51,7 +61,7 @@ class WorkerMetrics(Metrics):
     def _collectors(self) -> list[Collect]:
         return [
             *super()._collectors(), self._delivery, self._resources, self._work, self._retention,
-            self._queue,
+            self._circuits, self._queue,
         ]  # fmt: skip
 
     def _delivery(self) -> Iterator[Metric]:
@@ -72,6 +82,19 @@ class WorkerMetrics(Metrics):
             "notifications_purged", "Terminal notifications older than NOTIFYCTL_RETENTION_DAYS"
             " this worker's retention sweeps removed from the store.",
             value=self.notifications_purged,
+        )  # fmt: skip
+
+    def _circuits(self) -> Iterator[Metric]:
+        circuits = self._worker.circuits
+        yield gauge(
+            "worker_circuits_open", "Destinations whose circuit breaker is open or half-open, as"
+            " this worker last read them (notifyctl inspect destinations names them).",
+            circuits.open_count,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "worker_circuit_deferred", "Claims this worker gave back unstarted because their"
+            " destination's circuit was open (or half-open, its probe elsewhere): not attempts.",
+            value=circuits.deferred,
         )  # fmt: skip
 
     def _resources(self) -> Iterator[Metric]:

@@ -40,6 +40,7 @@ from notifyctl.model import (
     Outcome,
     WorkerRecord,
 )
+from notifyctl.store.breakers import BreakerStore
 from notifyctl.store.keys import KeyStore
 from notifyctl.store.limits import LimitStore
 from notifyctl.store.recipients import RecipientStore
@@ -47,7 +48,9 @@ from notifyctl.store.secrets import SecretStore
 from notifyctl.store.templates import TemplateStore
 
 
-class Store(SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, Protocol):
+class Store(
+    SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, BreakerStore, Protocol
+):
     """The whole port: the notifications, their leases and outcomes (here), and each tenant's
     settings and resources (one Protocol each, in the modules named like their adapter files)."""
 

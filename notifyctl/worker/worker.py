@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import anyio
 
 from notifyctl.broker import POLL_ONLY, Broker, Receipt
-from notifyctl.channels import CHANNELS, Channel
+from notifyctl.channels import Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import (
@@ -46,13 +46,12 @@ from notifyctl.model import (
     WorkerStats,
     now_ms,
 )
-from notifyctl.personalize import Defer, Fail, Ready, Suppress
 from notifyctl.preferences import PUSH_CHANNELS
 from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.sdnotify import sd_notify
-from notifyctl.shapes import iso_ms
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
+from notifyctl.worker.circuits import Circuits, breaker_policy
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
 from notifyctl.worker.destination_slots import DestinationSlots, destination_cap
@@ -61,6 +60,13 @@ from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
 from notifyctl.worker.people import People
 from notifyctl.worker.retention import Retention
+from notifyctl.worker.verdicts import (
+    before_expiry,
+    expired,
+    interrupted,
+    missing_channel,
+    person_outcome,
+)
 
 log = logging.getLogger("notifyctl.worker")
 T = TypeVar("T")
@@ -106,6 +112,8 @@ class Worker:
         if broker.configured:
             self.dead_letters = DeadLetterPublisher(store, self._call, broker, self.id, clock)
             self.outcomes.on_dead_letter = self.dead_letters.nudge
+        #: each destination's circuit breaker, shared with the other workers through the store
+        self.circuits = Circuits(store, self._call, self.id, clock, breaker_policy(config), rand)
         #: the recipients and templates of notifications sent to a person
         self.people = People(store, self._call, clock)
         #: deletes old terminal notifications (``NOTIFYCTL_RETENTION_DAYS``), in every worker
@@ -150,6 +158,7 @@ class Worker:
                 background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
                 background.start_soon(self._renew_loop)
                 background.start_soon(self._heartbeat_loop)
+                background.start_soon(self.circuits.run)
                 background.start_soon(self.retention.run)  # returns at once when retention is off
                 if self.dead_letters is not None:
                     background.start_soon(self.dead_letters.run)
@@ -193,6 +202,10 @@ class Worker:
         older = self._held.hold(claim)
         if older is not None:  # we took over our own lapsed lease: the old claim is void
             self._lost_lease(older)
+        reopens = self.circuits.closed_for(claim.notification)
+        if reopens is not None:  # its destination's circuit is open: not an attempt
+            self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, reopens))
+            return
         if self._slots.admit(claim) is None:  # its destination is full and so is the waiting room
             due = self._clock() + self._slots.give_back_ms(claim)
             self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, due))
@@ -236,12 +249,21 @@ class Worker:
             if channel is None:
                 result = missing_channel(notification.channel, self.id)
             else:
+                retry_at = await self.circuits.admit(claim)
+                if retry_at is not None:  # open, or half-open with its probe elsewhere
+                    self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, retry_at))
+                    return
                 started = True
                 result = await channel.deliver(notification)
+                failed = result.kind is ResultKind.RETRYABLE
+                retry_at = await self.circuits.record(notification, failed)
+                if retry_at is not None:  # a failed probe: the destination's failure, not its
+                    self.outcomes.record(Outcome(claim, Verdict.RELEASE, result.error, retry_at))
+                    return
             self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():
             if not self._forget_lost(claim):
-                self.outcomes.record(self._interrupted(claim, started))
+                self.outcomes.record(interrupted(claim, started))
             raise
         except Exception as exc:  # a channel bug must not kill the worker or lose the claim
             log.exception("delivery of %s raised", claim.id)
@@ -251,25 +273,15 @@ class Worker:
     def _personalized(self, claim: Claim) -> Notification | Outcome:
         """The notification to deliver with its recipient's address and texts, or the outcome
         that stands instead (suppressed, deferred to the quiet hours' end, dead, retried)."""
-        resolved = self.people.resolve(claim.notification)
-        if isinstance(resolved, Ready):
-            return resolved.notification
-        if isinstance(resolved, Suppress):
-            return Outcome(claim, Verdict.SUPPRESSED, resolved.reason)
-        if isinstance(resolved, Defer):
-            error = f"quiet hours: deferred until {iso_ms(resolved.until)}"
-            return Outcome(
-                claim, Verdict.DEFERRED, error, before_expiry(claim.notification, resolved.until)
-            )
-        if isinstance(resolved, Fail):
-            return self._outcome(claim, DeliveryResult(ResultKind.PERMANENT, resolved.error))
-        unloaded = "its recipient and template could not be loaded (the store failed)"
-        return self._outcome(claim, DeliveryResult(ResultKind.RETRYABLE, unloaded))
+        resolved = person_outcome(claim, self.people.resolve(claim.notification))
+        if isinstance(resolved, DeliveryResult):
+            return self._outcome(claim, resolved)
+        return resolved
 
     def _never_ran(self, claim: Claim) -> None:
         """A delivery cancelled before its first step: nothing was attempted."""
         if not self._forget_lost(claim):
-            self.outcomes.record(self._interrupted(claim, started=False))
+            self.outcomes.record(interrupted(claim, started=False))
 
     def _forget_lost(self, claim: Claim) -> bool:
         """Whether this claim's delivery was cancelled because its lease was lost."""
@@ -295,14 +307,6 @@ class Worker:
         counts = self.stats.invalid_addresses
         counts[channel] = counts.get(channel, 0) + 1
         return dataclasses.replace(result, error=f"invalid address: {result.error}")
-
-    def _interrupted(self, claim: Claim, started: bool) -> Outcome:
-        if not started:
-            return Outcome(claim, Verdict.RELEASE)
-        # Our own stop is no verdict on the notification: the attempt is given back, so a deploy
-        # never dead-letters anything, and the history says truthfully what happened.
-        error = "interrupted: the worker stopped before the delivery finished"
-        return Outcome(claim, Verdict.INTERRUPTED, error)
 
     async def _renew_loop(self) -> None:
         every_s = renew_every_ms(self.config.lock_duration_ms) / 1000
@@ -347,29 +351,3 @@ class Worker:
         removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
         if removed:
             log.info("removed the rows of %d workers silent for over an hour", removed)
-
-
-def missing_channel(name: str, worker_id: str) -> DeliveryResult:
-    """A channel this worker has not got: retried when it is a channel notifyctl knows (another
-    worker, or this one after its settings are fixed, may have it), dead when it is none."""
-    if name in CHANNELS:
-        return DeliveryResult(
-            ResultKind.RETRYABLE,
-            f"the {name} channel is not configured on worker {worker_id}: set its settings"
-            " (docs/channels.md) and restart the worker",
-        )
-    return DeliveryResult(ResultKind.PERMANENT, f"unknown channel {name!r}")
-
-
-def expired(claim: Claim) -> Outcome:
-    """Claimed past its ``expires_at``: never sent, and the claim was no attempt."""
-    at = iso_ms(claim.notification.expires_at)
-    return Outcome(claim, Verdict.EXPIRED, f"expired at {at} before it could be sent")
-
-
-def before_expiry(n: Notification, due: int | None) -> int | None:
-    """A retry or deferral is due no later than the notification's expiry: claimed then, it
-    ends ``expired`` at once rather than waiting in the queue for a time it cannot use."""
-    if due is None or n.expires_at is None:
-        return due
-    return min(due, n.expires_at)

@@ -4,7 +4,7 @@ retried (another worker, or this one once configured, may deliver it), an unknow
 from __future__ import annotations
 
 from notifyctl.retry import ResultKind
-from notifyctl.worker.worker import missing_channel
+from notifyctl.worker.verdicts import missing_channel
 
 
 def test_a_known_channel_this_worker_lacks_is_retried_with_a_way_out() -> None:

@@ -26,7 +26,8 @@ conversions), ``leases.py`` (claims, renewals, fenced outcomes), ``ops.py`` (ope
 queries), ``dead_letters.py`` (the outbox), ``workers.py`` (the workers' documents), ``keys.py``
 (the API keys' documents), ``limits.py`` (each tenant's limits and quota usage),
 ``recipients.py`` (each tenant's recipients), ``templates.py`` (each tenant's templates),
-``retention.py`` (the purge of old terminal documents),
+``retention.py`` (the purge of old terminal documents), ``breakers.py`` (each destination's
+circuit breaker),
 ``pool.py`` (pool size and statistics), ``writes.py`` (the pure update documents), ``clock.py``
 (whose clock).
 """

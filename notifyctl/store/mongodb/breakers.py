@@ -22,7 +22,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from notifyctl.errors import StoreError
-from notifyctl.flow import Breaker
+from notifyctl.flow import Breaker, opening
 from notifyctl.store.mongodb.connection import Translating
 
 Document = dict[str, Any]
@@ -48,19 +48,6 @@ def breaker_fields(breaker: Breaker) -> Document:
         "failure_ratio": breaker.failure_ratio, "probe_by": breaker.probe_by,
         "probe_until": breaker.probe_until, "updated_at": breaker.updated_at,
     }  # fmt: skip
-
-
-def opening(
-    destination: str, reopenings: int, now: int, failure_ratio: float, cooldown_ms: list[int]
-) -> Breaker:
-    """The circuit opened once more after ``reopenings`` openings (0: it was closed), its probe
-    cleared. The same rule as ``sqlite/breakers.py``: both stores must return equal values."""
-    if not cooldown_ms:
-        raise ValueError("open_breaker needs at least one cooldown")
-    cooldown = cooldown_ms[min(reopenings, len(cooldown_ms) - 1)]  # the last one repeats
-    return Breaker(
-        destination, now + cooldown, reopenings + 1, float(failure_ratio), None, None, now
-    )
 
 
 class BreakerDocuments(Translating):

@@ -21,7 +21,8 @@ Layout: ``store.py`` (``SqliteStore``: the port, and which transaction each call
 outcomes in SQL), ``ops.py`` (operators' queries), ``dead_letters.py`` (the outbox),
 ``workers.py`` (the workers' rows), ``keys.py`` (the API keys' rows), ``limits.py`` (each
 tenant's limits and quota usage), ``recipients.py`` (each tenant's recipients), ``templates.py``
-(each tenant's templates), ``retention.py`` (the purge of old terminal rows and its index).
+(each tenant's templates), ``retention.py`` (the purge of old terminal rows and its index),
+``breakers.py`` (each destination's circuit breaker).
 """
 
 from notifyctl.store.sqlite.store import SqliteStore

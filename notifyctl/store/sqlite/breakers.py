@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from notifyctl.flow import Breaker
+from notifyctl.flow import Breaker, opening
 from notifyctl.store.sqlite.connection import SharedConnection
 
 BREAKER_COLUMNS = (
@@ -32,19 +32,6 @@ def row_to_breaker(row: Sequence[Any]) -> Breaker:
         destination=row[0], open_until=row[1], reopenings=row[2], failure_ratio=row[3],
         probe_by=row[4], probe_until=row[5], updated_at=row[6],
     )  # fmt: skip
-
-
-def opening(
-    destination: str, reopenings: int, now: int, failure_ratio: float, cooldown_ms: list[int]
-) -> Breaker:
-    """The circuit opened once more after ``reopenings`` openings (0: it was closed), its probe
-    cleared. The same rule as ``mongodb/breakers.py``: both stores must return equal values."""
-    if not cooldown_ms:
-        raise ValueError("open_breaker needs at least one cooldown")
-    cooldown = cooldown_ms[min(reopenings, len(cooldown_ms) - 1)]  # the last one repeats
-    return Breaker(
-        destination, now + cooldown, reopenings + 1, float(failure_ratio), None, None, now
-    )
 
 
 class BreakerRows:

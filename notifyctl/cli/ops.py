@@ -16,7 +16,7 @@ from notifyctl.cli import people, views
 from notifyctl.cli.common import fail, open_existing_store, show
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
-from notifyctl.ops import dlq, inspect
+from notifyctl.ops import destinations, dlq, inspect
 
 inspect_app = typer.Typer(
     help="Operators' views of a deployment, read from its store; --json for scripts.",
@@ -73,6 +73,18 @@ def inspect_notification(
 
 
 inspect_app.command("recipient")(people.inspect_recipient)
+
+
+@inspect_app.command("destinations")
+def inspect_destinations(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Destinations whose circuit breaker is open or half-open (closed ones are not listed)."""
+    _, store = open_existing_store(ctx)
+    show(destinations.destinations(store, now_ms()), as_json, views.format_destinations)
+
+
 inspect_app.command("message")(people.inspect_message)
 
 

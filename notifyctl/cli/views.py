@@ -146,3 +146,17 @@ def format_replay(report: dict[str, Any]) -> RenderableType:
 
 def format_top(stats: dict[str, Any], queue: dict[str, Any], workers: Any) -> RenderableType:
     return Group(format_stats(stats), format_queue(queue), format_workers(workers))
+
+
+def format_destinations(rows: list[dict[str, Any]]) -> RenderableType:
+    if not rows:
+        return Text("every destination's circuit is closed")
+    view = table("Circuit breakers", "destination", "state", "reopens_at", "reopens_in_s",
+                 "openings", "failure_ratio", "probe_by")  # fmt: skip
+    for row in rows:
+        view.add_row(
+            plain(row["destination"]), plain(row["state"]), plain(row["reopens_at"]),
+            f"{row['reopens_in_s']:.1f}", number(row["openings"]),
+            f"{row['failure_ratio']:.0%}", plain(row["probe_by"]),
+        )  # fmt: skip
+    return view

@@ -30,8 +30,6 @@ from notifyctl.channels import Channel
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
 from notifyctl.lease import (
-    DEAD_WORKER_ROWS_KEPT_MS,
-    PRUNE_WORKERS_EVERY_MS,
     renew_every_ms,
     worker_identity,
 )
@@ -55,6 +53,7 @@ from notifyctl.worker.circuits import Circuits, breaker_policy
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
 from notifyctl.worker.destination_slots import DestinationSlots, destination_cap
+from notifyctl.worker.heartbeat import Heartbeat
 from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
@@ -112,6 +111,10 @@ class Worker:
         if broker.configured:
             self.dead_letters = DeadLetterPublisher(store, self._call, broker, self.id, clock)
             self.outcomes.on_dead_letter = self.dead_letters.nudge
+        self.heartbeat = Heartbeat(
+            store, self._call, self.id, clock, self.stats, lambda: self.in_flight,
+            config.heartbeat_interval_ms,
+        )  # fmt: skip
         #: each destination's circuit breaker, shared with the other workers through the store
         self.circuits = Circuits(store, self._call, self.id, clock, breaker_policy(config), rand)
         #: the recipients and templates of notifications sent to a person
@@ -157,7 +160,7 @@ class Worker:
             async with anyio.create_task_group() as background:
                 background.start_soon(self.outcomes.flush_loop, self.claiming.ids_waiting)
                 background.start_soon(self._renew_loop)
-                background.start_soon(self._heartbeat_loop)
+                background.start_soon(self.heartbeat.run)
                 background.start_soon(self.circuits.run)
                 background.start_soon(self.retention.run)  # returns at once when retention is off
                 if self.dead_letters is not None:
@@ -327,27 +330,3 @@ class Worker:
             for claim in held:  # one held claim per id (see _start), so ids name claims
                 if claim.id in lost_ids:
                     self._lose(claim)
-
-    async def _heartbeat_loop(self) -> None:
-        pruned_at: int | None = None
-        while True:
-            try:
-                await self._call(
-                    "heartbeat", self.store.heartbeat, self.id, self._clock(), self.in_flight,
-                    self.stats.processed,
-                )  # fmt: skip
-                now = self._clock()
-                if pruned_at is None or now - pruned_at >= PRUNE_WORKERS_EVERY_MS:
-                    pruned_at = now
-                    await self._prune_dead_workers(now)
-            except StoreError as exc:
-                self.stats.store_errors += 1
-                log.warning("heartbeat failed: %s", exc)
-            await anyio.sleep(self.config.heartbeat_interval_ms / 1000)
-
-    async def _prune_dead_workers(self, now: int) -> None:
-        """Rows of workers that died without deregistering would otherwise stay forever."""
-        stale_before = now - DEAD_WORKER_ROWS_KEPT_MS
-        removed = await self._call("prune_workers", self.store.prune_workers, stale_before)
-        if removed:
-            log.info("removed the rows of %d workers silent for over an hour", removed)

@@ -101,11 +101,12 @@ def label_names(families: Families, name: str) -> set[str]:
 
 @pytest.fixture
 def monitored(tmp_path: Path) -> Iterator[tuple[Config, Store, Receiver, str]]:
-    """A worker process with its monitoring server; the first attempt of every webhook fails."""
+    """A worker process with its monitoring server; the first attempt of every webhook fails
+    (twenty 503s in a row: the circuit breaker, which would open on them, is off here)."""
     port = free_port()
     config = make_config(
         tmp_path, monitor_port_base=port - 1, queue_metrics_interval_ms=200,
-        heartbeat_interval_ms=200, retry_base_ms=10, retry_max_ms=20,
+        heartbeat_interval_ms=200, retry_base_ms=10, retry_max_ms=20, breaker_failures=0,
     )  # fmt: skip
     store = open_store(config)
     with Receiver(lambda attempt: (503, 0.0) if attempt == 1 else (200, 0.0)) as receiver:

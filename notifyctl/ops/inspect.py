@@ -10,6 +10,7 @@ from typing import Any
 
 from notifyctl.lease import worker_is_alive
 from notifyctl.model import AttemptRecord, Notification
+from notifyctl.ops.people import shown_to
 from notifyctl.shapes import iso_ms, notification_json
 from notifyctl.store import Store
 
@@ -94,6 +95,7 @@ def notification(
         return None
     return {
         **notification_json(found),
+        "to": shown_to(found),
         "tenant_id": found.tenant_id,
         "available_at": iso_ms(found.available_at),
         "locked_at": iso_ms(found.locked_at),
@@ -112,7 +114,7 @@ def history_json(entry: AttemptRecord) -> dict[str, Any]:
 
 def dead_letter_json(n: Notification) -> dict[str, Any]:
     return {
-        "id": n.id, "tenant_id": n.tenant_id, "channel": n.channel, "to": n.to,
+        "id": n.id, "tenant_id": n.tenant_id, "channel": n.channel, "to": shown_to(n),
         "user_id": n.user_id,
         "priority": n.priority.label, "attempts": n.attempts, "max_attempts": n.max_attempts,
         "replays": n.replays, "created_at": iso_ms(n.created_at), "died_at": iso_ms(n.updated_at),

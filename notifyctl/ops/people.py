@@ -78,3 +78,9 @@ def message(store: Store, message_id: str, tenant: str | None = None) -> list[No
 
 def shortened(n: Notification) -> Notification:
     return n if n.to is None else replace(n, to=short_token(n.to))
+
+
+def shown_to(n: Notification) -> str | None:
+    """``to`` as operators see it: a push's device token shortened (a token lets anyone with the
+    provider credentials reach the device), every other address whole."""
+    return short_token(n.to) if n.to is not None and n.channel in PLATFORMS else n.to

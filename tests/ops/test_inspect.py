@@ -203,3 +203,19 @@ def test_a_worker_killed_with_kill_9_shows_as_stale(tmp_path: Path) -> None:
         wait_until(lambda: states() == [(7, worker.pid, "stale")], 30, "the worker to be stale")
     finally:
         stop(worker)
+
+
+def test_a_push_notifications_device_token_is_shown_shortened(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    store = open_store(config)
+    token = "ab" * 32
+    (item,) = webhooks("https://example.test/hook", 1)
+    (push,) = insert(store, [replace(item, channel="apns", to=token)])
+    (claim,) = store.claim_batch("host-1-2-w", 1, now_ms(), 30_000)
+    store.finish([Outcome(claim, Verdict.DEAD, "410 Unregistered")], now_ms())
+    store.close()
+    shown = cli(config, "inspect", "notification", push)
+    assert shown["to"] == "abababab...abab"
+    (dead,) = cli(config, "inspect", "dead")
+    assert dead["to"] == "abababab...abab"
+    assert token not in json.dumps([shown, dead])

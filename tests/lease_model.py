@@ -13,8 +13,9 @@ from dataclasses import replace
 
 from notifyctl.model import TERMINAL, Claim, Notification, Outcome, Status, Verdict
 
-#: what a worker's stop records for a delivery it interrupted mid-way (``Worker._interrupted``):
-#: due again at once with its attempt given back, so a deploy never exhausts a notification
+#: what a worker's stop records for a delivery it interrupted mid-way (``interrupted`` in
+#: ``worker/verdicts.py``): due again at once with its attempt given back, so a deploy never
+#: exhausts a notification
 INTERRUPTED_ERROR = "interrupted: the worker stopped before the delivery finished"
 
 

@@ -9,7 +9,6 @@ outcome changes without the model.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from notifyctl.model import Claim, Notification, Priority, Status
-from notifyctl.store.sqlite import SqliteStore
-from notifyctl.worker.worker import Worker
-from tests.conftest import make_config
+from notifyctl.worker.verdicts import interrupted as worker_interrupted
 from tests.lease_model import (
     interrupted,
     is_claimable,
@@ -114,12 +111,7 @@ def test_a_write_is_fenced_out_unless_the_row_carries_its_claim(
     assert write_is_fenced_out(subject, worker, version) == fenced
 
 
-def test_the_modelled_interruption_is_what_a_stopping_worker_writes(tmp_path: Path) -> None:
+def test_the_modelled_interruption_is_what_a_stopping_worker_writes() -> None:
     """When the worker's interrupted outcome changes, change ``lease_model.interrupted`` too."""
-    store = SqliteStore(f"sqlite:///{tmp_path}/w.db")
-    try:
-        worker = Worker(make_config(tmp_path), store, {}, 1, clock=lambda: NOW)
-        claim = Claim(leased(NOW + 30_000), WORKER, 1, NOW + 30_000)
-        assert worker._interrupted(claim, started=True) == interrupted(claim, NOW)
-    finally:
-        store.close()
+    claim = Claim(leased(NOW + 30_000), WORKER, 1, NOW + 30_000)
+    assert worker_interrupted(claim, started=True) == interrupted(claim, NOW)

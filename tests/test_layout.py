@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "notifyctl"
 
 CORE = {"model", "ids", "errors", "lease", "retry", "validation", "claim_order", "shapes",
         "addresses", "tenants", "limits", "preferences", "templates", "recipients", "fanout",
-        "personalize", "flow",
+        "personalize", "flow", "recipient_json",
         "__init__"}  # fmt: skip
 CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}

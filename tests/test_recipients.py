@@ -9,16 +9,14 @@ from typing import Any
 import pytest
 
 from notifyctl.preferences import Preferences, QuietHours
+from notifyctl.recipient_json import from_fields, recipient_json, to_fields
 from notifyctl.recipients import (
     MAX_DEVICES,
     MAX_WEBHOOKS,
     Device,
     Recipient,
-    from_fields,
     merge_patch,
     parse_recipient,
-    recipient_json,
-    to_fields,
 )
 from notifyctl.validation import Invalid
 

@@ -29,7 +29,8 @@ from notifyctl.api.notifications import MAX_BATCH, charge_batch
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.config import Config
 from notifyctl.model import now_ms
-from notifyctl.recipients import Recipient, parse_recipient, recipient_json, user_id_problem
+from notifyctl.recipient_json import recipient_json
+from notifyctl.recipients import Recipient, parse_recipient, user_id_problem
 from notifyctl.store import Store
 from notifyctl.store.calls import CallObserver
 from notifyctl.store.calls import call as store_call

@@ -14,7 +14,8 @@ from typing import Any
 
 from notifyctl.errors import NotifyError
 from notifyctl.model import Notification
-from notifyctl.recipients import PLATFORMS, Device, recipient_json
+from notifyctl.recipient_json import recipient_json
+from notifyctl.recipients import PLATFORMS, Device
 from notifyctl.store import Store
 from notifyctl.tenants import tenant_name
 

@@ -21,7 +21,8 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.collection import Collection
 
-from notifyctl.recipients import Recipient, from_fields, to_fields
+from notifyctl.recipient_json import from_fields, to_fields
+from notifyctl.recipients import Recipient
 from notifyctl.store.mongodb import schema
 from notifyctl.store.mongodb.connection import Translating
 

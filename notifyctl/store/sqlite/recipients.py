@@ -1,5 +1,5 @@
 """Each tenant's recipients (the ``recipients`` table of ``schema.TENANT_SCHEMA``): one row per
-(tenant, user id), the recipient's fields as JSON (``recipients.to_fields``). A part of
+(tenant, user id), the recipient's fields as JSON (``recipient_json.to_fields``). A part of
 ``SqliteStore`` of its own, because nothing in it touches a notification.
 
 Every write is one ``BEGIN IMMEDIATE`` transaction, so a read-then-write (keeping
@@ -14,7 +14,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from notifyctl.recipients import Recipient, from_fields, to_fields
+from notifyctl.recipient_json import from_fields, to_fields
+from notifyctl.recipients import Recipient
 from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.leases import MAX_VARIABLES
 

@@ -45,13 +45,24 @@ def test_slots_start_up_to_the_cap_park_the_rest_and_pass_a_slot_on_when_one_end
     slots = DestinationSlots(2, 3, started.append)
     slow = [claim_to(SLOW, i) for i in range(6)]
     fast = claim_to(FAST, 0)
-    assert [slots.admit(c) for c in slow] == [True, True, False, False, False, None]
+    # two start, two wait (one cap's worth), the rest are given back
+    assert [slots.admit(c) for c in slow] == [True, True, False, False, None, None]
     assert slots.admit(fast) is True  # another destination has slots of its own
-    assert started == [slow[0], slow[1], fast] and slots.parked == 3
+    assert started == [slow[0], slow[1], fast] and slots.parked == 2
     slots.ended(slow[0], 5_000.0)
-    assert started[-1] == slow[2] and slots.parked == 2  # the longest parked, in its slot
+    assert started[-1] == slow[2] and slots.parked == 1  # the longest parked, in its slot
+    assert slots.admit(slow[4]) is False and slots.parked == 2
     assert slots.forget(slow[3]) and not slots.forget(slow[3]) and slots.parked == 1
     assert slots.take_parked() == [slow[4]] and slots.parked == 0
+    # the waiting room is shared: full, it refuses every destination
+    others = [claim_to(f"http://127.0.0.1:{7000 + i}/x", i) for i in range(6)]
+    full = DestinationSlots(1, 2, started.append)
+    assert [full.admit(c) for c in others[:2]] == [True, True]
+    assert full.admit(claim_to(others[0].notification.to or "", 9)) is False
+    assert full.admit(claim_to(others[1].notification.to or "", 9)) is False
+    assert full.admit(claim_to(others[0].notification.to or "", 8)) is None  # its cap's worth
+    assert full.admit(claim_to(others[2].notification.to or "", 9)) is True  # a slot: starts
+    assert full.admit(claim_to(others[2].notification.to or "", 8)) is None  # room is full
     # a give-back waits about as long as the destination needs for what waits for it
     assert MIN_GIVE_BACK_MS <= slots.give_back_ms(slow[5]) <= MAX_GIVE_BACK_MS
     assert slots.give_back_ms(slow[5]) == 5_000  # 2 busy at 5 s each, 2 at a time

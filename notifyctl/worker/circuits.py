@@ -28,8 +28,11 @@ log = logging.getLogger("notifyctl.worker")
 StoreCall = Callable[..., Awaitable[Any]]
 #: a half-open circuit's probe is held this long at most (a probe outlives no delivery timeout)
 PROBE_LEASE_MS = 60_000
-#: claims of a half-open circuit that are not its probe wait this long for the probe's verdict
-WAIT_FOR_PROBE_MS = 1_000
+#: claims of a half-open circuit that are not its probe wait this long (plus up to a second, so
+#: they do not all come back together) for the probe's verdict: long enough that a probe taking
+#: a whole delivery timeout does not have its destination's backlog claimed and given back
+#: every second meanwhile, short enough that they follow soon after a probe that succeeded
+WAIT_FOR_PROBE_MS = 5_000
 #: a circuit's waiting claims are spread over this share of its cooldown, not all due at once
 SPREAD = 0.1
 #: destinations whose results a worker keeps at most (beyond, the quietest are forgotten)
@@ -116,7 +119,7 @@ class Circuits:
             log.info("circuit of %s half-open: %s is its probe", destination, claim.id)
             return None
         self.deferred += 1
-        return now + WAIT_FOR_PROBE_MS
+        return now + WAIT_FOR_PROBE_MS + int(1_000 * self._rand())
 
     async def _take_probe(self, destination: str, now: int) -> bool:
         try:

@@ -17,6 +17,7 @@ from notifyctl.store import Store, open_store
 from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
 from tests.helpers import insert, webhooks
+from tests.worker.running import run_until
 
 URL = "http://127.0.0.1:9/hook"
 
@@ -42,17 +43,7 @@ class StandIn:
 def run(tmp_path: Path, store: Store, channel: StandIn, done: Callable[[Worker], bool]) -> Worker:
     config = make_config(tmp_path, retry_base_ms=60_000, retry_max_ms=60_000)
     worker = Worker(config, store, {"webhook": channel}, 1)  # type: ignore[dict-item]
-
-    async def main() -> None:
-        async with anyio.create_task_group() as running:
-            running.start_soon(worker.run)
-            with anyio.fail_after(20):
-                while not done(worker):
-                    await anyio.sleep(0.01)
-            worker.stop()
-
-    anyio.run(main)
-    return worker
+    return run_until(worker, done)
 
 
 def test_a_notification_claimed_past_its_expiry_is_never_sent(tmp_path: Path) -> None:

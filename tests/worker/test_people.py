@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import pytest
 
 from notifyctl.fanout import PersonSend, fan_out
@@ -24,6 +23,7 @@ from notifyctl.store import Store, open_store
 from notifyctl.templates import Template
 from notifyctl.worker.worker import Worker
 from tests.conftest import make_config
+from tests.worker.running import run_until
 
 APNS, FCM = "ab" * 32, "fcm-token_" + "x" * 30
 CHANNELS = ("email", "apns", "fcm", "sms", "webhook")
@@ -97,17 +97,7 @@ def run_worker(
     tmp_path: Path, store: Store, channels: dict[str, Recording], done: Callable[[Worker], bool]
 ) -> Worker:
     worker = Worker(make_config(tmp_path), store, dict(channels), 1)  # type: ignore[arg-type]
-
-    async def main() -> None:
-        async with anyio.create_task_group() as running:
-            running.start_soon(worker.run)
-            with anyio.fail_after(20):
-                while not done(worker):
-                    await anyio.sleep(0.01)
-            worker.stop()
-
-    anyio.run(main)
-    return worker
+    return run_until(worker, done)
 
 
 def recording(answer: Callable[[Notification], DeliveryResult] = delivered) -> dict[str, Recording]:

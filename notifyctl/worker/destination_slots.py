@@ -24,6 +24,10 @@ MIN_GIVE_BACK_MS = 1_000
 MAX_GIVE_BACK_MS = 60_000
 #: weight of the newest delivery in a destination's mean delivery time
 EWMA_WEIGHT = 0.2
+#: destinations whose mean delivery time a worker keeps at most: webhook hosts are the
+#: clients' to choose, so the table must not grow with every host ever seen (beyond it, the
+#: means start again; they only size a give-back's wait)
+MAX_MEANS = 10_000
 #: the cap's default: this share of the worker's concurrency. Half, not the issue's example of
 #: a fifth: with a fifth a single fast receiver lost 8-12 % of its delivered/s (claims beyond the
 #: cap given back and claimed again); with half, nothing measurable (benchmarks/RESULTS.md,
@@ -92,6 +96,8 @@ class DestinationSlots:
         if key is None:
             return
         if took_ms is not None:
+            if len(self._mean_ms) >= MAX_MEANS and key not in self._mean_ms:
+                self._mean_ms.clear()
             mean = self._mean_ms.get(key)
             self._mean_ms[key] = took_ms if mean is None else mean + EWMA_WEIGHT * (took_ms - mean)
         queue = self._parked.get(key)

@@ -16,6 +16,7 @@ from notifyctl.retry import DeliveryResult, ResultKind
 from notifyctl.store import open_store
 from notifyctl.worker.destination_slots import (
     MAX_GIVE_BACK_MS,
+    MAX_MEANS,
     MIN_GIVE_BACK_MS,
     DestinationSlots,
 )
@@ -67,6 +68,18 @@ def test_slots_start_up_to_the_cap_park_the_rest_and_pass_a_slot_on_when_one_end
     assert MIN_GIVE_BACK_MS <= slots.give_back_ms(slow[5]) <= MAX_GIVE_BACK_MS
     assert slots.give_back_ms(slow[5]) == 5_000  # 2 busy at 5 s each, 2 at a time
     assert slots.give_back_ms(fast) == MIN_GIVE_BACK_MS
+
+
+def test_what_a_worker_keeps_per_destination_stays_bounded_however_many_hosts_clients_name() -> (
+    None
+):
+    slots = DestinationSlots(1, 10, lambda claim: None)
+    for i in range(MAX_MEANS + 50):
+        claim = claim_to(f"https://h{i}.example.com/x", i)
+        assert slots.admit(claim) is True
+        slots.ended(claim, 3.0)
+    assert len(slots._mean_ms) <= MAX_MEANS
+    assert not slots._busy and not slots._key_of and not slots._parked
 
 
 class TwoReceivers:

@@ -105,7 +105,8 @@ class SmtpPool:
         """Drop a connection in an unknown state (a 421, a timeout, a connection lost)."""
         client.close()
 
-    async def connect(self) -> aiosmtplib.SMTP:
+    async def _dial(self) -> aiosmtplib.SMTP:
+        """A new connection, or the exception aiosmtplib raised (the socket closed either way)."""
         relay = self.relay
         client = aiosmtplib.SMTP(
             hostname=relay.host,
@@ -120,6 +121,18 @@ class SmtpPool:
         )
         try:
             await client.connect()
+        except BaseException:
+            client.close()  # a connect that failed half-way leaves its socket open otherwise
+            raise
+        self.opened += 1
+        return client
+
+    async def connect(self) -> aiosmtplib.SMTP:
+        """A new connection; its failures said as an operator can act on them
+        (``SmtpSetupFailed``)."""
+        relay = self.relay
+        try:
+            return await self._dial()
         except aiosmtplib.SMTPAuthenticationError as exc:
             raise SmtpSetupFailed(
                 f"SMTP authentication as {relay.username!r} at {relay.where} was refused:"
@@ -131,8 +144,6 @@ class SmtpPool:
             if isinstance(exc.__cause__, ssl.SSLError):  # a failed implicit TLS handshake
                 raise SmtpSetupFailed(_tls_problem(relay, exc.__cause__)) from None
             raise SmtpSetupFailed(_setup_problem(relay, exc)) from None
-        self.opened += 1
-        return client
 
     async def aclose(self) -> None:
         """QUIT the idle connections, politely but briefly: a stopping worker must not wait on
@@ -144,6 +155,9 @@ class SmtpPool:
                     await client.quit()
         for client in idle:
             client.close()
+        # let the closed transports finish closing while the loop still runs: a loop that ends
+        # first leaves them "closing", and each warns of an unclosed transport when collected
+        await anyio.sleep(0)
 
 
 def _tls_problem(relay: SmtpRelay, exc: ssl.SSLError) -> str:

@@ -13,6 +13,7 @@ unstarted):
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -31,6 +32,8 @@ from notifyctl.worker.wakeups import WakeUpQueue
 
 log = logging.getLogger("notifyctl.worker")
 MIN_IDLE_S = 0.01
+#: the resolution of the due times of work given back (``due_at``)
+DUE_GRAIN_MS = 100
 MAX_WAKEUP_WAIT_S = 0.25
 
 
@@ -67,6 +70,11 @@ class Claiming:
         #: slots promised to claims in progress (see _reserving)
         self._reserved = 0
         self._backoff = StoreBackoff()
+        #: when work this worker gave back falls due (see ``due_at``): a heap and its members
+        self._given_back_heap: list[int] = []
+        self._given_back_due: set[int] = set()
+        #: set to cut the sweep's rest short (work given back falls due before it ends)
+        self._sweep_nudged = anyio.Event()
 
     def ids_waiting(self) -> int:
         """Ids named by wake-ups and not yet claimed."""
@@ -121,8 +129,30 @@ class Claiming:
                 continue
             idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
             self._stats.sweep_rest_ms = round(idle_s * 1000)
-            with anyio.move_on_after(idle_s):
-                await stopping.wait()
+            self._sweep_nudged = anyio.Event()
+            with anyio.move_on_after(self._until_given_back_due(idle_s)):
+                await first_of(stopping, self._sweep_nudged)
+
+    def due_at(self, at_ms: int) -> None:
+        """Work this worker gave back unstarted is due again at ``at_ms`` (its destination had
+        no room, or its circuit was open): no wake-up will name it, so the sweep comes back for
+        it then, however long its rest (a broker's POLL_INTERVAL_MS may be minutes). Times are
+        kept to a tenth of a second, so their number stays small."""
+        slot = -(-at_ms // DUE_GRAIN_MS) * DUE_GRAIN_MS  # rounded up: never early
+        if slot not in self._given_back_due:
+            heapq.heappush(self._given_back_heap, slot)
+            self._given_back_due.add(slot)
+        self._sweep_nudged.set()  # a rest begun before this may be longer: start it anew
+
+    def _until_given_back_due(self, idle_s: float) -> float:
+        """``idle_s``, or less when work given back falls due sooner."""
+        now = self._clock()
+        heap = self._given_back_heap
+        while heap and heap[0] <= now:  # due already: the claim just made has taken it
+            self._given_back_due.discard(heapq.heappop(heap))
+        if not heap:
+            return idle_s
+        return min(idle_s, max((heap[0] - now) / 1000, MIN_IDLE_S))
 
     def _next_idle_s(self, idle_s: float, found: bool, full: bool) -> float:
         """How long the sweep rests after a claim that was not full, or was full while wake-ups
@@ -242,3 +272,15 @@ class Claiming:
     async def _wait_for_slot(self) -> None:
         with anyio.move_on_after(MAX_WAKEUP_WAIT_S):
             await self._in_flight.slot_freed()
+
+
+async def first_of(*events: anyio.Event) -> None:
+    """Until any of ``events`` is set."""
+    async with anyio.create_task_group() as waiting:
+
+        async def wait_for(event: anyio.Event) -> None:
+            await event.wait()
+            waiting.cancel_scope.cancel()
+
+        for event in events:
+            waiting.start_soon(wait_for, event)

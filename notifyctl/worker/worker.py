@@ -207,11 +207,16 @@ class Worker:
             self._lost_lease(older)
         reopens = self.circuits.closed_for(claim.notification)
         if reopens is not None:  # its destination's circuit is open: not an attempt
-            self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, reopens))
+            self._give_back(claim, reopens)
             return
         if self._slots.admit(claim) is None:  # its destination is full and so is the waiting room
             due = self._clock() + self._slots.give_back_ms(claim)
-            self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, due))
+            self._give_back(claim, due)
+
+    def _give_back(self, claim: Claim, due: int) -> None:
+        """Unstarted, due again at ``due`` (not an attempt); the sweep returns for it then."""
+        self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, due))
+        self.claiming.due_at(due)
 
     def _delivery_ended(self, claim: Claim, took_ms: float | None) -> None:
         self._slots.ended(claim, took_ms)
@@ -254,14 +259,14 @@ class Worker:
             else:
                 retry_at = await self.circuits.admit(claim)
                 if retry_at is not None:  # open, or half-open with its probe elsewhere
-                    self.outcomes.record(Outcome(claim, Verdict.RELEASE, None, retry_at))
+                    self._give_back(claim, retry_at)
                     return
                 started = True
                 result = await channel.deliver(notification)
                 failed = result.kind is ResultKind.RETRYABLE
                 retry_at = await self.circuits.record(notification, failed)
                 if retry_at is not None:  # a failed probe: the destination's failure, not its
-                    self.outcomes.record(Outcome(claim, Verdict.RELEASE, result.error, retry_at))
+                    self._give_back(claim, retry_at)
                     return
             self.outcomes.record(self._outcome(claim, result))
         except anyio.get_cancelled_exc_class():

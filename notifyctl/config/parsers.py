@@ -128,13 +128,15 @@ def mongodb_url(raw: Any) -> str:
 
 
 def store_url(raw: Any) -> str:
-    """Empty (SQLite in the data dir), a sqlite:/// or a MongoDB URL: checked here rather than
-    when the store opens, so a mistyped URL is refused with its password hidden."""
+    """Empty (SQLite in the data dir), a sqlite:///, a MongoDB or a PostgreSQL URL: checked here
+    rather than when the store opens, so a mistyped URL is refused with its password hidden."""
     value = text(raw).strip()
-    if value and not value.startswith(("sqlite:///", "mongodb://", "mongodb+srv://")):
+    schemes = ("sqlite:///", "mongodb://", "mongodb+srv://", "postgresql://", "postgres://")
+    if value and not value.startswith(schemes):
         shown = without_password(value)
         raise ValueError(
-            f"must be sqlite:///path/to/notifyctl.db or mongodb://host/database, got {shown!r}"
+            "must be sqlite:///path/to/notifyctl.db, mongodb://host/database or "
+            f"postgresql://user@host/database, got {shown!r}"
         )
     return value
 

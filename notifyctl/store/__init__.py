@@ -8,6 +8,8 @@ from notifyctl.store.base import Store
 
 __all__ = ["Store", "open_store"]
 
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
 
 def open_store(config: Config, *, durable_writes: bool = True) -> Store:
     """Open the store that ``config.store_url`` names.
@@ -26,10 +28,13 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         )  # fmt: skip
     if url.startswith(("mongodb://", "mongodb+srv://")):
         return open_mongodb(config)
+    if url.startswith(POSTGRESQL_SCHEMES):
+        return open_postgresql(config, durable_writes)
     scheme = url.split(":", 1)[0] if ":" in url else url
     raise ConfigError(
         f"NOTIFYCTL_STORE_URL: unsupported store {scheme!r} in {url!r}; "
-        "use sqlite:///path/to/notifyctl.db or mongodb://host/database"
+        "use sqlite:///path/to/notifyctl.db, mongodb://host/database or "
+        "postgresql://user@host/database"
     )
 
 
@@ -50,3 +55,17 @@ def open_mongodb(config: Config) -> Store:
             "here; pip install pymongo (or reinstall notifyctl with its dependencies)"
         ) from None
     return MongoStore.from_config(config)
+
+
+def open_postgresql(config: Config, durable_writes: bool) -> Store:
+    try:
+        from notifyctl.store.postgresql.store import PostgresStore
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("psycopg", "psycopg_pool", "psycopg_binary"):
+            raise
+        raise ConfigError(
+            "store URL: a postgresql:// store needs the psycopg driver and its pool, which are "
+            "not installed here; pip install 'psycopg[binary,pool]' (or reinstall notifyctl "
+            "with its dependencies)"
+        ) from None
+    return PostgresStore.from_config(config, durable=durable_writes)

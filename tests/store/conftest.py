@@ -14,18 +14,23 @@ import pytest
 
 from notifyctl.store import Store, open_store
 from notifyctl.store.mongodb.store import MongoStore
+from notifyctl.store.postgresql.clock import CALLERS_NOW
+from notifyctl.store.postgresql.store import PostgresStore
 from tests.conftest import make_config
 from tests.mongodb_server import callers_now
+from tests.postgres_server import postgresql_server, postgresql_url
 
-STORE_ADAPTERS = ["sqlite", "mongodb"]
+__all__ = ["postgresql_server", "postgresql_url"]  # fixtures, for every test under tests/store
+
+STORE_ADAPTERS = ["sqlite", "mongodb", "postgresql"]
 
 #: where the port lets adapters differ, what each one does: the same facts as the "Features"
 #: block of ``notifyctl/store/<adapter>/__init__.py`` (a new adapter adds its column here)
 ADAPTER_DIFFERENCES: dict[str, dict[str, bool]] = {
     # claim_ids itself buries an exhausted id it was named (else it waits for claim_batch)
-    "claim_ids burial": {"sqlite": False, "mongodb": True},
+    "claim_ids burial": {"sqlite": False, "mongodb": True, "postgresql": True},
     # a failed insert_many stored nothing (one transaction), rather than the items before the error
-    "insert_many all or nothing": {"sqlite": True, "mongodb": False},
+    "insert_many all or nothing": {"sqlite": True, "mongodb": False, "postgresql": True},
 }
 
 
@@ -60,6 +65,11 @@ def open_adapter(
         url = request.getfixturevalue("mongodb_url")
         config = make_config(tmp_path, store_url=url, **overrides)
         return MongoStore.from_config(config, now_expression=callers_now)
+    if adapter == "postgresql":
+        # as on MongoDB: the caller's time stands in for the server's clock
+        url = request.getfixturevalue("postgresql_url")
+        config = make_config(tmp_path, store_url=url, **overrides)
+        return PostgresStore.from_config(config, clock=CALLERS_NOW)
     raise AssertionError(adapter)  # pragma: no cover - a new adapter must add its case
 
 

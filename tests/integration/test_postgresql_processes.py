@@ -1,0 +1,115 @@
+"""Several processes sharing one PostgreSQL store: concurrent claims, real workers, a kill -9.
+
+Each test has a schema of its own on the real server (tests/postgres_server.py); every wait has
+a deadline and no timing is asserted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import Counter
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from notifyctl.model import Status, now_ms
+from notifyctl.store import open_store
+from notifyctl.store.postgresql.pool import PoolSize
+from notifyctl.store.postgresql.store import PostgresStore
+from tests.conftest import make_config
+from tests.helpers import Receiver, insert, start_worker, stop, wait_until, webhooks
+from tests.postgres_server import postgresql_server, postgresql_url
+
+__all__ = ["postgresql_server", "postgresql_url"]  # the fixtures these tests take
+
+pytestmark = pytest.mark.integration
+
+CLAIMERS, NOTIFICATIONS, BATCH = 4, 2_000, 10
+
+
+def claim_until_empty(url: str, number: int, start: Barrier, results: Any) -> None:
+    """One claiming process: take batches until nothing is left; report every id won."""
+    store = PostgresStore(url, PoolSize(max=2, min=1))
+    won: list[str] = []
+    try:
+        start.wait(60)
+        while batch := store.claim_batch(f"claimer-{number}", BATCH, now_ms(), 600_000):
+            won.extend(claim.id for claim in batch)
+    finally:
+        store.close()
+        results.put((number, won))
+
+
+def test_four_processes_claim_each_notification_exactly_once(postgresql_url: str) -> None:
+    store = PostgresStore(postgresql_url, PoolSize(max=2, min=1))
+    ids = set(insert(store, webhooks("http://127.0.0.1:9/hook", NOTIFICATIONS)))
+    spawn = multiprocessing.get_context("spawn")
+    start, results = spawn.Barrier(CLAIMERS), spawn.Queue()
+    claimers = [
+        spawn.Process(target=claim_until_empty, args=(postgresql_url, n, start, results))
+        for n in range(CLAIMERS)
+    ]
+    for process in claimers:
+        process.start()
+    try:
+        won = dict(results.get(timeout=180) for _ in claimers)
+    finally:
+        for process in claimers:
+            process.join(30)
+    claimed = Counter(i for ids_won in won.values() for i in ids_won)
+    assert [i for i, n in claimed.items() if n > 1] == []
+    assert set(claimed) == ids
+    # SKIP LOCKED: claimers running together share the queue, none comes back empty-handed
+    assert sum(1 for ids_won in won.values() if ids_won) >= 2, "no concurrency: proves nothing"
+    assert store.counts(now_ms())["locked"] == NOTIFICATIONS
+    store.close()
+
+
+def leased_by_pid(url: str, pid: int) -> set[str]:
+    """Ids a worker process still holds leases on, as it left them."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT id FROM notifications WHERE locked_by LIKE %s AND status = 'pending'",
+            (f"%-{pid}-%",),
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_a_worker_killed_mid_run_loses_nothing_and_repeats_only_its_in_flight(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    lease_ms, total = 1_500, 1_200
+    config = make_config(
+        tmp_path, store_url=postgresql_url, lock_duration_ms=lease_ms, worker_concurrency=40
+    )
+    store = open_store(config)
+    with Receiver(lambda attempt: (200, 0.2)) as receiver:
+        ids = set(insert(store, webhooks(receiver.url, total)))
+        victim = start_worker(config, 1)
+        survivors = [start_worker(config, n) for n in (2, 3)]
+        try:
+            wait_until(lambda: len(leased_by_pid(postgresql_url, victim.pid)) >= 10, 60, "leases")
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait(10)
+            orphaned = leased_by_pid(postgresql_url, victim.pid)
+            wait_until(lambda: set(receiver.counts()) >= ids, 120, "every notification")
+            wait_until(lambda: store.counts(now_ms())["sent"] == total, 30, "all marked sent")
+        finally:
+            codes = [stop(worker) for worker in survivors]
+            stop(victim)  # killed already, unless a wait above failed first
+        deliveries = receiver.snapshot()
+    assert orphaned, "the killed worker held no leases: the test proves nothing"
+    repeats = {i for i, n in receiver.counts().items() if n > 1}
+    assert repeats <= orphaned
+    assert all(d.body["id"] == d.webhook_id for d in deliveries)
+    assert codes == [0, 0]
+    for notification_id in orphaned:
+        found = store.get(notification_id)
+        assert found is not None and found.status is Status.SENT and found.attempts == 2
+    assert store.counts(now_ms())["locked"] == 0
+    store.close()

@@ -29,6 +29,9 @@ class Status(StrEnum):
     SUPPRESSED = "suppressed"
     #: past its ``expires_at`` before it was sent: never sent; terminal (issue 17)
     EXPIRED = "expired"
+    #: held back by an operator's pause (``notifyctl/pauses.py``): not claimable, not terminal;
+    #: a resume makes it ``pending`` or ``scheduled`` again, due when it was due
+    PAUSED = "paused"
 
 
 TERMINAL = frozenset(
@@ -40,6 +43,8 @@ DEFAULT_TENANT = "default"
 #: (``notifyctl.channels.configured``)
 CHANNELS = ("webhook", "log", "email", "apns", "fcm", "sms")
 CLAIMABLE = (Status.PENDING.value, Status.SCHEDULED.value)
+#: what a cancel may stop (unless a live worker holds its lease)
+CANCELLABLE = (*CLAIMABLE, Status.PAUSED.value)
 
 
 class Priority(IntEnum):
@@ -95,6 +100,8 @@ class NewNotification:
     #: why it is stored already ``suppressed`` (the recipient opted out of its category or
     #: channel, or has no address for it): kept for the message's report, never claimed
     suppressed: str | None = None
+    #: an operator's pause holds it back (``pauses.py``): stored ``paused`` until the resume
+    paused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +197,9 @@ class Verdict(StrEnum):
     DEFERRED = "deferred"
     #: claimed after its ``expires_at``: ``expired``, never sent, the claim's attempt given back
     EXPIRED = "expired"
+    #: claimed while a pause holds it back: ``paused``, the attempt given back, a ``paused``
+    #: history entry naming the pause (as ``error``)
+    PAUSED = "paused"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from notifyctl.model import TERMINAL, Claim, Notification, Outcome, Status, Verdict
+from notifyctl.model import CLAIMABLE, TERMINAL, Claim, Notification, Outcome, Status, Verdict
 
 #: what a worker's stop records for a delivery it interrupted mid-way (``interrupted`` in
 #: ``worker/verdicts.py``): due again at once with its attempt given back, so a deploy never
@@ -30,11 +30,12 @@ def lease_is_live(row: Notification, now: int) -> bool:
 
 
 def is_due_and_free(row: Notification, now: int) -> bool:
-    return row.status not in TERMINAL and row.available_at <= now and not lease_is_live(row, now)
+    return row.status in CLAIMABLE and row.available_at <= now and not lease_is_live(row, now)
 
 
 def is_claimable(row: Notification, now: int) -> bool:
-    """Not terminal, due, under no live lease, and with attempts left."""
+    """Pending or scheduled (not terminal, not paused), due, under no live lease, and with
+    attempts left."""
     return is_due_and_free(row, now) and row.attempts < row.max_attempts
 
 
@@ -83,6 +84,8 @@ def after_outcome(row: Notification, outcome: Outcome, now: int) -> Notification
         due = now if outcome.retry_at is None else outcome.retry_at
         status = Status.SCHEDULED if due > now else Status.PENDING
         return replace(row, status=status, available_at=due, attempts=row.attempts - 1)
+    if verdict is Verdict.PAUSED:  # a pause holds it: waits for the resume, due at once then
+        return replace(row, status=Status.PAUSED, available_at=now, attempts=row.attempts - 1)
     raise AssertionError(f"the model has no rule for a {verdict} outcome yet: add it here")
 
 
@@ -91,6 +94,11 @@ def after_replay(row: Notification, now: int) -> Notification:
     return replace(
         unleased(row), status=Status.PENDING, available_at=now, attempts=0, replays=row.replays + 1
     )
+
+
+def after_resume(row: Notification, now: int) -> Notification:
+    """A paused row let go: due when it was due."""
+    return replace(row, status=Status.SCHEDULED if row.available_at > now else Status.PENDING)
 
 
 def essentials(row: Notification) -> tuple[object, ...]:

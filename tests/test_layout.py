@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "notifyctl"
 
 CORE = {"model", "ids", "errors", "lease", "retry", "validation", "claim_order", "shapes",
         "addresses", "tenants", "limits", "preferences", "templates", "recipients", "fanout",
-        "personalize", "flow", "recipient_json",
+        "personalize", "flow", "recipient_json", "pauses",
         "__init__"}  # fmt: skip
 CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}

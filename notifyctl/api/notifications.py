@@ -29,6 +29,7 @@ from notifyctl.api.io import (
 )
 from notifyctl.api.limits import DailyQuota, QuotaGrant
 from notifyctl.api.messages import Planned, Sends, get_message, message_response
+from notifyctl.api.pauses import IntakePauses
 from notifyctl.api.problems import HTTPProblem, invalid, problem_json
 from notifyctl.api.ratelimit import BATCH_ITEMS_PER_TOKEN
 from notifyctl.broker import Broker, group_wakeups
@@ -37,7 +38,7 @@ from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.fanout import is_person_send
 from notifyctl.metrics import ApiMetrics
-from notifyctl.model import InsertResult, NewNotification, now_ms
+from notifyctl.model import InsertResult, NewNotification, Status, now_ms
 from notifyctl.shapes import notification_json
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
@@ -66,6 +67,8 @@ class Notifications:
         self.destinations = IntakeResolver(policy, config.intake_dns_timeout_ms / 1000, resolver)
         self._group_commit = GroupCommit(store.insert_many)
         self.quota = DailyQuota(store, metrics)
+        #: what an operator paused is stored ``paused`` (``pauses.py``)
+        self.pauses = IntakePauses(store, metrics)
         #: the channels this deployment delivers; a notification on another is refused
         self.channels = offered(config)
         #: sends to a person by template (``messages.py``)
@@ -112,7 +115,9 @@ class Notifications:
         wakeups = group_wakeups(
             (r.notification.id, int(r.notification.priority))
             for r in results
-            if r.created and r.notification.scheduled_for <= now
+            if r.created
+            and r.notification.scheduled_for <= now
+            and r.notification.status is not Status.PAUSED
         )
         if wakeups:
             self.broker.publish(wakeups)
@@ -126,6 +131,7 @@ class Notifications:
         (item,) = await self._parse([body], now, tenant, request.headers.get("idempotency-key"))
         if isinstance(item, Invalid):
             raise invalid(item.errors)
+        (item,) = await self.pauses.mark([item])
         grant = await self._take_quota(request, 1) if limits_of(request).daily_quota else None
         if grant is None:  # the common case, kept free of the quota's bookkeeping
             result = await self._insert_one(item)
@@ -148,7 +154,7 @@ class Notifications:
         (planned,) = await self.sends.plan([send])
         if isinstance(planned, Invalid):
             raise invalid(planned.errors)
-        items = planned.notifications
+        items = await self.pauses.mark(planned.notifications)
         grant = await self._take_quota(request, len(items))
         async with self._quota_kept(grant) as results:
             results.extend(await self._store(self.store.insert_many, items, now))
@@ -198,7 +204,7 @@ class Notifications:
         charge_batch(request.scope.get(CHARGE), len(items))
         now = now_ms()
         parsed = await self._parse_batch(items, now, tenant_of(request))
-        valid = [n for p in parsed for n in stored_items(p)]
+        valid = await self.pauses.mark([n for p in parsed for n in stored_items(p)])
         grant = await self._take_quota(request, len(valid))
         async with self._quota_kept(grant) as inserted:
             if valid:

@@ -3,7 +3,8 @@
 ``common.py`` is what every command shares (settings, the one error line, the store); ``serve.py``
 holds ``api``, ``worker`` and ``up``; ``loadgen.py`` the load generator's command; ``ops.py`` the
 ``inspect`` and ``dlq`` groups, rendered by ``views.py``; ``keys.py`` the ``keys`` group;
-``templates.py`` the ``templates`` group. This module mounts them on one app.
+``templates.py`` the ``templates`` group; ``pauses.py`` ``pause`` and ``resume``. This module
+mounts them on one app.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from notifyctl import __version__
-from notifyctl.cli import loadgen, serve
+from notifyctl.cli import loadgen, pauses, serve
 from notifyctl.cli.common import DataDir
 from notifyctl.cli.keys import keys_app
 from notifyctl.cli.ops import dlq_app, inspect_app
@@ -32,6 +33,8 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(templates_app, name="templates")
+app.command("pause")(pauses.pause)
+app.command("resume")(pauses.resume)
 
 
 def version_callback(value: bool) -> None:

@@ -16,7 +16,7 @@ from notifyctl.cli import people, views
 from notifyctl.cli.common import fail, open_existing_store, show
 from notifyctl.errors import NotifyError
 from notifyctl.model import now_ms
-from notifyctl.ops import destinations, dlq, inspect
+from notifyctl.ops import destinations, dlq, inspect, pauses
 
 inspect_app = typer.Typer(
     help="Operators' views of a deployment, read from its store; --json for scripts.",
@@ -86,6 +86,16 @@ def inspect_destinations(
 
 
 inspect_app.command("message")(people.inspect_message)
+
+
+@inspect_app.command("pauses")
+def inspect_pauses(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What is paused (notifyctl pause), since when, why, and how many notifications wait."""
+    _, store = open_existing_store(ctx)
+    show(pauses.pauses(store), as_json, views.format_pauses)
 
 
 Since = Annotated[

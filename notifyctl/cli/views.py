@@ -23,9 +23,10 @@ STATUS_ORDER = (
     "cancelled",
     "suppressed",
     "expired",
+    "paused",
 )
 NUMERIC = {*STATUS_ORDER, "sent/s", "due", "attempt", "attempts", "replays", "pid",
-           "heartbeat age s", "in flight", "processed"}  # fmt: skip
+           "heartbeat age s", "in flight", "processed", "waiting"}  # fmt: skip
 
 
 def table(title: str, *columns: str) -> Table:
@@ -159,4 +160,14 @@ def format_destinations(rows: list[dict[str, Any]]) -> RenderableType:
             f"{row['reopens_in_s']:.1f}", number(row["openings"]),
             f"{row['failure_ratio']:.0%}", plain(row["probe_by"]),
         )  # fmt: skip
+    return view
+
+
+def format_pauses(rows: list[dict[str, Any]]) -> RenderableType:
+    if not rows:
+        return Text("nothing is paused")
+    view = table("Paused", "kind", "value", "since", "waiting", "reason")
+    for row in rows:
+        view.add_row(plain(row["kind"]), plain(row["value"]), plain(row["since"]),
+                     number(row["waiting"]), plain(row["reason"]))  # fmt: skip
     return view

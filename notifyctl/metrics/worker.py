@@ -4,7 +4,7 @@ process exports (``base.Metrics``)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,6 +28,13 @@ class CircuitsView(Protocol):
     def open_count(self) -> int: ...
 
 
+class PausesView(Protocol):
+    """What the metrics read of a worker's view of the pauses (``worker/pauses.py``)."""
+
+    parked: int
+    pauses: Sized
+
+
 class WorkerView(Protocol):
     """What the worker's metrics read from a worker."""
 
@@ -36,6 +43,7 @@ class WorkerView(Protocol):
     started_at: int
     stats: WorkerStats
     circuits: CircuitsView
+    pause_watch: PausesView
 
     @property
     def in_flight(self) -> int: ...
@@ -61,7 +69,7 @@ class WorkerMetrics(Metrics):
     def _collectors(self) -> list[Collect]:
         return [
             *super()._collectors(), self._delivery, self._resources, self._work, self._retention,
-            self._circuits, self._queue,
+            self._circuits, self._pauses, self._queue,
         ]  # fmt: skip
 
     def _delivery(self) -> Iterator[Metric]:
@@ -95,6 +103,17 @@ class WorkerMetrics(Metrics):
             "worker_circuit_deferred", "Claims this worker gave back unstarted because their"
             " destination's circuit was open (or half-open, its probe elsewhere): not attempts.",
             value=circuits.deferred,
+        )  # fmt: skip
+
+    def _pauses(self) -> Iterator[Metric]:
+        watch = self._worker.pause_watch
+        yield gauge(
+            "worker_pauses", "Pauses in force (channels, destinations, tenants) as this worker"
+            " last read them (notifyctl inspect pauses lists them).", len(watch.pauses),
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "worker_paused", "Claims this worker parked because a pause held them back (what"
+            " the pause command could not move itself): not attempts.", value=watch.parked,
         )  # fmt: skip
 
     def _resources(self) -> Iterator[Metric]:

@@ -1,7 +1,7 @@
 """The store port: the source of truth for every notification, its status, attempts and lease.
 Each tenant's settings and resources are parts of the port of their own, composed into ``Store``:
-``secrets.py``, ``keys.py``, ``limits.py``, ``recipients.py``, ``templates.py`` (named as their
-adapters' files in ``sqlite/`` and ``mongodb/``).
+``secrets.py``, ``keys.py``, ``limits.py``, ``recipients.py``, ``templates.py``, ``breakers.py``,
+``pauses.py`` (named as their adapters' files in ``sqlite/`` and ``mongodb/``).
 
 Each method states its atomicity. Adapters implement the lease rules of ``notifyctl.lease``; the
 contract suite in tests/store/contract/ runs against every adapter.
@@ -43,13 +43,21 @@ from notifyctl.model import (
 from notifyctl.store.breakers import BreakerStore
 from notifyctl.store.keys import KeyStore
 from notifyctl.store.limits import LimitStore
+from notifyctl.store.pauses import PauseStore
 from notifyctl.store.recipients import RecipientStore
 from notifyctl.store.secrets import SecretStore
 from notifyctl.store.templates import TemplateStore
 
 
 class Store(
-    SecretStore, KeyStore, LimitStore, RecipientStore, TemplateStore, BreakerStore, Protocol
+    SecretStore,
+    KeyStore,
+    LimitStore,
+    RecipientStore,
+    TemplateStore,
+    BreakerStore,
+    PauseStore,
+    Protocol,
 ):
     """The whole port: the notifications, their leases and outcomes (here), and each tenant's
     settings and resources (one Protocol each, in the modules named like their adapter files)."""

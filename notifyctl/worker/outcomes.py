@@ -37,6 +37,13 @@ GATHER_S = 0.002
 PIGGYBACK_WAITS = 10
 #: a recorded verdict -> its outcome label and WorkerStats field
 OUTCOME_NAMES = {Verdict.SENT: "sent", Verdict.RETRY: "retried", Verdict.DEAD: "dead"}
+#: the outcomes of claims that were no attempt, and the ``WorkerStats`` counter of each (a
+#: parked one is counted where it is parked: ``worker_paused_total``)
+NOT_ATTEMPTS: dict[Verdict, str | None] = {
+    Verdict.RELEASE: "released", Verdict.INTERRUPTED: "interrupted",
+    Verdict.SUPPRESSED: "suppressed", Verdict.DEFERRED: "deferred", Verdict.EXPIRED: "expired",
+    Verdict.PAUSED: None,
+}  # fmt: skip
 
 
 class StoreCall(Protocol):
@@ -151,22 +158,12 @@ class Outcomes:
 
     def _count(self, outcome: Outcome, now: int) -> None:
         stats, verdict, notification = self._stats, outcome.verdict, outcome.claim.notification
-        if verdict is Verdict.RELEASE:
-            stats.released += 1
-            return
-        if verdict is Verdict.INTERRUPTED:
-            stats.interrupted += 1
-            return
-        if verdict is Verdict.SUPPRESSED:
-            stats.suppressed += 1
-            log.info("%s suppressed: %s", notification.id, outcome.error)
-            return
-        if verdict is Verdict.DEFERRED:
-            stats.deferred += 1
-            return
-        if verdict is Verdict.EXPIRED:
-            stats.expired += 1
-            log.info("%s expired: %s", notification.id, outcome.error)
+        if verdict in NOT_ATTEMPTS:
+            counter = NOT_ATTEMPTS[verdict]
+            if counter is not None:
+                setattr(stats, counter, getattr(stats, counter) + 1)
+            if verdict in (Verdict.SUPPRESSED, Verdict.EXPIRED):
+                log.info("%s %s: %s", notification.id, verdict.value, outcome.error)
             return
         kind = OUTCOME_NAMES[verdict]
         key = (notification.channel, kind)

@@ -57,6 +57,7 @@ from notifyctl.worker.heartbeat import Heartbeat
 from notifyctl.worker.held import HeldClaims
 from notifyctl.worker.inflight import InFlight
 from notifyctl.worker.outcomes import Outcomes
+from notifyctl.worker.pauses import PauseWatch
 from notifyctl.worker.people import People
 from notifyctl.worker.retention import Retention
 from notifyctl.worker.verdicts import (
@@ -117,6 +118,8 @@ class Worker:
         )  # fmt: skip
         #: each destination's circuit breaker, shared with the other workers through the store
         self.circuits = Circuits(store, self._call, self.id, clock, breaker_policy(config), rand)
+        #: the operators' pauses: what they hold back is parked, not delivered
+        self.pause_watch = PauseWatch(store, self._call, clock)
         #: the recipients and templates of notifications sent to a person
         self.people = People(store, self._call, clock)
         #: deletes old terminal notifications (``NOTIFYCTL_RETENTION_DAYS``), in every worker
@@ -162,6 +165,7 @@ class Worker:
                 background.start_soon(self._renew_loop)
                 background.start_soon(self.heartbeat.run)
                 background.start_soon(self.circuits.run)
+                background.start_soon(self.pause_watch.run)
                 background.start_soon(self.retention.run)  # returns at once when retention is off
                 if self.dead_letters is not None:
                     background.start_soon(self.dead_letters.run)
@@ -205,6 +209,10 @@ class Worker:
         older = self._held.hold(claim)
         if older is not None:  # we took over our own lapsed lease: the old claim is void
             self._lost_lease(older)
+        pause = self.pause_watch.holding(claim.notification)
+        if pause is not None:  # an operator paused it: it waits for the resume
+            self.outcomes.record(self.pause_watch.park(claim, pause))
+            return
         reopens = self.circuits.closed_for(claim.notification)
         if reopens is not None:  # its destination's circuit is open: not an attempt
             self._give_back(claim, reopens)
@@ -280,11 +288,15 @@ class Worker:
 
     def _personalized(self, claim: Claim) -> Notification | Outcome:
         """The notification to deliver with its recipient's address and texts, or the outcome
-        that stands instead (suppressed, deferred to the quiet hours' end, dead, retried)."""
+        that stands instead (suppressed, deferred to the quiet hours' end, dead, retried, or
+        parked: a pause holds its destination)."""
         resolved = person_outcome(claim, self.people.resolve(claim.notification))
         if isinstance(resolved, DeliveryResult):
             return self._outcome(claim, resolved)
-        return resolved
+        if isinstance(resolved, Outcome):
+            return resolved
+        pause = self.pause_watch.holding(resolved)  # its address is known only now
+        return resolved if pause is None else self.pause_watch.park(claim, pause)
 
     def _never_ran(self, claim: Claim) -> None:
         """A delivery cancelled before its first step: nothing was attempted."""

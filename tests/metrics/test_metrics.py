@@ -56,6 +56,8 @@ OPERATOR_METRICS = {
     "notification_delivery_latency_seconds": ("histogram", {"channel"}),
     "notification_oldest_due_age_seconds": ("gauge", set()),
     "database_operation_duration_seconds": ("histogram", {"operation"}),
+    "worker_pauses": ("gauge", set()),
+    "worker_paused": ("counter", set()),
 }
 QUEUE_STATUSES = {
     "pending",
@@ -66,6 +68,7 @@ QUEUE_STATUSES = {
     "cancelled",
     "suppressed",
     "expired",
+    "paused",
 }
 
 

@@ -63,7 +63,7 @@ def test_inspect_stats_gives_the_known_numbers(known: tuple[Config, Store, dict[
     stats = cli(config, "inspect", "stats")
     assert stats["counts"] == {
         "pending": 5, "scheduled": 2, "sent": 2, "dead": 1, "cancelled": 1, "suppressed": 0,
-        "expired": 0,
+        "expired": 0, "paused": 0,
         "locked": 1,
     }  # fmt: skip
     for window in ("1m", "5m", "15m"):

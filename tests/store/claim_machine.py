@@ -40,6 +40,7 @@ GIVE_BACK = (
     Verdict.SUPPRESSED,
     Verdict.DEFERRED,
     Verdict.EXPIRED,
+    Verdict.PAUSED,
 )
 LEASE = 1_000
 #: every example opens a fresh database: in RAM where the OS offers it, to spare the disk syncs
@@ -230,6 +231,7 @@ class ClaimMachine(Checks):
         written = [o for o, ok in zip(outcomes, accepted, strict=True) if ok]
         self.sent |= {o.claim.id for o in written if o.verdict is Verdict.SENT}
         self.attempt_returned |= {o.claim.id for o in written if o.verdict in GIVE_BACK}
+        self.paused |= {o.claim.id for o in written if o.verdict is Verdict.PAUSED}
 
     def check_stale_rows_unchanged(
         self,
@@ -243,6 +245,19 @@ class ClaimMachine(Checks):
         written = {o.claim.id for o, ok in zip(outcomes, accepted, strict=True) if ok}
         for nid in {o.claim.id for o in outcomes} - written - set(claimed_since):
             assert self.row(nid) == before[nid], "a stale write changed the row"
+
+    @precondition(lambda machine: bool(machine.paused))
+    @rule()
+    def resume(self) -> None:
+        """An operator resumes what a worker parked for a pause (``notifyctl resume``)."""
+        before = self.snapshot()
+        assert self.store.unpark(self.now, [], 2) == len(self.paused)  # batches of 2
+        expected = {
+            nid: model.after_resume(row, self.now) if nid in self.paused else row
+            for nid, row in before.items()
+        }
+        self.paused.clear()
+        self.check_rows(expected)
 
     @precondition(has_a_dead_one)
     @rule(data=st.data())

@@ -31,6 +31,8 @@ class Checks(RuleBasedStateMachine):
         #: attempts at the last step, and the ids whose attempts may go down in this one
         self.last_attempts: dict[str, int] = {}
         self.attempt_returned: set[str] = set()
+        #: ids parked by an accepted ``paused`` outcome, until a resume
+        self.paused: set[str] = set()
 
     def row(self, notification_id: str) -> Notification:
         found = self.store.get(notification_id)
@@ -103,6 +105,9 @@ class Checks(RuleBasedStateMachine):
         terminal is claimable, or out of attempts and so buried by the next claim."""
         for row in rows:
             if row.status in TERMINAL:
+                continue
+            if row.status is Status.PAUSED:  # claimable again after the resume, not before
+                assert row.id in self.paused and row.locked_by is None, row
                 continue
             assert row.status in (Status.PENDING, Status.SCHEDULED), row
             assert (row.locked_by is None) == (row.lock_expiry is None), row

@@ -8,6 +8,9 @@ BSON restricts (``$``-prefixed, dotted, containing NUL).
 Like the SQLite store, ``available_at`` is the due time of a free notification and the lease
 expiry of a leased one, so "due and free, or lease expired" is the single range condition
 ``available_at <= now`` on the claim index, where ``now`` is the server's clock (``clock``).
+
+``destination`` (``flow.destination_of``) is stored for pauses by destination; it is derived,
+so documents of releases before it get it at start-up (``fill_destinations``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from notifyctl.claim_order import Band
 from notifyctl.errors import StoreError
+from notifyctl.flow import destination_of
 from notifyctl.model import (
+    CANCELLABLE,
     CLAIMABLE,
     DEFAULT_TENANT,
     TERMINAL,
@@ -49,6 +54,7 @@ CLAIM_SORT = [("priority", DESCENDING), ("available_at", ASCENDING)]
 #: each band's range in this order, and the server merges them)
 LEVEL_SORT = [("available_at", ASCENDING)]
 CLAIMABLE_FILTER = {"status": {"$in": list(CLAIMABLE)}}
+CANCELLABLE_FILTER = {"status": {"$in": list(CANCELLABLE)}}
 TERMINAL_FILTER = {"status": {"$in": sorted(status.value for status in TERMINAL)}}
 RETENTION_INDEX = "retention"
 DEAD_LETTER_INDEX = "dead_letters"
@@ -95,9 +101,12 @@ def due(at: dict[str, Any]) -> dict[str, Any]:
 
 
 def initial_status(item: NewNotification, now: int) -> Status:
-    """Suppressed at intake (the recipient's say), else due now or later."""
+    """Suppressed at intake (the recipient's say), paused (an operator's), else due now or
+    later."""
     if item.suppressed is not None:
         return Status.SUPPRESSED
+    if item.paused:
+        return Status.PAUSED
     return Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
 
 
@@ -114,6 +123,7 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "tenant_id": item.tenant_id, "html": item.html, "message_id": item.message_id,
         "template": item.template, "category": item.category, "last_error": item.suppressed,
         "expires_at": None if item.expires_at is None else to_date(item.expires_at),
+        "destination": destination_of(item.channel, item.to),
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -229,6 +239,7 @@ def migrate(db: Database[Any]) -> None:
     db["notifications"].update_many(
         {"tenant_id": {"$exists": False}}, {"$set": {"tenant_id": DEFAULT_TENANT}}
     )
+    fill_destinations(db["notifications"])
     for collection, name in OBSOLETE_INDEXES:
         if name in db[collection].index_information():
             try:
@@ -236,6 +247,22 @@ def migrate(db: Database[Any]) -> None:
             except OperationFailure as exc:
                 if exc.code != 27:  # IndexNotFound: another process dropped it first
                     raise
+
+
+def fill_destinations(notifications: Collection[Any], batch: int = 1_000) -> None:
+    """The destination (``flow.destination_of``) of every notification still waiting that was
+    stored before the field existed, so a pause by destination finds it (terminal ones never
+    move again). Each document once: a later pass finds none."""
+    waiting = {**CLAIMABLE_FILTER, "destination": {"$exists": False}}
+    while True:
+        docs = list(notifications.find(waiting, {"channel": 1, "to": 1}, limit=batch))
+        if not docs:
+            return
+        notifications.bulk_write([
+            UpdateOne({"_id": doc["_id"], "destination": {"$exists": False}},
+                      {"$set": {"destination": destination_of(doc["channel"], doc.get("to"))}})
+            for doc in docs
+        ])  # fmt: skip
 
 
 def ensure_indexes(db: Database[Any], retention_days: int) -> None:

@@ -47,6 +47,7 @@ from notifyctl.store.mongodb.connection import STARTUP_ATTEMPTS, open_client, st
 from notifyctl.store.mongodb.keys import KeyRows
 from notifyctl.store.mongodb.limits import LimitDocuments
 from notifyctl.store.mongodb.ops import of_tenant
+from notifyctl.store.mongodb.pauses import PauseDocuments
 from notifyctl.store.mongodb.pool import PoolSize, PoolStats, auto_pool_size, pool_size
 from notifyctl.store.mongodb.recipients import RecipientDocuments
 from notifyctl.store.mongodb.retention import RetentionDocuments
@@ -70,6 +71,7 @@ class MongoStore(
     TemplateDocuments,
     RetentionDocuments,
     BreakerDocuments,
+    PauseDocuments,
 ):
     """One MongoClient (thread-safe, pooled) per store object, shared by a process's threads."""
 
@@ -188,7 +190,7 @@ class MongoStore(
         free = [{"locked_by": {"$exists": False}}, expired]
         with self._translated("cancel"):
             doc = self._notifications.find_one_and_update(
-                {**mine, **schema.CLAIMABLE_FILTER, "$or": free},
+                {**mine, **schema.CANCELLABLE_FILTER, "$or": free},
                 [
                     {"$set": {"status": Status.CANCELLED.value, "updated_at": at}},
                     {"$unset": list(schema.LEASE_FIELDS)},

@@ -111,7 +111,8 @@ def history_entry(outcome: Outcome, at: Expression) -> dict[str, Any] | None:
     path."""
     names = {Verdict.SENT: "sent", Verdict.RETRY: "retry", Verdict.DEAD: "dead",
              Verdict.INTERRUPTED: "interrupted", Verdict.SUPPRESSED: "suppressed",
-             Verdict.DEFERRED: "deferred", Verdict.EXPIRED: "expired"}  # fmt: skip
+             Verdict.DEFERRED: "deferred", Verdict.EXPIRED: "expired",
+             Verdict.PAUSED: "paused"}  # fmt: skip
     if outcome.verdict not in names:
         return None
     n = outcome.claim.notification
@@ -154,6 +155,11 @@ def finish_update(
             status=status.value,
             last_error={"$literal": outcome.error},
             attempts={"$add": ["$attempts", -1]},
+        )
+    elif outcome.verdict == Verdict.PAUSED:  # waits for the resume; the claim was no attempt
+        # due at once on the resume (while leased, ``available_at`` was the lease's end)
+        changes.update(
+            status=Status.PAUSED.value, available_at=at, attempts={"$add": ["$attempts", -1]}
         )
     elif outcome.verdict in (Verdict.DEFERRED, Verdict.RELEASE):
         # quiet hours' end, or unstarted for want of room: due at retry_at, not an attempt

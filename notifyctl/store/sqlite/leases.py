@@ -51,6 +51,7 @@ INTERRUPTED_ENTRY = history_entry("'interrupted'", ":now", ":error")
 SUPPRESSED_ENTRY = history_entry("'suppressed'", ":now", ":error")
 DEFERRED_ENTRY = history_entry("'deferred'", ":now", ":error")
 EXPIRED_AT_CLAIM_ENTRY = history_entry("'expired'", ":now", ":error")
+PAUSED_ENTRY = history_entry("'paused'", ":now", ":error")
 FINISH_SQL = {
     Verdict.SENT: f"UPDATE notifications SET status = 'sent', sent_at = :now, {SENT_ENTRY},"
     f" {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
@@ -80,6 +81,11 @@ FINISH_SQL = {
     Verdict.EXPIRED: "UPDATE notifications SET status = 'expired', last_error = :error,"
     f" {EXPIRED_AT_CLAIM_ENTRY}, attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now"
     + NAMED_FENCE,
+    # claimed while a pause holds it back: waits for the resume, the claim was no attempt
+    # (due at once on the resume: while leased, ``available_at`` was the lease's end)
+    Verdict.PAUSED: f"UPDATE notifications SET status = 'paused', available_at = :now,"
+    f" {PAUSED_ENTRY},"
+    f" attempts = attempts - 1, {RELEASE_LEASE}, updated_at = :now" + NAMED_FENCE,
 }
 
 

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from notifyctl.flow import destination_of
 from notifyctl.model import NewNotification, Notification, Priority, Status
 from notifyctl.store.sqlite.retention import CREATE_TERMINAL_INDEX
 
@@ -93,6 +94,8 @@ ADDED_COLUMNS = (
     ("category", "TEXT"),
     # past it a notification is never sent (issue 17); NULL: it never expires
     ("expires_at", "INTEGER"),
+    # where it goes (``flow.destination_of``), for pauses by destination (issue 17)
+    ("destination", "TEXT"),
 )
 #: indexes on added columns, created after ``ADDED_COLUMNS`` (an older database lacks them
 #: while ``SCHEMA`` runs). Partial: only rows with a dead letter to publish, so the publisher's
@@ -122,8 +125,8 @@ COLUMNS = (
 INSERT = (
     "INSERT INTO notifications (id, user_id, channel, dest, title, body, data, priority, status,"
     " scheduled_for, available_at, max_attempts, idempotency_key, request_hash, created_at,"
-    " updated_at, tenant_id, html, message_id, template, category, last_error, expires_at)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " updated_at, tenant_id, html, message_id, template, category, last_error, expires_at,"
+    " destination) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     # only a tenant's repeated idempotency key is a replay; a repeated id (a collision) raises
     " ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
 )
@@ -142,9 +145,12 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
 
 
 def initial_status(item: NewNotification, now: int) -> Status:
-    """Suppressed at intake (the recipient's say), else due now or later."""
+    """Suppressed at intake (the recipient's say), paused (an operator's), else due now or
+    later."""
     if item.suppressed is not None:
         return Status.SUPPRESSED
+    if item.paused:
+        return Status.PAUSED
     return Status.SCHEDULED if item.scheduled_for > now else Status.PENDING
 
 
@@ -156,6 +162,7 @@ def new_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         item.scheduled_for, item.scheduled_for, item.max_attempts, item.idempotency_key,
         item.request_hash, item.created_at, now, item.tenant_id, item.html, item.message_id,
         item.template, item.category, item.suppressed, item.expires_at,
+        destination_of(item.channel, item.to),
     )  # fmt: skip
 
 
@@ -180,6 +187,18 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
     for name, declaration in ADDED_COLUMNS:
         if name not in present:
             conn.execute(f"ALTER TABLE notifications ADD COLUMN {name} {declaration}")
+    if "destination" not in present:
+        fill_destinations(conn)
+
+
+def fill_destinations(conn: sqlite3.Connection) -> None:
+    """The destination of every notification still waiting in a database older than the column
+    (terminal ones never move again), so a pause by destination finds them."""
+    conn.create_function("destination_of", 2, destination_of, deterministic=True)
+    conn.execute(
+        "UPDATE notifications SET destination = destination_of(channel, dest)"
+        " WHERE status IN ('pending', 'scheduled')"
+    )
 
 
 #: API keys (``store/sqlite/keys.py``): the digest of each key, never the key; ``scopes`` is
@@ -188,7 +207,8 @@ def add_missing_columns(conn: sqlite3.Connection) -> None:
 #: their fields as JSON (``store/sqlite/recipients.py``); the primary key serves every query.
 #: Each tenant's templates, the document as JSON text (``store/sqlite/templates.py``); the key
 #: serves the listing by name. Each destination's circuit breaker, a row only while it is open
-#: or half-open (``store/sqlite/breakers.py``); the key serves every query.
+#: or half-open (``store/sqlite/breakers.py``); the key serves every query. The pauses in force
+#: (``store/sqlite/pauses.py``).
 TENANT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
     id TEXT PRIMARY KEY,
@@ -240,6 +260,13 @@ CREATE TABLE IF NOT EXISTS breakers (
     probe_by TEXT,
     probe_until INTEGER,
     updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pauses (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (kind, value)
 ) WITHOUT ROWID;
 """
 

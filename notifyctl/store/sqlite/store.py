@@ -35,6 +35,7 @@ from notifyctl.store.sqlite.connection import SharedConnection
 from notifyctl.store.sqlite.keys import KeyRows
 from notifyctl.store.sqlite.limits import LimitRows
 from notifyctl.store.sqlite.ops import OF_TENANT
+from notifyctl.store.sqlite.pauses import PauseRows
 from notifyctl.store.sqlite.recipients import RecipientRows
 from notifyctl.store.sqlite.retention import RetentionRows
 from notifyctl.store.sqlite.schema import (
@@ -58,6 +59,7 @@ class SqliteStore(
     TemplateRows,
     RetentionRows,
     BreakerRows,
+    PauseRows,
 ):
     """One connection per store object, shared by the threads of one process under a lock."""
 
@@ -167,7 +169,7 @@ class SqliteStore(
         with self._db.write() as conn:
             changed = conn.execute(
                 f"UPDATE notifications SET status = 'cancelled', {leases.RELEASE_LEASE},"
-                " updated_at = ? WHERE id = ? AND status IN ('pending', 'scheduled')"
+                " updated_at = ? WHERE id = ? AND status IN ('pending', 'scheduled', 'paused')"
                 f" AND (locked_by IS NULL OR lock_expiry <= ?){OF_TENANT}",
                 (now, notification_id, now, tenant_id, tenant_id),
             ).rowcount

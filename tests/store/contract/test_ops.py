@@ -42,7 +42,7 @@ def test_counts_by_status_plus_live_leases(store: Store) -> None:
     )
     assert store.counts(NOW + 100) == {
         "pending": 2, "scheduled": 1, "sent": 1, "dead": 1, "cancelled": 1, "suppressed": 0,
-        "expired": 0,
+        "expired": 0, "paused": 0,
         "locked": 1,
     }  # fmt: skip
     assert store.counts(NOW + LEASE)["locked"] == 0

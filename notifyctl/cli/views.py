@@ -153,12 +153,12 @@ def format_destinations(rows: list[dict[str, Any]]) -> RenderableType:
     if not rows:
         return Text("every destination's circuit is closed")
     view = table("Circuit breakers", "destination", "state", "reopens_at", "reopens_in_s",
-                 "openings", "failure_ratio", "probe_by")  # fmt: skip
+                 "openings", "failure_ratio", "probe_by", "waiting")  # fmt: skip
     for row in rows:
         view.add_row(
             plain(row["destination"]), plain(row["state"]), plain(row["reopens_at"]),
             f"{row['reopens_in_s']:.1f}", number(row["openings"]),
-            f"{row['failure_ratio']:.0%}", plain(row["probe_by"]),
+            f"{row['failure_ratio']:.0%}", plain(row["probe_by"]), number(row["waiting"]),
         )  # fmt: skip
     return view
 

@@ -12,9 +12,12 @@ from notifyctl.store import Store
 
 def destinations(store: Store, now: int) -> list[dict[str, Any]]:
     """Each open or half-open circuit, by destination: its state now, when it reopens (or since
-    when a probe may go), how many times it opened, the failure ratio that opened it, and the
-    worker probing it."""
-    return [breaker_json(breaker, now) for breaker in store.breakers()]
+    when a probe may go), how many times it opened, the failure ratio that opened it, the
+    worker probing it, and how many notifications wait for it (deferred while it is open)."""
+    return [
+        {**breaker_json(breaker, now), "waiting": store.count_waiting(breaker.destination)}
+        for breaker in store.breakers()
+    ]
 
 
 def breaker_json(breaker: Breaker, now: int) -> dict[str, Any]:

@@ -38,6 +38,12 @@ class BreakerStore(Protocol):
         closed."""
         ...
 
+    def count_waiting(self, destination: str) -> int:
+        """How many notifications wait to be delivered to ``destination`` (``pending`` or
+        ``scheduled``, leased or not): while its circuit is open, the ones it holds back. For
+        operators: it reads every waiting notification's destination."""
+        ...
+
     def breakers(self) -> list[Breaker]:
         """Every circuit that is not closed, by destination: the workers read them together
         every poll interval, and ``notifyctl inspect destinations`` shows them."""

@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 from notifyctl.errors import StoreError
 from notifyctl.flow import Breaker, opening
 from notifyctl.store.mongodb.connection import Translating
+from notifyctl.store.mongodb.schema import CLAIMABLE_FILTER
 
 Document = dict[str, Any]
 #: reads and writes of one ``open_breaker`` before it gives up: each lost race means another
@@ -108,6 +109,12 @@ class BreakerDocuments(Translating):
     def close_breaker(self, destination: str) -> bool:
         with self._translated("close breaker"):
             return self._breakers.delete_one({"_id": destination}).deleted_count > 0
+
+    def count_waiting(self, destination: str) -> int:
+        with self._translated("count waiting"):
+            return self._db["notifications"].count_documents(
+                {**CLAIMABLE_FILTER, "destination": destination}
+            )
 
     def breakers(self) -> list[Breaker]:
         with self._translated("breakers"):

@@ -69,6 +69,15 @@ class BreakerRows:
             cursor = conn.execute("DELETE FROM breakers WHERE destination = ?", (destination,))
             return cursor.rowcount > 0
 
+    def count_waiting(self, destination: str) -> int:
+        with self._db.read() as conn:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM notifications"
+                " WHERE status IN ('pending', 'scheduled') AND destination = ?",
+                (destination,),
+            ).fetchone()
+        return int(row[0])
+
     def breakers(self) -> list[Breaker]:
         with self._db.read() as conn:
             rows = conn.execute(

@@ -1,7 +1,7 @@
 """The store contract, each destination's circuit breaker: a closed circuit opens with the first
 cooldown, an open one is left as another worker opened it, a half-open one reopens with the next
 cooldown (the last one repeating), exactly one worker at a time holds a half-open circuit's probe,
-and closing removes it.
+and closing removes it. ``count_waiting`` counts what waits for a destination.
 
 Every test takes ``store``: it runs on every adapter (``tests/store/conftest.py``), and both must
 return equal ``Breaker`` values for the same calls.
@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from notifyctl.flow import Breaker, BreakerState
+from notifyctl.model import Outcome, Verdict
 from notifyctl.store import Store
 from tests.store.conftest import open_adapter
-from tests.store.contract.builders import LEASE, NOW, WORKER_A, WORKER_B
+from tests.store.contract.builders import (
+    LEASE,
+    NOW,
+    WORKER_A,
+    WORKER_B,
+    claim_all,
+    insert,
+    make,
+)
 
 HOOKS = "https://hooks.example.com:443"
 COOLDOWNS = [30_000, 60_000, 120_000]
@@ -152,3 +162,15 @@ def test_workers_opening_at_once_open_it_once(
     (stored,) = store.breakers()
     assert stored.reopenings == (2 if half_open else 1)
     assert returned == [stored] * 4  # one opened it; the others found it open
+
+
+def test_count_waiting_counts_what_waits_for_the_destination(store: Store) -> None:
+    here = "https://example.test:443"
+    insert(store, make(), make(), replace(make(), scheduled_for=NOW + 60_000))
+    insert(store, make(channel="log"))
+    (claim, *_) = claim_all(store, WORKER_A, NOW, limit=1)
+    assert store.count_waiting(here) == 3  # a leased one waits too
+    store.finish([Outcome(claim, Verdict.SENT)], NOW + 1)
+    assert store.count_waiting(here) == 2
+    assert store.count_waiting("log") == 1
+    assert store.count_waiting("https://elsewhere.test:443") == 0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol, cast
+
 from notifyctl.config import Config
 from notifyctl.errors import ConfigError
 from notifyctl.store.base import Store
 
-__all__ = ["Store", "open_store"]
+__all__ = ["InsertListener", "Store", "listen_for_inserts", "open_store"]
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -36,6 +39,18 @@ def open_store(config: Config, *, durable_writes: bool = True) -> Store:
         "use sqlite:///path/to/notifyctl.db, mongodb://host/database or "
         "postgresql://user@host/database"
     )
+
+
+class InsertListener(Protocol):
+    def close(self) -> None: ...
+
+
+def listen_for_inserts(store: Store, on_insert: Callable[[], None]) -> InsertListener | None:
+    """Wake-ups without a broker, where the store sends them (PostgreSQL's LISTEN/NOTIFY):
+    ``on_insert`` is called, on a thread of the store's, whenever something due now may have
+    been stored. None for a store that sends none (its workers poll)."""
+    listen = getattr(store, "listen_for_inserts", None)
+    return None if listen is None else cast(InsertListener, listen(on_insert))
 
 
 def dead_letter_outbox(config: Config) -> bool:

@@ -75,6 +75,8 @@ class Claiming:
         self._given_back_due: set[int] = set()
         #: set to cut the sweep's rest short (work given back falls due before it ends)
         self._sweep_nudged = anyio.Event()
+        #: the store said something was stored since the sweep's last claim began (``nudge``)
+        self._stored_since_claim = False
 
     def ids_waiting(self) -> int:
         """Ids named by wake-ups and not yet claimed."""
@@ -116,6 +118,7 @@ class Claiming:
                 await self._wait_for_slot()
                 continue
             wanted = min(self.config.worker_batch_size, free)
+            self._stored_since_claim = False
             with self._reserving(wanted):
                 claims = await self._claim(wanted)
                 await self._prepared(claims)
@@ -128,10 +131,18 @@ class Claiming:
                 await anyio.sleep(0)  # let the deliveries just started run
                 continue
             idle_s = self._next_idle_s(idle_s, bool(claims), len(claims) == wanted)
+            if self._stored_since_claim:  # a wake-up came during the claim: it may be newer
+                continue
             self._stats.sweep_rest_ms = round(idle_s * 1000)
             self._sweep_nudged = anyio.Event()
             with anyio.move_on_after(self._until_given_back_due(idle_s)):
                 await first_of(stopping, self._sweep_nudged)
+
+    def nudge(self) -> None:
+        """The store says something due now was stored (its own wake-up, without a broker:
+        PostgreSQL's NOTIFY): claim at once rather than rest. On the event loop."""
+        self._stored_since_claim = True
+        self._sweep_nudged.set()
 
     def due_at(self, at_ms: int) -> None:
         """Work this worker gave back unstarted is due again at ``at_ms`` (its destination had

@@ -3,6 +3,7 @@ watchdog, and the stop signals, until SIGTERM/SIGINT (``notifyctl worker --id N`
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 
@@ -15,11 +16,22 @@ from notifyctl.lifecycle import handle_stop_signals
 from notifyctl.ports import bind_monitor
 from notifyctl.sdnotify import feed_watchdog
 from notifyctl.serving import serve_until
-from notifyctl.store import Store
+from notifyctl.store import InsertListener, Store, listen_for_inserts
 from notifyctl.worker.monitor import QueueSampler, build_monitor_app
 from notifyctl.worker.worker import Worker
 
 log = logging.getLogger("notifyctl.worker")
+
+
+def wake_on_inserts(store: Store, worker: Worker) -> InsertListener | None:
+    """Without a broker, the store's own wake-ups where it has them (PostgreSQL's NOTIFY after
+    an insert) cut the sweep's rest short; None where the store has none."""
+    loop = asyncio.get_running_loop()
+
+    def on_insert() -> None:  # on the store's listening thread
+        loop.call_soon_threadsafe(worker.claiming.nudge)
+
+    return listen_for_inserts(store, on_insert)
 
 
 async def serve_worker(config: Config, number: int, store: Store) -> None:
@@ -41,6 +53,11 @@ async def serve_worker(config: Config, number: int, store: Store) -> None:
             monitoring.start_soon(serve, app, host, base + number, finished)
             monitoring.start_soon(queue.run, finished)
         log.info("worker %d (%s) started on %s", number, worker.id, store.url)
-        await worker.run()
+        listener = None if worker.broker.configured else wake_on_inserts(store, worker)
+        try:
+            await worker.run()
+        finally:
+            if listener is not None:
+                listener.close()
         log.info("worker %d stopped: %r", number, worker)
         finished.set()  # the monitoring server, queue sampler and watchdog stop by themselves

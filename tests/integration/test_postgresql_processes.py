@@ -6,9 +6,11 @@ a deadline and no timing is asserted.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import signal
+import time
 from collections import Counter
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -112,4 +114,27 @@ def test_a_worker_killed_mid_run_loses_nothing_and_repeats_only_its_in_flight(
         found = store.get(notification_id)
         assert found is not None and found.status is Status.SENT and found.attempts == 2
     assert store.counts(now_ms())["locked"] == 0
+    store.close()
+
+
+def test_without_a_broker_an_insert_wakes_an_idle_worker_at_once(
+    tmp_path: Path, postgresql_url: str
+) -> None:
+    """LISTEN/NOTIFY: the worker's sweep, backed off towards a minute's rest, claims as soon as
+    the insert commits. Nothing here but the wake-up can deliver within the deadline below."""
+    config = make_config(tmp_path, store_url=postgresql_url, idle_poll_ms=60_000)
+    store = open_store(config)
+    with Receiver() as receiver:
+        worker = start_worker(config, 1)
+        try:
+            wait_until(lambda: len(store.workers()) == 1, 60, "the worker registered")
+            for round_number in range(2):
+                time.sleep(8)  # idle: the sweep's rest has doubled to several seconds
+                ids = set(insert(store, webhooks(receiver.url, 5)))
+                delivered = functools.partial(lambda wanted: set(receiver.counts()) >= wanted, ids)
+                wait_until(delivered, 4, f"woken ({round_number})")
+        finally:
+            code = stop(worker)
+        assert all(n == 1 for n in receiver.counts().values())
+    assert code == 0
     store.close()

@@ -47,7 +47,8 @@ class InsertRows:
     """A part of ``PostgresStore``: ``insert_many``."""
 
     _db: Database
-    _wakeups: str
+    #: the NOTIFY channel of the workers' wake-ups; None: a broker wakes them
+    _wakeups: str | None
 
     def insert_many(self, items: Sequence[NewNotification], now: int) -> list[InsertResult]:
         if not items:
@@ -57,7 +58,8 @@ class InsertRows:
         with self._db.transaction("insert") as conn:
             created = {row[0] for row in conn.execute(INSERT_MANY, columns).fetchall()}
             replays = replays_of(conn, [item for item in items if item.id not in created])
-            if any(item.id in created and item.scheduled_for <= now for item in items):
+            due = any(item.id in created and item.scheduled_for <= now for item in items)
+            if due and self._wakeups is not None:
                 conn.execute("SELECT pg_notify(%s, '')", (self._wakeups,))
         return [replays.get(item.id) or InsertResult(stored(item, now), True) for item in items]
 

@@ -11,7 +11,7 @@ call runs in; the SQL lives beside it (the package's docstring names each module
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from notifyctl.config import Config
 from notifyctl.model import (
@@ -37,6 +37,7 @@ from notifyctl.store.postgresql.recipients import RecipientRows
 from notifyctl.store.postgresql.retention import RetentionRows
 from notifyctl.store.postgresql.secrets import SecretRows
 from notifyctl.store.postgresql.templates import TemplateRows
+from notifyctl.store.postgresql.wakeups import InsertListener
 from notifyctl.store.postgresql.workers import WorkerRows
 from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 
@@ -73,16 +74,18 @@ class PostgresStore(
         dead_letter_outbox: bool = False,
         clock: Clock = SERVER_NOW,
         startup_attempts: int = STARTUP_ATTEMPTS,
+        notify_inserts: bool = True,
     ) -> None:
         """``clock``: the SQL the statements take as "now"; the server's but in tests of
-        time-dependent rules (see ``clock``)."""
+        time-dependent rules (see ``clock``). ``notify_inserts``: send the workers' wake-up
+        after an insert (``wakeups.py``; not when a broker wakes them)."""
         self._db = Database(url, size, durable, startup_attempts)
         self.url = self._db.url
         self._at = clock
         #: mark deaths for the dead-letter publisher (a broker is configured; see base.py)
         self._outbox = dead_letter_outbox
         self._sql = leases.ClaimStatements(clock, priority_ageing_ms)
-        self._wakeups = self._db.wakeup_channel
+        self._wakeups = self._db.wakeup_channel if notify_inserts else None
 
     @classmethod
     def from_config(
@@ -93,6 +96,7 @@ class PostgresStore(
             config.store_url, pool_size(config.store_url, auto), durable,
             priority_ageing_ms=config.priority_ageing_ms,
             dead_letter_outbox=dead_letter_outbox(config), clock=clock,
+            notify_inserts=config.rabbitmq_url == "none",
         )  # fmt: skip
 
     def timed(self, sql: str) -> str:
@@ -273,6 +277,12 @@ class PostgresStore(
     def history(self, notification_id: str) -> list[AttemptRecord] | None:
         with self._db.connection("history") as conn:
             return ops.history(conn, notification_id)
+
+    def listen_for_inserts(self, on_insert: Callable[[], None]) -> InsertListener:
+        """Call ``on_insert`` (on a thread of its own) whenever an insert may have stored
+        something due now; ``close`` the listener at the end (``wakeups.py``)."""
+        channel = self._db.wakeup_channel
+        return InsertListener(self._db.conninfo, channel, self.url, on_insert).start()
 
     def close(self) -> None:
         self._db.close()

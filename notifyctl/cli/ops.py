@@ -158,15 +158,20 @@ def dlq_replay(
     since: Since = None,
     channel: Channel = None,
     tenant: Tenant = None,
+    error: Annotated[
+        str | None, typer.Option(help="With --all: only those whose last error contains this.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option(help="Show what would move; change nothing.")] = False,
     as_json: AsJson = False,
 ) -> None:  # fmt: skip
     """Put dead notifications back as due with attempts reset, keeping their ids."""
-    if bool(ids) == replay_all or (ids and (since or channel)):
-        fail(ValueError("give either --id ID (repeatable) or --all [--since T] [--channel C]"))
+    if bool(ids) == replay_all or (ids and (since or channel or error)):
+        fail(ValueError(
+            "give either --id ID (repeatable) or --all [--since T] [--channel C] [--error TEXT]"
+        ))  # fmt: skip
     built, store = open_existing_store(ctx)
     now = now_ms()
-    selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel, tenant)
+    selection = dlq.Selection(tuple(ids or ()), since_of(since, now), channel, tenant, error)
     report = dlq.replay(store, selection, now, dry_run)
     broker = open_broker(built)
     if broker.configured and report.replayed:

@@ -16,7 +16,7 @@ from typing import Any
 
 from notifyctl.broker import Broker, group_wakeups
 from notifyctl.errors import NotifyError
-from notifyctl.model import Priority, Status
+from notifyctl.model import Notification, Priority, Status
 from notifyctl.ops.inspect import dead_letter_json
 from notifyctl.store import Store
 from notifyctl.validation import parse_timestamp
@@ -41,6 +41,11 @@ class Selection:
     channel: str | None = None
     #: only this tenant's dead letters (``None``: every tenant's)
     tenant: str | None = None
+    #: only those whose last error contains this, in any case
+    error: str | None = None
+
+    def matches(self, n: Notification) -> bool:
+        return self.error is None or self.error.casefold() in (n.last_error or "").casefold()
 
     @property
     def everything(self) -> bool:
@@ -137,14 +142,22 @@ def replay_matching(store: Store, selection: Selection, now: int, dry_run: bool)
         found = store.dead_letters(
             selection.since, now, selection.channel, DRY_RUN_LIMIT, selection.tenant
         )
-        report.selected = [dead_letter_json(n) for n in found]
+        report.selected = [dead_letter_json(n) for n in found if selection.matches(n)]
         return report
     seen: set[str] = set()
+    until = now
     while True:
-        page = store.dead_letters(selection.since, now, selection.channel, PAGE, selection.tenant)
+        page = store.dead_letters(
+            selection.since, until, selection.channel, PAGE, selection.tenant
+        )
         fresh = [n for n in page if n.id not in seen]
         if not fresh:
-            return report
+            if len(page) < PAGE:
+                return report
+            # a whole page of dead letters the error filter keeps: go on past them
+            until = min(n.updated_at for n in page) - 1
+            continue
         seen.update(n.id for n in fresh)
+        fresh = [n for n in fresh if selection.matches(n)]
         report.selected += [dead_letter_json(n) for n in fresh]
         report.replayed += store.replay([n.id for n in fresh], now)

@@ -131,9 +131,32 @@ def test_replay_filters_by_channel(graveyard: tuple[Config, Store, dict[str, str
     }  # fmt: skip
 
 
+def test_replay_all_filters_by_error_past_a_page_of_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """More dead letters the error filter keeps than one page holds, newer than the one it
+    wants: the replay goes on past them and finds it."""
+    from notifyctl.ops import dlq
+
+    monkeypatch.setattr(dlq, "PAGE", 3)
+    config = make_config(tmp_path)
+    store = open_store(config)
+    earlier = now_ms() - 20_000
+    (wanted,) = insert(store, webhooks("http://127.0.0.1:9/x", 1, scheduled_for=earlier))
+    bury(store, [wanted], "HTTP 410 Gone", at=earlier + 10_000)
+    others = insert(store, webhooks("http://127.0.0.1:9/x", 5))
+    bury(store, others, "certificate verify failed")
+    dry = replay(config, "--all", "--error", "410", "--dry-run")
+    assert [d["id"] for d in dry["selected"]] == [wanted] and dry["replayed"] == []
+    assert replay(config, "--all", "--error", "410")["replayed"] == [wanted]
+    assert [status(store, n) for n in others] == [Status.DEAD] * 5
+    store.close()
+
+
 @pytest.mark.parametrize(
     "args",
-    [[], ["--id", "x", "--all"], ["--id", "x", "--since", "1h"], ["--all", "--since", "soon"]],
+    [[], ["--id", "x", "--all"], ["--id", "x", "--since", "1h"], ["--all", "--since", "soon"],
+     ["--id", "x", "--error", "410"]],
 )
 def test_contradictory_or_bad_options_are_refused(config: Config, args: list[str]) -> None:
     open_store(config).close()

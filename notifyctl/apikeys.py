@@ -62,7 +62,10 @@ class ApiKeys:
         ``env:`` and a digest prefix: safe to log, and a rate-limit bucket of its own."""
         if token is None:
             return None
-        presented = digest(token)
+        return self.identify_digest(digest(token))
+
+    def identify_digest(self, presented: bytes) -> Identity | None:
+        """``identify`` by the key's digest (a console session holds the digest, not the key)."""
         match = None
         for known in self._digests:
             if hmac.compare_digest(presented, known):

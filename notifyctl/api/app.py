@@ -89,6 +89,9 @@ def build_app(
 
     metrics = metrics or ApiMetrics(store, broker)
     api = Notifications(config, store, broker, metrics, resolver)
+    keys = ApiKeys.from_config(config.api_keys, config.api_keys_file)
+    keyring = store_keys(store, metrics)
+    proxies = parse_networks(config.trusted_proxies)
     spec = document()
 
     async def openapi(request: Request) -> Response:
@@ -112,15 +115,17 @@ def build_app(
         Route("/metrics", metrics_endpoint(metrics), methods=["GET"]),
         *recipient_routes(config, store, metrics, api.destinations),
     ]
+    if config.console:
+        from notifyctl.api.console import console_routes
+
+        routes += console_routes(config, store, broker, keys, keyring, metrics, proxies)
     handlers: dict[Any, Any] = {HTTPProblem: on_problem, HTTPException: on_http_exception}
     app = Starlette(routes=routes, exception_handlers=handlers)
-    keys = ApiKeys.from_config(config.api_keys, config.api_keys_file)
     rate = None
     if config.rate_limit_per_s:
         rate = Rate(config.rate_limit_per_s, config.rate_limit_burst)
-    proxies = parse_networks(config.trusted_proxies)
     guard = Guard(app, keys, rate, proxies, config.metrics_require_key,
-                  store_keys=store_keys(store, metrics),
+                  store_keys=keyring,
                   tenant_limits=tenant_limits(store, metrics))  # fmt: skip
     return RequestTimer(guard, metrics)
 

@@ -45,6 +45,7 @@ from notifyctl.tenants import Scope as KeyScope  # Scope is ASGI's here
 log = logging.getLogger("notifyctl.api")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 OPEN_PATHS = frozenset({"/health", "/openapi.json"})
+CONSOLE = "/console"
 NOTIFICATIONS = "/v1/notifications"
 #: method -> scope, of /v1/notifications and of /v1/notifications/{id} (HEAD is GET's)
 COLLECTION_SCOPES = {"POST": KeyScope.SEND, "GET": KeyScope.READ, "HEAD": KeyScope.READ}
@@ -169,7 +170,11 @@ class Guard:
         await self.app(scope, receive, with_headers(send, limits) if limits else send)
 
     def _open(self, path: str) -> bool:
-        return path in OPEN_PATHS or (path == "/metrics" and not self.metrics_need_key)
+        """Paths without a bearer key: health, the API's description, /metrics unless it needs
+        a key, and the console, which checks a session of its own (``api/console/access.py``)."""
+        if path in OPEN_PATHS or (path == "/metrics" and not self.metrics_need_key):
+            return True
+        return path == CONSOLE or path.startswith(CONSOLE + "/")
 
     async def _authenticate(self, scope: Scope, send: Send) -> Identity | None:
         """The caller's identity; else answer 401 (or 429, or 503) and return None."""

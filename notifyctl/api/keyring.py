@@ -97,7 +97,11 @@ class StoreKeys:
 
     async def identify(self, token: str) -> Identity | None:
         """The identity of a usable key (not revoked, not expired), else None."""
-        record = await self._record(key_digest(token))
+        return await self.identify_digest(key_digest(token))
+
+    async def identify_digest(self, digest: str) -> Identity | None:
+        """``identify`` by the key's digest (a console session holds the digest, not the key)."""
+        record = await self._record(digest)
         if record is None or not record.usable(self.wall_ms()):
             return None
         self._touch(record)

@@ -82,6 +82,7 @@ class Config:
     queue_metrics_interval_ms: int
     sqlite_synchronous: str
     log_level: str
+    log_format: str
     channel_timeout_ms: int
     channel_ca_file: str
     smtp_url: str
@@ -106,6 +107,9 @@ class Config:
     sms_from: str
     sms_max_connections: int
     sms_rate_per_s: int
+    console: bool
+    console_secret: str
+    console_session_minutes: int
 
     def to_environ(self) -> dict[str, str]:
         """The resolved settings as environment variables, to hand to child processes."""

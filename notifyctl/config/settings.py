@@ -10,6 +10,7 @@ docs/configuration.md's settings table documents these rows.
 from __future__ import annotations
 
 from notifyctl.config.channel_settings import CHANNEL_SETTINGS
+from notifyctl.config.console_settings import CONSOLE_SETTINGS
 from notifyctl.config.parsers import (
     boolean,
     broker_url,
@@ -365,6 +366,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "info",
         "logging level",
     ),
+    S(
+        "log_format",
+        "NOTIFYCTL_LOG_FORMAT",
+        choice("text", "json"),
+        "text",
+        "text: one readable line per event; json: one JSON object per line (docs/operations.md)",
+    ),
 )
-SETTINGS: tuple[Setting, ...] = CORE_SETTINGS + CHANNEL_SETTINGS
+SETTINGS: tuple[Setting, ...] = CORE_SETTINGS + CHANNEL_SETTINGS + CONSOLE_SETTINGS
 BY_NAME = {s.name: s for s in SETTINGS}

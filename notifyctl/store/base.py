@@ -246,6 +246,14 @@ class Store(
         consistent snapshot."""
         ...
 
+    def delivered_series(
+        self, since: int, step_ms: int, steps: int, tenant_id: str | None = None
+    ) -> list[int]:
+        """How many notifications were delivered (``sent_at``) in each of ``steps`` windows of
+        ``step_ms`` from ``since`` on, oldest first (the console's chart): one range of the
+        delivered-time index, of one tenant or every one."""
+        ...
+
     def dead_letters(
         self,
         since: int | None,

@@ -72,6 +72,22 @@ def finished_since(
     return {"sent": sent, "dead": dead}
 
 
+def delivered_series(
+    notifications: Collection[Document], since: int, step_ms: int, steps: int,
+    tenant_id: str | None,
+) -> list[int]:  # fmt: skip
+    start, end = schema.to_date(since), schema.to_date(since + step_ms * steps)
+    window = {"status": Status.SENT.value, "sent_at": {"$gte": start, "$lt": end}}
+    step = {"$floor": {"$divide": [{"$subtract": ["$sent_at", start]}, step_ms]}}
+    series = [0] * steps
+    for row in notifications.aggregate([
+        {"$match": {**window, **of_tenant(tenant_id)}},
+        {"$group": {"_id": step, "n": {"$sum": 1}}},
+    ]):  # fmt: skip
+        series[int(row["_id"])] = int(row["n"])
+    return series
+
+
 def of_tenant(tenant_id: str | None) -> Document:
     """The filter of one tenant's documents; none for ``None`` (any tenant, for operators)."""
     return {} if tenant_id is None else {"tenant_id": tenant_id}

@@ -295,6 +295,12 @@ class MongoStore(
         with self._translated("finished since"):
             return ops.finished_since(self._notifications, since, tenant_id)
 
+    def delivered_series(
+        self, since: int, step_ms: int, steps: int, tenant_id: str | None = None
+    ) -> list[int]:
+        with self._translated("delivered series"):
+            return ops.delivered_series(self._notifications, since, step_ms, steps, tenant_id)
+
     def dead_letters(
         self,
         since: int | None,

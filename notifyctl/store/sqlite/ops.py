@@ -74,6 +74,20 @@ def finished_since(
     return {"sent": int(sent), "dead": int(dead)}
 
 
+def delivered_series(
+    conn: sqlite3.Connection, since: int, step_ms: int, steps: int, tenant_id: str | None
+) -> list[int]:
+    rows = conn.execute(
+        "SELECT (sent_at - ?) / ?, count(*) FROM notifications"
+        f" WHERE sent_at >= ? AND sent_at < ?{OF_TENANT} GROUP BY 1",
+        (since, step_ms, since, since + step_ms * steps, tenant_id, tenant_id),
+    ).fetchall()
+    series = [0] * steps
+    for step, count in rows:
+        series[int(step)] = int(count)
+    return series
+
+
 def dead_letters(
     conn: sqlite3.Connection,
     columns: str,

@@ -298,3 +298,13 @@ def test_pool_stats_are_consistent(store: Store) -> None:
     assert stats["openConnections"] == stats["activeConnections"] + stats["idleConnections"]
     assert 0 <= stats["activeConnections"] <= stats["poolSize"]
     assert stats["pendingRequests"] >= 0
+
+
+def test_delivered_series_counts_deliveries_per_window(store: Store) -> None:
+    insert(store, *(make() for _ in range(4)))
+    claims = claim_all(store, WORKER_A, NOW)
+    for claim, at in zip(claims, (NOW + 10, NOW + 20, NOW + 1_500, NOW + 3_200), strict=True):
+        store.finish([Outcome(claim, Verdict.SENT)], at)
+    assert store.delivered_series(NOW, 1_000, 4) == [2, 1, 0, 1]
+    assert store.delivered_series(NOW + 1_000, 1_000, 2) == [1, 0]  # the window's own range
+    assert store.delivered_series(NOW, 1_000, 4, tenant_id="acme") == [0, 0, 0, 0]

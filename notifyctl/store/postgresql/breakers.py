@@ -64,6 +64,15 @@ class BreakerRows:
             cur.execute("DELETE FROM breakers WHERE destination = %s", (destination,))
             return cur.rowcount > 0
 
+    def count_waiting(self, destination: str) -> int:
+        with self._db.connection("count waiting") as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM notifications"
+                " WHERE status IN ('pending', 'scheduled') AND destination = %s",
+                (destination,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
     def breakers(self) -> list[Breaker]:
         with self._db.connection("breakers") as conn:
             rows = conn.execute(

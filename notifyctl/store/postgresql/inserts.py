@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from notifyctl.errors import StoreError
+from notifyctl.flow import destination_of
 from notifyctl.model import InsertResult, NewNotification, Notification
 from notifyctl.store.postgresql.connection import Database
 from notifyctl.store.sqlite.schema import COLUMNS, initial_status, row_to_notification, stored
@@ -28,7 +29,7 @@ INSERTED = (
     ("max_attempts", "integer"), ("idempotency_key", "text"), ("request_hash", "text"),
     ("created_at", "bigint"), ("updated_at", "bigint"), ("tenant_id", "text"), ("html", "text"),
     ("message_id", "text"), ("template", "text"), ("category", "text"), ("last_error", "text"),
-    ("expires_at", "bigint"),
+    ("expires_at", "bigint"), ("destination", "text"),
 )  # fmt: skip
 INSERT_MANY = (
     f"INSERT INTO notifications ({', '.join(name for name, _ in INSERTED)})"
@@ -72,7 +73,7 @@ def insert_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         initial_status(item, now).value, item.scheduled_for, item.scheduled_for,
         item.max_attempts, item.idempotency_key, item.request_hash, item.created_at, now,
         item.tenant_id, item.html, item.message_id, item.template, item.category,
-        item.suppressed, item.expires_at,
+        item.suppressed, item.expires_at, destination_of(item.channel, item.to),
     )  # fmt: skip
 
 

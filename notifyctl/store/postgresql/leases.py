@@ -95,11 +95,21 @@ def verdicts(*chosen: Verdict) -> str:
 
 
 #: verdicts whose status is their own name, and those due again after the outcome's delay
-ENDS_AS_ITSELF = verdicts(Verdict.SENT, Verdict.DEAD, Verdict.SUPPRESSED, Verdict.EXPIRED)
+ENDS_AS_ITSELF = verdicts(
+    Verdict.SENT, Verdict.DEAD, Verdict.SUPPRESSED, Verdict.EXPIRED, Verdict.PAUSED
+)
 DUE_AFTER_DELAY = verdicts(Verdict.RETRY, Verdict.RELEASE, Verdict.DEFERRED)
 GIVES_BACK_ATTEMPT = verdicts(
-    Verdict.RELEASE, Verdict.INTERRUPTED, Verdict.SUPPRESSED, Verdict.DEFERRED, Verdict.EXPIRED
+    Verdict.RELEASE,
+    Verdict.INTERRUPTED,
+    Verdict.SUPPRESSED,
+    Verdict.DEFERRED,
+    Verdict.EXPIRED,
+    Verdict.PAUSED,
 )
+#: due at once when they come back: interrupted ones, and parked ones on the resume (while
+#: leased, ``available_at`` was the lease's end)
+DUE_NOW = verdicts(Verdict.INTERRUPTED, Verdict.PAUSED)
 KEEPS_ERROR = verdicts(Verdict.RETRY, Verdict.DEAD, Verdict.SUPPRESSED, Verdict.EXPIRED)
 OUTCOME_ENTRY = history_entry(
     "o.verdict", "{at}", f"CASE WHEN o.verdict = '{Verdict.SENT.value}' THEN NULL ELSE o.error END"
@@ -109,7 +119,7 @@ FINISH = (
     f"UPDATE notifications AS n SET status = CASE WHEN o.verdict IN {ENDS_AS_ITSELF} THEN o.verdict"
     f" WHEN o.verdict IN {DUE_AFTER_DELAY} AND o.delay > 0 THEN 'scheduled' ELSE 'pending' END,"
     f" available_at = CASE WHEN o.verdict IN {DUE_AFTER_DELAY} THEN {{at}} + o.delay"
-    f" WHEN o.verdict = 'interrupted' THEN {{at}} ELSE n.available_at END,"
+    f" WHEN o.verdict IN {DUE_NOW} THEN {{at}} ELSE n.available_at END,"
     f" attempts = n.attempts - CASE WHEN o.verdict IN {GIVES_BACK_ATTEMPT} THEN 1 ELSE 0 END,"
     f" last_error = CASE WHEN o.verdict IN {KEEPS_ERROR} THEN o.error ELSE n.last_error END,"
     f" history = CASE WHEN o.verdict = 'release' THEN n.history ELSE n.history || {OUTCOME_ENTRY}"

@@ -158,3 +158,20 @@ CREATE TABLE breakers (
 
 #: the first version of the schema: every table and index of the first release
 VERSION_1 = (NOTIFICATIONS, CREATE_TERMINAL_INDEX, WORKERS, TENANTS)
+#: pauses (issue 17 item 4): where each notification goes (``flow.destination_of``), the pauses
+#: in force. Rows of a version 1 schema have no destination: the workers park those they claim
+#: under a pause, and count them nowhere else
+VERSION_2 = (
+    """
+ALTER TABLE notifications ADD COLUMN destination text;
+CREATE INDEX notifications_destination ON notifications (destination)
+    WHERE status IN ('pending', 'scheduled', 'paused');
+CREATE TABLE pauses (
+    kind text NOT NULL,
+    value text NOT NULL,
+    created_at bigint NOT NULL,
+    reason text NOT NULL,
+    PRIMARY KEY (kind, value)
+);
+""",
+)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from notifyctl.config import Config
 from notifyctl.model import (
+    CANCELLABLE,
     AttemptRecord,
     BacklogRow,
     Claim,
@@ -32,6 +33,7 @@ from notifyctl.store.postgresql.connection import STARTUP_ATTEMPTS, Database
 from notifyctl.store.postgresql.inserts import InsertRows
 from notifyctl.store.postgresql.keys import KeyRows
 from notifyctl.store.postgresql.limits import LimitRows
+from notifyctl.store.postgresql.pauses import PauseRows
 from notifyctl.store.postgresql.pool import PoolSize, auto_pool_size, pool_size
 from notifyctl.store.postgresql.recipients import RecipientRows
 from notifyctl.store.postgresql.retention import RetentionRows
@@ -45,8 +47,8 @@ from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 PING_TIMEOUT_S = 2.0
 CANCEL = (
     "UPDATE notifications SET status = 'cancelled', locked_by = NULL, locked_at = NULL,"
-    " lock_expiry = NULL, updated_at = {at} WHERE id = %(id)s AND status IN ('pending',"
-    f" 'scheduled') AND (locked_by IS NULL OR lock_expiry <= {{at}}){ops.OF_TENANT}"
+    " lock_expiry = NULL, updated_at = {at} WHERE id = %(id)s AND status = ANY(%(cancellable)s)"
+    f" AND (locked_by IS NULL OR lock_expiry <= {{at}}){ops.OF_TENANT}"
     f" RETURNING {COLUMNS}"
 )
 GET = f"SELECT {COLUMNS} FROM notifications WHERE id = %(id)s{ops.OF_TENANT}"
@@ -62,6 +64,7 @@ class PostgresStore(
     TemplateRows,
     RetentionRows,
     BreakerRows,
+    PauseRows,
 ):
     """One connection pool per store object, shared by the threads of one process."""
 
@@ -153,7 +156,8 @@ class PostgresStore(
     def cancel(
         self, notification_id: str, now: int, tenant_id: str | None = None
     ) -> tuple[str, Notification | None]:
-        params = {"id": notification_id, "tenant": tenant_id, "now": now}
+        params: dict[str, object] = {"id": notification_id, "tenant": tenant_id, "now": now}
+        params["cancellable"] = list(CANCELLABLE)
         with self._db.connection("cancel") as conn:
             row = conn.execute(self.timed(CANCEL), params).fetchone()
             if row is not None:

@@ -124,7 +124,7 @@ def unavailable_store_is_503() -> Iterator[None]:
     try:
         yield
     except StoreError as exc:
-        log.error("store failed: %s", exc)
+        log.error("store failed: %s", exc, extra={"event": "store_unavailable"})
         raise HTTPProblem(503, "store_unavailable", "the store is unavailable; retry") from exc
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,6 +38,7 @@ from notifyctl.channels import missing_settings, offered
 from notifyctl.channels.destinations import DestinationPolicy
 from notifyctl.config import Config
 from notifyctl.fanout import is_person_send
+from notifyctl.logs import about
 from notifyctl.metrics import ApiMetrics
 from notifyctl.model import InsertResult, NewNotification, Status, now_ms
 from notifyctl.shapes import notification_json
@@ -46,6 +48,7 @@ from notifyctl.store.calls import timed
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 MAX_BATCH = 1_000
+log = logging.getLogger("notifyctl.api")
 Parsed = NewNotification | Invalid
 BatchItem = NewNotification | Planned | Invalid
 
@@ -77,6 +80,11 @@ class Notifications:
     def count_intake(self, results: list[InsertResult]) -> None:
         created = sum(1 for r in results if r.created)
         self.metrics.intake(created, len(results) - created)
+        if log.isEnabledFor(logging.DEBUG):  # a line per notification only when asked for
+            for result in results:
+                if result.created:
+                    log.debug("accepted %s", result.notification.id,
+                              extra=about(result.notification, "accepted"))  # fmt: skip
 
     async def _read_json(self, request: Request) -> Any:
         config = self.config

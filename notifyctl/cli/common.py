@@ -4,9 +4,7 @@ error line a person can act on, opening the store, printing data, the event loop
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from notifyctl import config
+from notifyctl import config, logs
 from notifyctl.errors import NotifyError
 
 err = Console(stderr=True)
@@ -44,18 +42,21 @@ def settings(ctx: typer.Context, **flags: Any) -> config.Config:
         built = config.load(given, os.environ, ctx.obj["file"], FLAG_NAMES)
     except NotifyError as exc:
         fail(exc)
-    logging.basicConfig(
-        level=built.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pika").setLevel(logging.WARNING)  # pika narrates every connection step
-    # httpx logs every request at INFO, and an APNs request's URL holds the device token
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(built, role_of(ctx))
     return built
 
 
+def role_of(ctx: typer.Context) -> str:
+    """The command this process runs (``worker``, ``inspect``, ...), as its log lines name it."""
+    while ctx.parent is not None and ctx.parent.parent is not None:
+        ctx = ctx.parent  # up to the command under the root (``inspect`` for ``inspect stats``)
+    return ctx.info_name or "notifyctl"
+
+
 def fail(exc: Exception) -> typer.Exit:
+    if logs.wants_json(os.environ):  # the log stream is JSON: the error line is one record
+        logs.error_record(str(exc), event="cannot_start")
+        raise typer.Exit(2)
     # the message may quote what a person typed: shown as written, never read as markup
     err.print(Text.assemble(("notifyctl: error:", "red"), f" {exc}"), highlight=False,
               soft_wrap=True)  # fmt: skip

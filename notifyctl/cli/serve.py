@@ -3,11 +3,13 @@ the role."""
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from notifyctl import logs
 from notifyctl.cli.common import DataDir, fail, fast_event_loop, open_store_or_exit, settings
 from notifyctl.errors import NotifyError
 
@@ -57,6 +59,7 @@ def worker(
     from notifyctl.worker import serve_worker
 
     built = settings(ctx, worker_batch_size=batch_size, worker_concurrency=concurrency)
+    logs.identify(worker=worker_id)
     store = open_store_or_exit(built, durable_writes=False)
     try:
         anyio.run(serve_worker, built, worker_id, store, backend_options=fast_event_loop())
@@ -84,10 +87,20 @@ def up(
         fail(exc)
     finally:
         store.close()
+    show_banner(role.banner(plan))
+    role.log_warnings(plan)
+    raise typer.Exit(Supervisor(plan.config, workers).run())
+
+
+def show_banner(lines: list[str]) -> None:
+    """``up``'s start lines: on the terminal, or, when the log stream is JSON, as records of it
+    (nothing then reaches stdout or stderr unstructured)."""
+    if logs.json_lines():
+        for line in lines:
+            logging.getLogger("notifyctl.up").info("%s", line.strip(), extra={"event": "banner"})
+        return
     out = Console(highlight=False)
-    for line in role.banner(plan):
+    for line in lines:
         out.print(
             line, style="bold red" if "WARNING" in line else None, markup=False, soft_wrap=True
         )
-    role.log_warnings(plan)
-    raise typer.Exit(Supervisor(plan.config, workers).run())

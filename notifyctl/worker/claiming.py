@@ -23,14 +23,17 @@ import anyio
 from notifyctl.broker import POLL_ONLY, Broker, Receipt
 from notifyctl.config import Config
 from notifyctl.errors import StoreError
+from notifyctl.logs import about
 from notifyctl.model import Claim, Notification, WorkerStats
 from notifyctl.retry import StoreBackoff
 from notifyctl.store import Store
 from notifyctl.worker.inflight import InFlight
-from notifyctl.worker.outcomes import Outcomes, StoreCall
+from notifyctl.worker.outcomes import Outcomes, StoreCall, log_dead
 from notifyctl.worker.wakeups import WakeUpQueue
 
 log = logging.getLogger("notifyctl.worker")
+#: the ``extra=`` of a store failure's line
+STORE_UNAVAILABLE = {"event": "store_unavailable"}
 MIN_IDLE_S = 0.01
 #: the resolution of the due times of work given back (``due_at``)
 DUE_GRAIN_MS = 100
@@ -220,7 +223,7 @@ class Claiming:
             except StoreError as exc:
                 self._stats.store_errors += 1
                 self._outcomes.put_back(outcomes)
-                log.warning("claim by id failed, retrying: %s", exc)
+                log.warning("claim by id failed, retrying: %s", exc, extra=STORE_UNAVAILABLE)
                 failed = True
             else:
                 failed = False
@@ -241,7 +244,7 @@ class Claiming:
             )  # fmt: skip
         except StoreError as exc:
             self._stats.store_errors += 1
-            log.warning("claim failed, retrying: %s", exc)
+            log.warning("claim failed, retrying: %s", exc, extra=STORE_UNAVAILABLE)
             await anyio.sleep(self._backoff.next_delay_s())
             return []
         self._backoff.succeeded()
@@ -254,16 +257,21 @@ class Claiming:
 
     def _count(self, claims: list[Claim], buried: list[Notification]) -> None:
         self._stats.claimed += len(claims)
+        debug = log.isEnabledFor(logging.DEBUG)  # a line per claim only when asked for
         for claim in claims:
+            if debug:
+                log.debug("claimed %s (attempt %d)", claim.id, claim.notification.attempts,
+                          extra=about(claim.notification, "claimed"))  # fmt: skip
             if claim.reclaimed:  # its worker stopped mid-delivery: a repeat delivery may follow
                 self._stats.reclaimed += 1
                 log.warning(
                     "Lock expired on %s: its worker stopped mid-delivery; attempt %d taken over"
                     " by worker %s", claim.id, claim.notification.attempts, self._worker_id,
+                    extra=about(claim.notification, "lease_taken_over", new_owner=self._worker_id),
                 )  # fmt: skip
         for notification in buried:  # their last worker died on the final attempt
             self._stats.buried += 1
-            log.warning("%s is dead: %s", notification.id, notification.last_error)
+            log_dead(notification, notification.last_error)
             self._outcomes.dead_letter(notification, notification.last_error)
 
     def _watchdog(self) -> None:

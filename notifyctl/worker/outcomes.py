@@ -17,6 +17,7 @@ import anyio
 
 from notifyctl.errors import StoreError
 from notifyctl.lifecycle import FINAL_FLUSH_MIN_S
+from notifyctl.logs import about
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     FinishReport,
@@ -127,7 +128,10 @@ class Outcomes:
                 report = await self._call("finish", self._store.finish, batch, self._clock())
             except StoreError as exc:
                 self._stats.store_errors += 1
-                log.warning("recording %d outcomes failed, retrying: %s", len(batch), exc)
+                log.warning(
+                    "recording %d outcomes failed, retrying: %s", len(batch), exc,
+                    extra={"event": "store_unavailable", "operation": "finish"},
+                )  # fmt: skip
                 self.put_back(batch)
                 return False
             self.written(batch, report)
@@ -152,7 +156,10 @@ class Outcomes:
             self._held.release(outcome.claim)  # this claim, not a newer one on its id
             if outcome.claim.id in stale:
                 stats.stale_writes += 1
-                log.warning("outcome for %s refused: its lease was taken over", outcome.claim.id)
+                log.warning(
+                    "outcome for %s refused: its lease was taken over", outcome.claim.id,
+                    extra=about(outcome.claim.notification, "stale_write_refused"),
+                )  # fmt: skip
                 continue
             self._count(outcome, now)
 
@@ -170,18 +177,27 @@ class Outcomes:
         stats.by_channel[key] = stats.by_channel.get(key, 0) + 1
         setattr(stats, kind, getattr(stats, kind) + 1)
         if verdict is Verdict.SENT:
-            self._metrics.delivered(notification.channel, now - notification.created_at)
+            latency_ms = now - notification.created_at
+            self._metrics.delivered(notification.channel, latency_ms)
+            log.info(
+                "%s delivered (attempt %d of %d, worker %s)", notification.id,
+                notification.attempts, notification.max_attempts, self._worker_id,
+                extra=about(notification, "delivered", latency_s=latency_ms / 1000),
+            )  # fmt: skip
         elif verdict is Verdict.RETRY:
             self._log_retry(outcome, now)
         elif verdict is Verdict.DEAD:
+            log_dead(notification, outcome.error)
             self.dead_letter(notification, outcome.error)
 
     def _log_retry(self, outcome: Outcome, now: int) -> None:
         """One line per retry, worded as the spec's troubleshooting guide greps for it."""
         n, retry_at = outcome.claim.notification, outcome.retry_at or now
+        delay_s = max(retry_at - now, 0) / 1000
         log.info(
             "Retry attempt %d of %d for %s in %.1f s (worker %s): %s", n.attempts + 1,
-            n.max_attempts, n.id, max(retry_at - now, 0) / 1000, self._worker_id, outcome.error,
+            n.max_attempts, n.id, delay_s, self._worker_id, outcome.error,
+            extra=about(n, "retry_scheduled", delay_s=delay_s, error=outcome.error),
         )  # fmt: skip
 
     def dead_letter(self, notification: Notification, error: str | None) -> None:
@@ -189,3 +205,10 @@ class Outcomes:
         that same write, and the publisher (``deadletters.py``) sends it to the dead-letter
         exchange from there, confirmed, at least once: tell it there is one now."""
         self.on_dead_letter()
+
+
+def log_dead(notification: Notification, error: str | None) -> None:
+    """One line per notification given up on (out of attempts, or a permanent error)."""
+    log.warning(
+        "%s is dead: %s", notification.id, error, extra=about(notification, "dead", error=error)
+    )

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import anyio
 
+from notifyctl import logs
 from notifyctl.broker import POLL_ONLY, Broker, Receipt
 from notifyctl.channels import Channel
 from notifyctl.config import Config
@@ -33,6 +34,7 @@ from notifyctl.lease import (
     renew_every_ms,
     worker_identity,
 )
+from notifyctl.logs import about
 from notifyctl.metrics import WorkerMetrics
 from notifyctl.model import (
     Claim,
@@ -88,6 +90,7 @@ class Worker:
         self.channels = channels
         self.number = number
         self.id = worker_identity()
+        logs.identify(worker_id=self.id)  # on every log line of this process
         self.stats = WorkerStats()
         self.started_at = clock()
         self._clock = clock
@@ -246,6 +249,7 @@ class Worker:
             "Lock expired on %s (attempt %d, worker %s): another worker took the lease over; %s",
             claim.id, claim.notification.attempts, self.id,
             "delivery cancelled" if cancelled else "our outcome will be refused",
+            extra=about(claim.notification, "lease_lost", old_owner=self.id),
         )  # fmt: skip
 
     async def _deliver(self, claim: Claim) -> None:

@@ -31,6 +31,8 @@ from notifyctl.broker.rabbitmq.outbox import Confirmations, Message, Outbox
 from notifyctl.broker.rabbitmq.topology import EXCHANGE, declarations, run_steps
 
 log = logging.getLogger("notifyctl.broker")
+#: the ``extra=`` of every line saying the connection is down (a stable name for log pipelines)
+DISCONNECTED = {"event": "broker_disconnected"}
 MAX_OUTSTANDING = 20_000
 RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
@@ -126,7 +128,11 @@ class RabbitBroker:
                 callback(*args)
             except Exception:
                 self._count("callback_errors")
-                log.exception("a RabbitMQ callback failed (%s); reconnecting", self._safe_url())
+                log.exception(
+                    "a RabbitMQ callback failed (%s); reconnecting",
+                    self._safe_url(),
+                    extra=DISCONNECTED,
+                )
                 self._failed = True
                 self._went_down()
                 self._close_connection()
@@ -204,7 +210,11 @@ class RabbitBroker:
             return self._was_ready and not self._failed
         except Exception:
             self._count("io_errors")
-            log.exception("the RabbitMQ I/O loop failed (%s); reconnecting", self._safe_url())
+            log.exception(
+                "the RabbitMQ I/O loop failed (%s); reconnecting",
+                self._safe_url(),
+                extra=DISCONNECTED,
+            )
             self._went_down()
             if connection is not None:
                 self._tear_down(connection)
@@ -236,13 +246,18 @@ class RabbitBroker:
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_open_error(self, connection: pika.SelectConnection, error: BaseException) -> None:
-        log.warning("cannot connect to RabbitMQ at %s: %s; retrying", self._safe_url(), error)
+        log.warning(
+            "cannot connect to RabbitMQ at %s: %s; retrying",
+            self._safe_url(),
+            error,
+            extra=DISCONNECTED,
+        )
         connection.ioloop.stop()
 
     def _on_closed(self, connection: pika.SelectConnection, reason: BaseException) -> None:
         self._went_down()
         if not self._stop.is_set():
-            log.warning("RabbitMQ connection closed (%s); reconnecting", reason)
+            log.warning("RabbitMQ connection closed (%s); reconnecting", reason, extra=DISCONNECTED)
         connection.ioloop.stop()
 
     def _close_connection(self) -> None:
@@ -274,7 +289,10 @@ class RabbitBroker:
             channel.basic_consume(self.queue, self._guarded(self._on_message), auto_ack=False)
         self._ready = True
         self._was_ready = True
-        log.info("RabbitMQ ready: queue %s (%s)", self.queue, self._safe_url())
+        event = "broker_connected" if self._generation <= 1 else "broker_reconnected"
+        log.info(
+            "RabbitMQ ready: queue %s (%s)", self.queue, self._safe_url(), extra={"event": event}
+        )
         self._drain()
         self._check_confirms()
 

@@ -22,7 +22,9 @@ SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: under it a browser sends "Origin: null" with a form, and the same-origin
+    # check (``forms.py``) could not tell our forms from anyone's
+    "Referrer-Policy": "same-origin",
 }
 #: data pages are never stored by a browser or a proxy
 NO_STORE = {"Cache-Control": "no-store", **SECURITY_HEADERS}

@@ -41,6 +41,10 @@ FINISHED_SINCE = (
     " (SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= %(since)s"
     f"{OF_TENANT})"
 )
+DELIVERED_SERIES = (
+    "SELECT (sent_at - %(since)s) / %(step)s, count(*) FROM notifications"
+    f" WHERE sent_at >= %(since)s AND sent_at < %(until)s{OF_TENANT} GROUP BY 1"
+)
 DEAD_LETTERS = (
     f"SELECT {COLUMNS} FROM notifications WHERE status = 'dead'"
     " AND (%(since)s::bigint IS NULL OR updated_at >= %(since)s)"
@@ -82,6 +86,18 @@ def finished_since(
     row = conn.execute(FINISHED_SINCE, {"since": since, "tenant": tenant_id}).fetchone()
     sent, dead = row if row else (0, 0)
     return {"sent": int(sent), "dead": int(dead)}
+
+
+def delivered_series(
+    conn: psycopg.Connection[Any], since: int, step_ms: int, steps: int, tenant_id: str | None
+) -> list[int]:
+    """Deliveries per window of ``step_ms`` from ``since``: one range of the sent_at index."""
+    params = {"since": since, "step": step_ms, "until": since + step_ms * steps}
+    rows = conn.execute(DELIVERED_SERIES, {**params, "tenant": tenant_id}).fetchall()
+    series = [0] * steps
+    for step, count in rows:
+        series[int(step)] = int(count)
+    return series
 
 
 def dead_letters(

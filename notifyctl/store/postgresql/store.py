@@ -252,6 +252,12 @@ class PostgresStore(
         with self._db.connection("finished since") as conn:
             return ops.finished_since(conn, since, tenant_id)
 
+    def delivered_series(
+        self, since: int, step_ms: int, steps: int, tenant_id: str | None = None
+    ) -> list[int]:
+        with self._db.connection("delivered series") as conn:
+            return ops.delivered_series(conn, since, step_ms, steps, tenant_id)
+
     def dead_letters(
         self,
         since: int | None,

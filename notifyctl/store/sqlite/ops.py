@@ -17,6 +17,15 @@ UNDELIVERED = "status IN ('pending', 'scheduled')"
 #: the claim index (priority, available_at) answers this with one seek per priority
 #: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
 OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
+
+
+def of_tenant(tenant_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """``OF_TENANT`` where the query must stay index-only for every tenant: no clause at all
+    without a tenant (a reference to ``tenant_id`` would make SQLite read each row, not just
+    the index: ``counts`` took 0.5 s instead of a few ms at a million rows)."""
+    return ("", ()) if tenant_id is None else (" AND tenant_id = ?", (tenant_id,))
+
+
 OLDEST_DUE = (
     f"SELECT available_at FROM notifications WHERE {UNDELIVERED} AND priority = ?"
     f" AND available_at <= ?{OF_TENANT} ORDER BY available_at LIMIT 1"
@@ -63,13 +72,13 @@ def finished_since(
     conn: sqlite3.Connection, since: int, tenant_id: str | None = None
 ) -> dict[str, int]:
     # ``sent_at >= ?`` lets SQLite use the partial index on sent_at (it implies NOT NULL).
+    mine, params = of_tenant(tenant_id)
     (sent,) = conn.execute(
-        f"SELECT count(*) FROM notifications WHERE sent_at >= ?{OF_TENANT}",
-        (since, tenant_id, tenant_id),
+        f"SELECT count(*) FROM notifications WHERE sent_at >= ?{mine}", (since, *params)
     ).fetchone()
     (dead,) = conn.execute(
-        f"SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= ?{OF_TENANT}",
-        (since, tenant_id, tenant_id),
+        f"SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= ?{mine}",
+        (since, *params),
     ).fetchone()
     return {"sent": int(sent), "dead": int(dead)}
 
@@ -77,10 +86,11 @@ def finished_since(
 def delivered_series(
     conn: sqlite3.Connection, since: int, step_ms: int, steps: int, tenant_id: str | None
 ) -> list[int]:
+    mine, params = of_tenant(tenant_id)
     rows = conn.execute(
         "SELECT (sent_at - ?) / ?, count(*) FROM notifications"
-        f" WHERE sent_at >= ? AND sent_at < ?{OF_TENANT} GROUP BY 1",
-        (since, step_ms, since, since + step_ms * steps, tenant_id, tenant_id),
+        f" WHERE sent_at >= ? AND sent_at < ?{mine} GROUP BY 1",
+        (since, step_ms, since, since + step_ms * steps, *params),
     ).fetchall()
     series = [0] * steps
     for step, count in rows:

@@ -253,18 +253,18 @@ class SqliteStore(
             return leases.finish(conn, outcomes, now, self._outbox)
 
     def counts(self, now: int, tenant_id: str | None = None) -> dict[str, int]:
+        mine, params = ops.of_tenant(tenant_id)
         with self._db.snapshot() as conn:
             by_status = dict(
                 conn.execute(
-                    f"SELECT status, count(*) FROM notifications WHERE 1 = 1{OF_TENANT}"
-                    " GROUP BY status",
-                    (tenant_id, tenant_id),
+                    f"SELECT status, count(*) FROM notifications WHERE 1 = 1{mine} GROUP BY status",
+                    params,
                 )
             )
             (locked,) = conn.execute(
                 "SELECT count(*) FROM notifications WHERE locked_by IS NOT NULL"
-                f" AND lock_expiry > ?{OF_TENANT}",
-                (now, tenant_id, tenant_id),
+                f" AND lock_expiry > ?{mine}",
+                (now, *params),
             ).fetchone()
         result = {status.value: int(by_status.get(status.value, 0)) for status in Status}
         result["locked"] = int(locked)

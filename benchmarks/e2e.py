@@ -5,10 +5,12 @@ start ``notifyctl up --workers W`` in a temporary data dir, wait for ``GET /heal
 notifications through ``POST /v1/notifications/batch`` with several concurrent senders, wait
 (bounded) until every accepted notification is delivered, then stop everything it started.
 
-Reported: intake (accepted/s), delivered/s (first POST to last delivery), end-to-end latency
-p50/p99 (delivery time minus the notification's ``created_at``), duplicates, lost, and the peak
-RSS of each worker process (sampled from the children of the ``up`` process). With ``--runs K`` the
-table shows the median of K runs.
+Reported first: CPU µs per delivered notification of the whole service (supervisor, API,
+workers; plus RabbitMQ's with a broker), by role (``cpu_figures.py``); then intake (accepted/s),
+delivered/s (first POST to last delivery), end-to-end latency p50/p99 (delivery time minus the
+notification's ``created_at``), duplicates, lost, and the peak RSS of each worker process
+(sampled from the children of the ``up`` process). With ``--runs K`` the table shows the median
+of K runs.
 
 With ``--broker amqp://...`` the service runs as ``notifyctl --broker URL up ...`` with a consumer
 group (queue) of each run's own, deleted afterwards; before each run's channels, ``raw_pika.py``
@@ -53,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cpu_figures
 import httpx
 import psutil
 import raw_pika
@@ -281,6 +284,8 @@ class Sampler(threading.Thread):
             children = self.parent.children(recursive=True)
         except psutil.Error:
             children = []
+        with contextlib.suppress(psutil.Error):  # the supervisor is a service process too
+            self._record(self.parent, "up")
         for child in children:
             with contextlib.suppress(psutil.Error):
                 self._record(child, role_of(child.cmdline()))
@@ -1022,49 +1027,6 @@ def table(rows: dict[str, list[RunResult]], opts: Options) -> str:
     return "\n".join(lines) + note
 
 
-def cpu_us(r: RunResult) -> dict[str, float]:
-    """CPU microseconds per delivered notification: the API, the workers together, the receiver,
-    the driver (this script)."""
-    n = max(r.delivered, 1)
-    workers = sum(s for role, s in r.cpu_s.items() if role.startswith("worker-"))
-    roles = {
-        "api": r.cpu_s.get("api", 0.0),
-        "workers": workers,
-        "receiver": r.cpu_s.get("receiver", 0.0),
-        "driver": r.cpu_s.get("driver", 0.0),
-    }
-    return {role: 1e6 * s / n for role, s in roles.items()}
-
-
-def cpu_table(rows: dict[str, list[RunResult]]) -> str:
-    """Per mode: the median of each figure over the runs (each figure's own median)."""
-    lines = [
-        "| mode | runs | delivered/s | API CPU us/notification | worker CPU us/notification"
-        " | receiver CPU us | driver CPU us | dup | lost | worker CPU us per run |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    for channel, results in rows.items():
-        us = [cpu_us(r) for r in results]
-
-        def med(role: str, us: list[dict[str, float]] = us) -> float:
-            return statistics.median(u[role] for u in us)
-
-        rate = statistics.median(r.delivered_per_s for r in results)
-        per_run = ", ".join(f"{u['workers']:,.0f}" for u in us)
-        lines.append(
-            f"| {channel} | {len(results)} | {rate:,.0f} | {med('api'):,.0f}"
-            f" | {med('workers'):,.0f} | {med('receiver'):,.0f} | {med('driver'):,.0f}"
-            f" | {sum(r.duplicates for r in results)} | {sum(r.lost for r in results)}"
-            f" | {per_run} |"
-        )
-    note = (
-        "\nCPU per delivered notification (user + system, sampled from each process), the"
-        " median over the runs; workers summed; delivered/s the median over the runs; dup and"
-        " lost summed over the runs."
-    )
-    return "\n".join(lines) + note
-
-
 def template_report(rows: dict[str, list[RunResult]]) -> str:
     """Recipient upserts against 5,000/s; template against plain webhook delivered/s."""
     out = []
@@ -1227,9 +1189,9 @@ def run_all(opts: Options) -> tuple[dict[str, list[RunResult]], dict[int, list[r
 def main(argv: list[str] | None = None) -> None:
     opts = parse_args(argv)
     rows, drains = run_all(opts)
-    print(table(rows, opts))
+    print(cpu_figures.headline(rows, broker=bool(opts.broker)))
     print()
-    print(cpu_table(rows))
+    print(table(rows, opts))
     extra = template_report(rows)
     if extra:
         print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from notifyctl.config import Config
@@ -237,3 +239,14 @@ def start_up(tmp_path: Path, port: int, monitor_base: int, workers: int = 2) -> 
     with log.open("wb") as out:
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     return process, log
+
+
+def installed_tool(name: str, installs: str) -> str:
+    """The path of the command ``name``. Without it the test skips, except in CI (``CI`` set),
+    where .ci/run installs it (``installs`` says what) and a missing one is a failure."""
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing: .ci/run installs {installs}")
+        pytest.skip(f"{name} is not installed (.ci/run installs {installs})")
+    return found

@@ -165,9 +165,12 @@ def test_prometheus_scrapes_the_jobs_the_dashboards_use() -> None:
     config = yaml.safe_load((DOCKER / "prometheus/prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"workers", "api"}
-    workers = jobs["workers"]["static_configs"][0]["targets"]
-    assert workers == [f"worker-{n}:{9090 + n}" for n in range(1, 6)]
-    assert jobs["workers"]["dns_sd_configs"][0]["port"] == 9190  # `--scale worker=N`: --id 100
+    # found by DNS: the `--scale worker=N` replicas (all --id 100), then the numbered ones of the
+    # named-workers profile, which resolve only when that profile runs (no false "down" target)
+    found = [(sd["names"], sd["port"]) for sd in jobs["workers"]["dns_sd_configs"]]
+    assert found == [(["worker"], 9190)] + [([f"worker-{n}"], 9090 + n) for n in range(1, 6)]
+    assert "static_configs" not in jobs["workers"]
+    assert config["rule_files"] == ["alerts.yml"]
     assert jobs["api"]["static_configs"][0]["targets"] == ["api-1:3000", "api-2:3000"]
     for board, title, expr in queries():
         for job in re.findall(r'job="([^"]+)"', expr):

@@ -21,7 +21,16 @@ import pytest
 from notifyctl import config
 from notifyctl.lifecycle import SUPERVISOR_S, stop_budget
 from tests.conftest import make_config
-from tests.helpers import answers, call, child_env, free_port, start_worker, stop, wait_until
+from tests.helpers import (
+    answers,
+    call,
+    child_env,
+    free_port,
+    installed_tool,
+    start_worker,
+    stop,
+    wait_until,
+)
 from tests.ports import free_base
 
 REPO = Path(__file__).resolve().parents[2]
@@ -192,12 +201,7 @@ def unit_files(tmp_path: Path) -> list[Path]:
 
 
 def systemd_analyze() -> str:
-    found = shutil.which("systemd-analyze")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("systemd-analyze is missing: .ci/run installs Debian's systemd package")
-        pytest.skip("systemd-analyze is not installed (apt-get install systemd, as .ci/run does)")
-    return found
+    return installed_tool("systemd-analyze", "Debian's systemd package")
 
 
 def test_a_missing_systemd_analyze_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:

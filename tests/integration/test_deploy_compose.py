@@ -107,9 +107,8 @@ def test_the_services_and_ports_the_spec_names_the_monitoring_internal(
         assert services[name]["command"] == ["worker", "--id", str(n)]
         assert services[name]["expose"] == [str(9090 + n)]
         assert services[name]["environment"]["HEALTHCHECK_URL"].endswith(f":{9090 + n}/health")
-    assert (
-        services["worker"]["expose"] == ["9190"] and services["worker"]["deploy"]["replicas"] == 0
-    )
+    assert services["worker"]["expose"] == ["9190"]
+    assert all(services[name]["profiles"] == ["named-workers"] for name in WORKERS)
     assert services["prometheus"]["expose"] == ["9090"]
     published = {name: s["ports"] for name, s in services.items() if "ports" in s}
     assert published == {
@@ -202,10 +201,9 @@ def test_nginx_upstreams_are_the_compose_api_services(compose: dict[str, Any]) -
 def test_the_prometheus_targets_are_the_internal_monitoring_ports(compose: dict[str, Any]) -> None:
     scrape = yaml.safe_load((DOCKER / "prometheus" / "prometheus.yml").read_text())
     workers = next(job for job in scrape["scrape_configs"] if job["job_name"] == "workers")
-    targets = workers["static_configs"][0]["targets"]
+    targets = {sd["names"][0]: sd["port"] for sd in workers["dns_sd_configs"]}
     services = compose["services"]
-    assert targets == [f"{name}:{services[name]['expose'][0]}" for name in WORKERS]
-    assert workers["dns_sd_configs"][0]["port"] == int(services["worker"]["expose"][0])
+    assert targets == {name: int(services[name]["expose"][0]) for name in [*WORKERS, "worker"]}
 
 
 @pytest.mark.parametrize(
@@ -224,3 +222,40 @@ def test_the_interpolation_checker_knows_compose_syntax(
     with pytest.raises(MissingVariable):
         interpolate("${E:?give E}", {"E": ""})
     assert interpolate("${E?give E}", {"E": ""}) == ""
+
+
+def workers_running(
+    compose: dict[str, Any], scale: dict[str, int], profiles: frozenset[str] = frozenset()
+) -> int:
+    """How many worker containers ``docker compose [--profile P] up [--scale S=N]`` starts: a
+    service runs when it has no profile or an enabled one, ``--scale`` overriding its replicas."""
+    total = 0
+    for name, service in compose["services"].items():
+        if service.get("command", [""])[0] != "worker":
+            continue
+        if service.get("profiles") and not set(service["profiles"]) & profiles:
+            continue
+        total += scale.get(name, int(service.get("deploy", {}).get("replicas", 1)))
+    return total
+
+
+def test_scale_worker_3_runs_three_workers_as_the_spec_says(raw: dict[str, Any]) -> None:
+    compose = interpolate(raw, SECRETS)
+    assert workers_running(compose, {"worker": 3}) == 3
+    assert workers_running(compose, {}) == 5  # NUM_WORKERS, the spec's default
+    assert workers_running(interpolate(raw, {**SECRETS, "NUM_WORKERS": "8"}), {}) == 8
+    numbered = frozenset({"named-workers"})
+    assert workers_running(compose, {"worker": 0}, numbered) == len(WORKERS)
+
+
+def test_prometheus_scrapes_at_prometheus_scrape_interval(raw: dict[str, Any]) -> None:
+    """The variable is passed to the container, and its command writes it into the config."""
+    prometheus = interpolate(raw, {**SECRETS, "PROMETHEUS_SCRAPE_INTERVAL": "30s"})
+    prometheus = prometheus["services"]["prometheus"]
+    assert prometheus["environment"]["PROMETHEUS_SCRAPE_INTERVAL"] == "30s"
+    assert prometheus["entrypoint"] == ["/bin/sh", "-c"]
+    # compose turned $$ into $: the container's shell expands the variable
+    assert "${PROMETHEUS_SCRAPE_INTERVAL}" in prometheus["command"][0]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v[0] == "."}
+    assert mounted["/etc/prometheus/alerts.yml"] == "./prometheus/alerts.yml"
+    assert mounted["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"

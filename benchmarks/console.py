@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from starlette.testclient import TestClient
 
 from notifyctl.api.app import build_app
+from notifyctl.api.console import data
 from notifyctl.config import load
 from notifyctl.model import now_ms
 from notifyctl.ops import inspect
@@ -120,6 +121,8 @@ def main() -> None:
     report("backlog (by priority and channel)", timed(lambda: store.backlog(now), args.repeat))
     chart = timed(lambda: store.delivered_series(now - 900_000, 30_000, 30), args.repeat)
     report("delivered_series (chart)", chart)
+    uncached = timed(lambda: data.overview(store, now, None, True), args.repeat)
+    report("all of the overview's figures (uncached)", uncached)
     dead = store.dead_letters(None, None, None, 1, None)
     with TestClient(build_app(config, store), base_url="http://127.0.0.1") as client:
         client.post("/console/login", data={"key": KEY})
@@ -128,7 +131,10 @@ def main() -> None:
                  "dead letters, error filter": "/console/dead?error=gone",
                  "a notification": f"/console/notifications/{dead[0].id}" if dead else "/console",
                  "search by user": "/console/search?q=user-42"}  # fmt: skip
-        print(f"server time per page ({args.repeat} each, in process):")
+        print(
+            f"server time per page ({args.repeat} each, in process; the overview's figures"
+            " are shared for 2 s, so most of its renders here are cache hits):"
+        )
         for name, path in pages.items():
             report(name, timed(lambda path=path: client.get(path).raise_for_status(), args.repeat))
     store.close()

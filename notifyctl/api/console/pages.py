@@ -5,6 +5,7 @@ Store calls run on worker threads (``call``), timed like the API's."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +18,7 @@ from notifyctl.api.console.access import ConsoleAccess, Refused, Viewer
 from notifyctl.api.console.forms import BadForm, first, read_form, same_origin
 from notifyctl.api.console.render import NO_STORE, Pages
 from notifyctl.api.console.sessions import COOKIE, Signer
+from notifyctl.api.keyring import TtlCache
 from notifyctl.broker import Broker, broker_state
 from notifyctl.config import Config
 from notifyctl.errors import NotifyError, StoreError
@@ -30,6 +32,8 @@ Handler = Callable[[Request, Viewer], Awaitable[Response]]
 ROOT = "/console"
 #: dead letters a page lists at most
 DEAD_PAGE = 200
+#: how long one reading of the overview serves every viewer of the same scope: its refresh
+OVERVIEW_TTL_S = 2.0
 
 
 class Console:
@@ -43,6 +47,9 @@ class Console:
         self.access = access
         self.observer = observer
         self.pages = Pages()
+        #: the overview's figures, shared for one refresh interval by everyone who sees the same
+        #: (its counts read every row of an index: about 60 ms a million rows on SQLite)
+        self._overviews: TtlCache[dict[str, Any]] = TtlCache(OVERVIEW_TTL_S, 1_000, time.monotonic)
 
     @property
     def signer(self) -> Signer:
@@ -148,10 +155,14 @@ class Console:
     # -- pages ----------------------------------------------------------------------------------
 
     async def overview(self, request: Request, viewer: Viewer) -> Response:
-        figures = await self._call(
-            "console_overview", data.overview, self.store, now_ms(), viewer.tenant,
-            viewer.operator,
-        )  # fmt: skip
+        scope = (viewer.tenant, viewer.operator)
+        found, figures = self._overviews.get(repr(scope))
+        if not found:
+            figures = await self._call(
+                "console_overview", data.overview, self.store, now_ms(), viewer.tenant,
+                viewer.operator,
+            )  # fmt: skip
+            self._overviews.put(repr(scope), figures)
         template = "_overview.html" if request.query_params.get("fragment") else "overview.html"
         return self.render(viewer, template, "overview", figures=figures,
                            broker=broker_state(self.broker))  # fmt: skip

@@ -123,7 +123,7 @@ def new_document(item: NewNotification, now: int) -> dict[str, Any]:
         "tenant_id": item.tenant_id, "html": item.html, "message_id": item.message_id,
         "template": item.template, "category": item.category, "last_error": item.suppressed,
         "expires_at": None if item.expires_at is None else to_date(item.expires_at),
-        "destination": destination_of(item.channel, item.to),
+        "destination": destination_of(item.channel, item.to), "traceparent": item.traceparent,
     }  # fmt: skip
     # absent rather than null: the idempotency index holds only the keys that exist
     return {k: v for k, v in document.items() if v is not None}
@@ -145,6 +145,7 @@ def to_notification(doc: dict[str, Any]) -> Notification:
         tenant_id=doc.get("tenant_id", DEFAULT_TENANT), html=doc.get("html"),
         message_id=doc.get("message_id"), template=doc.get("template"),
         category=doc.get("category"), expires_at=optional_ms(doc.get("expires_at")),
+        traceparent=doc.get("traceparent"),
     )  # fmt: skip
 
 
@@ -184,6 +185,13 @@ INDEXES: tuple[Index, ...] = (
         "notifications",
         "tenant_message",
         [("tenant_id", ASCENDING), ("message_id", ASCENDING)],
+        {"partialFilterExpression": {"message_id": {"$exists": True}}},
+    ),
+    # an operator's look-up of a message across every tenant (inspect message, the console)
+    (
+        "notifications",
+        "message_id",
+        [("message_id", ASCENDING)],
         {"partialFilterExpression": {"message_id": {"$exists": True}}},
     ),
     # throughput over a window (inspect stats, the dashboards): delivered by sent_at, dead (and

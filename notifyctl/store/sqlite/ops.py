@@ -17,6 +17,9 @@ UNDELIVERED = "status IN ('pending', 'scheduled')"
 #: the claim index (priority, available_at) answers this with one seek per priority
 #: a condition on a row's tenant: two parameters, the tenant twice (None: any tenant)
 OF_TENANT = " AND (? IS NULL OR tenant_id = ?)"
+#: the dead rows by death (``schema.ADDED_INDEXES``), named: without statistics SQLite would
+#: rather walk every dead row of the status index and sort them
+BY_DEATH = "INDEXED BY notifications_dead"
 
 
 def of_tenant(tenant_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -77,7 +80,8 @@ def finished_since(
         f"SELECT count(*) FROM notifications WHERE sent_at >= ?{mine}", (since, *params)
     ).fetchone()
     (dead,) = conn.execute(
-        f"SELECT count(*) FROM notifications WHERE status = 'dead' AND updated_at >= ?{mine}",
+        f"SELECT count(*) FROM notifications {BY_DEATH}"
+        f" WHERE status = 'dead' AND updated_at >= ?{mine}",
         (since, *params),
     ).fetchone()
     return {"sent": int(sent), "dead": int(dead)}
@@ -107,7 +111,7 @@ def dead_letters(
     limit: int,
     tenant_id: str | None = None,
 ) -> list[Any]:
-    query = f"SELECT {columns} FROM notifications WHERE status = 'dead'"
+    query = f"SELECT {columns} FROM notifications {BY_DEATH} WHERE status = 'dead'"
     params: list[Any] = []
     for clause, value in (("updated_at >= ?", since), ("updated_at <= ?", until),
                           ("channel = ?", channel), ("tenant_id = ?", tenant_id)):  # fmt: skip

@@ -81,9 +81,9 @@ def test_the_overview_counts_charts_and_refreshes(client: TestClient, store: Sto
 def test_replay_all_that_match_asks_first_then_replays(client: TestClient, store: Store) -> None:
     ids = insert(store, webhooks("http://127.0.0.1:9/x", 3))
     claims = store.claim_ids(ids, "w-1", now_ms(), 30_000)
-    errors = ("HTTP 410 Gone", "HTTP 410 Gone", "certificate verify failed")
-    store.finish([Outcome(c, Verdict.DEAD, e) for c, e in zip(claims, errors, strict=True)],
-                 now_ms())  # fmt: skip
+    errors = dict(zip(ids, ("HTTP 410 Gone", "HTTP 410 Gone", "certificate verify failed"),
+                      strict=True))  # fmt: skip
+    store.finish([Outcome(c, Verdict.DEAD, errors[c.id]) for c in claims], now_ms())
     sign_in(client, OPERATOR)
     page = client.get("/console/dead?error=410").text
     assert ids[2] not in page and ids[0] in page

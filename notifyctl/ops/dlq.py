@@ -147,9 +147,7 @@ def replay_matching(store: Store, selection: Selection, now: int, dry_run: bool)
     seen: set[str] = set()
     until = now
     while True:
-        page = store.dead_letters(
-            selection.since, until, selection.channel, PAGE, selection.tenant
-        )
+        page = store.dead_letters(selection.since, until, selection.channel, PAGE, selection.tenant)
         fresh = [n for n in page if n.id not in seen]
         if not fresh:
             if len(page) < PAGE:

@@ -155,8 +155,13 @@ def test_replay_all_filters_by_error_past_a_page_of_others(
 
 @pytest.mark.parametrize(
     "args",
-    [[], ["--id", "x", "--all"], ["--id", "x", "--since", "1h"], ["--all", "--since", "soon"],
-     ["--id", "x", "--error", "410"]],
+    [
+        [],
+        ["--id", "x", "--all"],
+        ["--id", "x", "--since", "1h"],
+        ["--all", "--since", "soon"],
+        ["--id", "x", "--error", "410"],
+    ],
 )
 def test_contradictory_or_bad_options_are_refused(config: Config, args: list[str]) -> None:
     open_store(config).close()

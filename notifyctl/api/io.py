@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -23,7 +24,7 @@ from notifyctl.api.problems import HTTPProblem, invalid
 from notifyctl.errors import StoreError
 from notifyctl.limits import TenantLimits
 from notifyctl.model import DEFAULT_TENANT, InsertResult, Status
-from notifyctl.shapes import notification_json
+from notifyctl.shapes import finite, loads, notification_json
 from notifyctl.validation import FieldError
 
 log = logging.getLogger("notifyctl.api")  # the API's logger: a failed store is the API's failure
@@ -52,7 +53,7 @@ async def read_json(request: Request, limit: int, timeout_s: float) -> Any:
         message = f"the body did not arrive within {timeout_s:g} s"
         raise HTTPProblem(408, "body_timeout", message, headers={"Connection": "close"}) from None
     try:
-        return json.loads(body, parse_constant=reject_constant)
+        return loads(body, parse_constant=reject_constant)  # orjson where it reads the same
     except (ValueError, RecursionError) as exc:
         raise HTTPProblem(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
 
@@ -107,6 +108,11 @@ class JsonResponse(JSONResponse):
     """Starlette's JSONResponse, byte for byte, with one encoder built once (every POST has one)."""
 
     def render(self, content: Any) -> bytes:
+        # orjson writes the same bytes about 5x faster (a batch's answer is 1,000 notifications),
+        # except NaN and infinities (null there; refused here) and what it refuses itself
+        if finite(content):
+            with contextlib.suppress(TypeError):
+                return orjson.dumps(content)
         return ENCODER.encode(content).encode("utf-8")
 
 

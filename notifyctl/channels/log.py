@@ -10,7 +10,6 @@ takes only in part (a pipe, a non-blocking stdout) is continued until every byte
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import select
 import sys
@@ -20,7 +19,7 @@ import anyio
 from notifyctl.errors import ChannelError
 from notifyctl.model import Notification, now_ms
 from notifyctl.retry import OK, DeliveryResult, ResultKind
-from notifyctl.shapes import iso_ms, payload
+from notifyctl.shapes import dumps, iso_ms, payload
 
 #: how long one write may wait for a non-blocking descriptor to take more bytes
 WRITABLE_WAIT_S = 30.0
@@ -105,9 +104,8 @@ class LogChannel:
     async def deliver(self, notification: Notification) -> DeliveryResult:
         record = payload(notification)
         record["delivered_at"] = iso_ms(now_ms())
-        line = json.dumps(record, separators=(",", ":")) + "\n"
         try:
-            await self._writer.write(line.encode())
+            await self._writer.write(dumps(record) + b"\n")
         except OSError as exc:
             return DeliveryResult(ResultKind.RETRYABLE, f"log write failed: {exc.strerror or exc}")
         return OK

@@ -8,8 +8,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -19,7 +19,7 @@ from notifyctl.channels.destinations import DestinationPolicy, ForbiddenDestinat
 from notifyctl.channels.secrets import SecretsUnavailable, SigningSecrets
 from notifyctl.model import Notification
 from notifyctl.retry import DeliveryResult, ResultKind, classify_http_status
-from notifyctl.shapes import payload
+from notifyctl.shapes import dumps, payload
 
 MAX_RESPONSE_READ = 64 * 1024
 
@@ -97,7 +97,7 @@ class WebhookChannel:
             keys = await self._secrets.keys_for(notification.tenant_id)
         except SecretsUnavailable as exc:
             return DeliveryResult(ResultKind.RETRYABLE, str(exc))
-        body = json.dumps(payload(notification), separators=(",", ":")).encode()
+        body = dumps(payload(notification))
         try:
             async with self._client().post(
                 notification.to,

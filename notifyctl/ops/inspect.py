@@ -79,6 +79,7 @@ def workers(store: Store, now: int, heartbeat_interval_ms: int) -> list[dict[str
             "state": "alive" if worker_is_alive(w.last_heartbeat, now, heartbeat_interval_ms)
             else "stale",
             "in_flight": w.in_flight, "processed": w.processed,
+            "cpu_percent": w.cpu_percent, "rss_bytes": w.rss_bytes,
         }
         for w in store.workers()
     ]  # fmt: skip

@@ -193,8 +193,11 @@ class Store(
         """Insert or replace the worker's row."""
         ...
 
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        """Record that the worker is alive."""
+    def heartbeat(
+        self, worker_id: str, now: int, in_flight: int, processed: int,
+        cpu_percent: float = 0.0, rss_bytes: int = 0,
+    ) -> None:  # fmt: skip
+        """Record that the worker is alive, how busy it is, and its CPU and memory."""
         ...
 
     def deregister_worker(self, worker_id: str) -> None:

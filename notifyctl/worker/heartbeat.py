@@ -13,6 +13,7 @@ import anyio
 from notifyctl.errors import StoreError
 from notifyctl.lease import DEAD_WORKER_ROWS_KEPT_MS, PRUNE_WORKERS_EVERY_MS
 from notifyctl.model import WorkerStats
+from notifyctl.resources import ResourceSampler
 from notifyctl.store import Store
 
 log = logging.getLogger("notifyctl.worker")
@@ -37,6 +38,9 @@ class Heartbeat:
         self._stats = stats
         self._in_flight = in_flight
         self._interval_s = interval_ms / 1000
+        #: a sampler of its own: a CPU reading is "since the previous reading", and the
+        #: metrics' scrapes reading the same sampler would each see a part
+        self._usage = ResourceSampler()
 
     async def run(self) -> None:
         pruned_at: int | None = None
@@ -44,7 +48,8 @@ class Heartbeat:
             try:
                 await self._call(
                     "heartbeat", self._store.heartbeat, self._worker_id, self._clock(),
-                    self._in_flight(), self._stats.processed,
+                    self._in_flight(), self._stats.processed, self._usage.cpu_percent(),
+                    self._usage.memory().rss,
                 )  # fmt: skip
                 now = self._clock()
                 if pruned_at is None or now - pruned_at >= PRUNE_WORKERS_EVERY_MS:

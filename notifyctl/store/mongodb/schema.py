@@ -154,7 +154,8 @@ def worker_document(record: WorkerRecord) -> dict[str, Any]:
         "_id": record.id, "worker_number": record.worker_number, "host": record.host,
         "pid": record.pid, "started_at": to_date(record.started_at),
         "last_heartbeat": to_date(record.last_heartbeat), "in_flight": record.in_flight,
-        "processed": record.processed,
+        "processed": record.processed, "cpu_percent": record.cpu_percent,
+        "rss_bytes": record.rss_bytes,
     }  # fmt: skip
 
 
@@ -163,6 +164,7 @@ def to_worker(doc: dict[str, Any]) -> WorkerRecord:
         id=doc["_id"], worker_number=doc["worker_number"], host=doc["host"], pid=doc["pid"],
         started_at=to_ms(doc["started_at"]), last_heartbeat=to_ms(doc["last_heartbeat"]),
         in_flight=doc["in_flight"], processed=doc["processed"],
+        cpu_percent=float(doc.get("cpu_percent", 0.0)), rss_bytes=int(doc.get("rss_bytes", 0)),
     )  # fmt: skip
 
 

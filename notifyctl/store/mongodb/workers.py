@@ -21,12 +21,16 @@ class WorkerRows(Translating):
                 {"_id": record.id}, schema.worker_document(record), upsert=True
             )
 
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
-        alive = {"last_heartbeat": schema.to_date(now), "in_flight": in_flight}
+    def heartbeat(
+        self, worker_id: str, now: int, in_flight: int, processed: int,
+        cpu_percent: float = 0.0, rss_bytes: int = 0,
+    ) -> None:  # fmt: skip
+        alive = {
+            "last_heartbeat": schema.to_date(now), "in_flight": in_flight,
+            "processed": processed, "cpu_percent": cpu_percent, "rss_bytes": rss_bytes,
+        }  # fmt: skip
         with self._translated("heartbeat"):
-            self._workers.update_one(
-                {"_id": worker_id}, {"$set": {**alive, "processed": processed}}
-            )
+            self._workers.update_one({"_id": worker_id}, {"$set": alive})
 
     def deregister_worker(self, worker_id: str) -> None:
         with self._translated("deregister worker"):

@@ -175,3 +175,11 @@ CREATE TABLE pauses (
 );
 """,
 )
+
+#: each worker's CPU and memory, as of its last heartbeat (the console's workers page)
+VERSION_3 = (
+    """
+ALTER TABLE workers ADD COLUMN cpu_percent double precision NOT NULL DEFAULT 0;
+ALTER TABLE workers ADD COLUMN rss_bytes bigint NOT NULL DEFAULT 0;
+""",
+)

@@ -6,7 +6,10 @@ from __future__ import annotations
 from notifyctl.model import WorkerRecord
 from notifyctl.store.postgresql.connection import Database
 
-WORKER_COLUMNS = "id, worker_number, host, pid, started_at, last_heartbeat, in_flight, processed"
+WORKER_COLUMNS = (
+    "id, worker_number, host, pid, started_at, last_heartbeat, in_flight, processed,"
+    " cpu_percent, rss_bytes"
+)
 
 
 class WorkerRows:
@@ -15,21 +18,26 @@ class WorkerRows:
     def register_worker(self, record: WorkerRecord) -> None:
         with self._db.connection("register worker") as conn:
             conn.execute(
-                f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s)"
+                f"INSERT INTO workers ({WORKER_COLUMNS}) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
                 " ON CONFLICT (id) DO UPDATE SET worker_number = excluded.worker_number,"
                 " host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,"
                 " last_heartbeat = excluded.last_heartbeat, in_flight = excluded.in_flight,"
-                " processed = excluded.processed",
+                " processed = excluded.processed, cpu_percent = excluded.cpu_percent,"
+                " rss_bytes = excluded.rss_bytes",
                 (record.id, record.worker_number, record.host, record.pid, record.started_at,
-                 record.last_heartbeat, record.in_flight, record.processed),
+                 record.last_heartbeat, record.in_flight, record.processed, record.cpu_percent,
+                 record.rss_bytes),
             )  # fmt: skip
 
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
+    def heartbeat(
+        self, worker_id: str, now: int, in_flight: int, processed: int,
+        cpu_percent: float = 0.0, rss_bytes: int = 0,
+    ) -> None:  # fmt: skip
         with self._db.connection("heartbeat") as conn:
             conn.execute(
-                "UPDATE workers SET last_heartbeat = %s, in_flight = %s, processed = %s"
-                " WHERE id = %s",
-                (now, in_flight, processed, worker_id),
+                "UPDATE workers SET last_heartbeat = %s, in_flight = %s, processed = %s,"
+                " cpu_percent = %s, rss_bytes = %s WHERE id = %s",
+                (now, in_flight, processed, cpu_percent, rss_bytes, worker_id),
             )
 
     def deregister_worker(self, worker_id: str) -> None:

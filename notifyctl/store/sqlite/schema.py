@@ -152,7 +152,7 @@ def row_to_notification(row: Sequence[Any]) -> Notification:
     converts every row it leases, and keywords cost twice as much (3.8 against 6.5 µs a row)."""
     return Notification(
         row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6]), PRIORITIES[row[7]],
-        STATUSES[row[8]], *row[9:30],
+        STATUSES[row[8]], *row[9:],
     )  # fmt: skip
 
 
@@ -204,8 +204,19 @@ def stored(item: NewNotification, now: int) -> Notification:
     )  # fmt: skip
 
 
+#: the workers' columns added after the first release (their CPU and memory, issue 19)
+ADDED_WORKER_COLUMNS = (
+    ("cpu_percent", "REAL NOT NULL DEFAULT 0"),
+    ("rss_bytes", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
 def add_missing_columns(conn: sqlite3.Connection) -> None:
     """Bring a database made by an older release up to date, inside the caller's transaction."""
+    known = {row[1] for row in conn.execute("PRAGMA table_info(workers)")}
+    for name, declaration in ADDED_WORKER_COLUMNS:
+        if name not in known:
+            conn.execute(f"ALTER TABLE workers ADD COLUMN {name} {declaration}")
     present = {row[1] for row in conn.execute("PRAGMA table_info(notifications)")}
     for name, declaration in ADDED_COLUMNS:
         if name not in present:

@@ -14,16 +14,22 @@ class WorkerRows:
         with self._db.write() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO workers (id, worker_number, host, pid, started_at,"
-                " last_heartbeat, in_flight, processed) VALUES (?,?,?,?,?,?,?,?)",
+                " last_heartbeat, in_flight, processed, cpu_percent, rss_bytes)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (record.id, record.worker_number, record.host, record.pid, record.started_at,
-                 record.last_heartbeat, record.in_flight, record.processed),
+                 record.last_heartbeat, record.in_flight, record.processed, record.cpu_percent,
+                 record.rss_bytes),
             )  # fmt: skip
 
-    def heartbeat(self, worker_id: str, now: int, in_flight: int, processed: int) -> None:
+    def heartbeat(
+        self, worker_id: str, now: int, in_flight: int, processed: int,
+        cpu_percent: float = 0.0, rss_bytes: int = 0,
+    ) -> None:  # fmt: skip
         with self._db.write() as conn:
             conn.execute(
-                "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ? WHERE id = ?",
-                (now, in_flight, processed, worker_id),
+                "UPDATE workers SET last_heartbeat = ?, in_flight = ?, processed = ?,"
+                " cpu_percent = ?, rss_bytes = ? WHERE id = ?",
+                (now, in_flight, processed, cpu_percent, rss_bytes, worker_id),
             )
 
     def deregister_worker(self, worker_id: str) -> None:
@@ -40,6 +46,7 @@ class WorkerRows:
         with self._db.read() as conn:
             rows = conn.execute(
                 "SELECT id, worker_number, host, pid, started_at, last_heartbeat, in_flight,"
-                " processed FROM workers ORDER BY worker_number, started_at"
+                " processed, cpu_percent, rss_bytes FROM workers ORDER BY worker_number,"
+                " started_at"
             ).fetchall()
         return [WorkerRecord(*row) for row in rows]

@@ -30,18 +30,21 @@ def test_no_workers_are_listed_before_any_registers(store: Store) -> None:
     assert store.workers() == []
 
 
-def test_heartbeat_records_liveness_and_progress(store: Store) -> None:
+def test_heartbeat_records_liveness_progress_cpu_and_memory(store: Store) -> None:
     store.register_worker(worker_record(WORKER_A, 1))
-    store.heartbeat(WORKER_A, NOW + 5_000, in_flight=7, processed=42)
+    store.heartbeat(WORKER_A, NOW + 5_000, in_flight=7, processed=42, cpu_percent=12.5,
+                    rss_bytes=48_000_000)  # fmt: skip
     (record,) = store.workers()
     assert record == replace(
-        worker_record(WORKER_A, 1), last_heartbeat=NOW + 5_000, in_flight=7, processed=42
-    )
+        worker_record(WORKER_A, 1), last_heartbeat=NOW + 5_000, in_flight=7, processed=42,
+        cpu_percent=12.5, rss_bytes=48_000_000,
+    )  # fmt: skip
 
 
 def test_registering_again_replaces_the_worker_row(store: Store) -> None:
     store.register_worker(worker_record(WORKER_A, 1))
-    store.heartbeat(WORKER_A, NOW + 5_000, in_flight=7, processed=42)
+    store.heartbeat(WORKER_A, NOW + 5_000, in_flight=7, processed=42, cpu_percent=3.0,
+                    rss_bytes=1_000)  # fmt: skip
     restarted = worker_record(WORKER_A, 1, started_at=NOW + 9_000)
     store.register_worker(restarted)
     assert store.workers() == [restarted]

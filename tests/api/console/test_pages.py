@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from starlette.testclient import TestClient
 
-from notifyctl.model import Outcome, Status, Verdict, now_ms
+from notifyctl.model import Outcome, Status, Verdict, WorkerRecord, now_ms
 from notifyctl.store import Store
 from tests.api.console.conftest import ADMIN, OPERATOR, csrf_of, sign_in
 from tests.helpers import insert, webhooks
@@ -96,3 +96,17 @@ def test_replay_all_that_match_asks_first_then_replays(client: TestClient, store
     assert [store.get(i).status for i in ids] == [  # type: ignore[union-attr]
         Status.PENDING, Status.PENDING, Status.DEAD,
     ]  # fmt: skip
+
+
+def test_the_workers_page_shows_state_cpu_and_memory(client: TestClient, store: Store) -> None:
+    now = now_ms()
+    store.register_worker(WorkerRecord("host-1-11-aaaa", 1, "host-1", 11, now, now, 0, 0))
+    store.heartbeat("host-1-11-aaaa", now, 3, 1_234, 37.5, 52 * 1_048_576)
+    store.register_worker(WorkerRecord("host-2-22-bbbb", 2, "host-2", 22, now, now - 600_000,
+                                       0, 0))  # fmt: skip
+    sign_in(client, OPERATOR)
+    rows = client.get("/console/workers").text.split("<tbody>")[1]
+    alive, stale = rows.split("</tr>")[:2]
+    assert "host-1-11-aaaa" in alive and "alive" in alive and "1,234" in alive
+    assert "37.50" in alive and "52.0" in alive
+    assert "host-2-22-bbbb" in stale and "stale" in stale

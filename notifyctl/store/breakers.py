@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from notifyctl.flow import Breaker
+from notifyctl.model import Notification
 
 
 class BreakerStore(Protocol):
@@ -41,6 +42,15 @@ class BreakerStore(Protocol):
     def count_waiting(self, destination: str) -> int:
         """How many notifications wait to be delivered to ``destination`` (``pending`` or
         ``scheduled``, leased or not): while its circuit is open, the ones it holds back. For
+        operators: it reads every waiting notification's destination."""
+        ...
+
+    def waiting_for(
+        self, destination: str, limit: int, tenant_id: str | None = None
+    ) -> list[Notification]:
+        """Up to ``limit`` notifications waiting to be delivered to ``destination``
+        (``pending``, ``scheduled`` or ``paused``), the longest due first, of one tenant or
+        every one: what an incident at that destination holds (the console's search). For
         operators: it reads every waiting notification's destination."""
         ...
 

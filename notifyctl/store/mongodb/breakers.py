@@ -23,8 +23,10 @@ from pymongo.errors import DuplicateKeyError
 
 from notifyctl.errors import StoreError
 from notifyctl.flow import Breaker, opening
+from notifyctl.model import CANCELLABLE, Notification
 from notifyctl.store.mongodb.connection import Translating
-from notifyctl.store.mongodb.schema import CLAIMABLE_FILTER
+from notifyctl.store.mongodb.ops import of_tenant
+from notifyctl.store.mongodb.schema import CLAIMABLE_FILTER, to_notification
 
 Document = dict[str, Any]
 #: reads and writes of one ``open_breaker`` before it gives up: each lost race means another
@@ -115,6 +117,16 @@ class BreakerDocuments(Translating):
             return self._db["notifications"].count_documents(
                 {**CLAIMABLE_FILTER, "destination": destination}
             )
+
+    def waiting_for(
+        self, destination: str, limit: int, tenant_id: str | None = None
+    ) -> list[Notification]:
+        waiting = {"status": {"$in": list(CANCELLABLE)}, "destination": destination}
+        with self._translated("waiting for"):
+            docs = self._db["notifications"].find(
+                {**waiting, **of_tenant(tenant_id)}, sort=[("available_at", 1)], limit=limit
+            )
+            return [to_notification(doc) for doc in docs]
 
     def breakers(self) -> list[Breaker]:
         with self._translated("breakers"):

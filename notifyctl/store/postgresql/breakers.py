@@ -11,8 +11,10 @@ find it open. ``take_probe`` is one conditional UPDATE, so exactly one worker ge
 from __future__ import annotations
 
 from notifyctl.flow import Breaker, opening
+from notifyctl.model import Notification
 from notifyctl.store.postgresql.connection import Database
-from notifyctl.store.sqlite.breakers import BREAKER_COLUMNS, row_to_breaker
+from notifyctl.store.sqlite.breakers import BREAKER_COLUMNS, WAITING, row_to_breaker
+from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 
 PUT_BREAKER = (
     f"INSERT INTO breakers ({BREAKER_COLUMNS}) VALUES (%s, %s, %s, %s, NULL, NULL, %s)"
@@ -72,6 +74,18 @@ class BreakerRows:
                 (destination,),
             ).fetchone()
         return int(row[0]) if row else 0
+
+    def waiting_for(
+        self, destination: str, limit: int, tenant_id: str | None = None
+    ) -> list[Notification]:
+        mine = "" if tenant_id is None else " AND tenant_id = %(tenant)s"
+        with self._db.connection("waiting for") as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE status IN {WAITING}"
+                f" AND destination = %(destination)s{mine} ORDER BY available_at LIMIT %(limit)s",
+                {"destination": destination, "tenant": tenant_id, "limit": limit},
+            ).fetchall()
+        return [row_to_notification(row) for row in rows]
 
     def breakers(self) -> list[Breaker]:
         with self._db.connection("breakers") as conn:

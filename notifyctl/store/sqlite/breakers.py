@@ -13,8 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from notifyctl.flow import Breaker, opening
+from notifyctl.model import Notification
 from notifyctl.store.sqlite.connection import SharedConnection
+from notifyctl.store.sqlite.ops import of_tenant
+from notifyctl.store.sqlite.schema import COLUMNS, row_to_notification
 
+#: what still waits to be delivered
+WAITING = "('pending', 'scheduled', 'paused')"
 BREAKER_COLUMNS = (
     "destination, open_until, reopenings, failure_ratio, probe_by, probe_until, updated_at"
 )
@@ -77,6 +82,18 @@ class BreakerRows:
                 (destination,),
             ).fetchone()
         return int(row[0])
+
+    def waiting_for(
+        self, destination: str, limit: int, tenant_id: str | None = None
+    ) -> list[Notification]:
+        mine, params = of_tenant(tenant_id)
+        with self._db.read() as conn:
+            rows = conn.execute(
+                f"SELECT {COLUMNS} FROM notifications WHERE status IN {WAITING}"
+                f" AND destination = ?{mine} ORDER BY available_at LIMIT ?",
+                (destination, *params, limit),
+            ).fetchall()
+        return [row_to_notification(row) for row in rows]
 
     def breakers(self) -> list[Breaker]:
         with self._db.read() as conn:

@@ -174,3 +174,21 @@ def test_count_waiting_counts_what_waits_for_the_destination(store: Store) -> No
     assert store.count_waiting(here) == 2
     assert store.count_waiting("log") == 1
     assert store.count_waiting("https://elsewhere.test:443") == 0
+
+
+def test_waiting_for_lists_what_waits_for_the_destination_longest_due_first(
+    store: Store,
+) -> None:
+    here = "https://example.test:443"
+    late, early = insert(
+        store, replace(make(), scheduled_for=NOW + 60_000), replace(make(), tenant_id="acme")
+    )
+    insert(store, make(channel="log"))
+    (sent,) = insert(store, replace(make(), scheduled_for=NOW - 10))
+    (claim,) = claim_all(store, WORKER_A, NOW, limit=1)
+    assert claim.id == sent.id
+    store.finish([Outcome(claim, Verdict.SENT)], NOW + 1)
+    assert [n.id for n in store.waiting_for(here, 10)] == [early.id, late.id]
+    assert [n.id for n in store.waiting_for(here, 1)] == [early.id]
+    assert [n.id for n in store.waiting_for(here, 10, tenant_id="acme")] == [early.id]
+    assert store.waiting_for("https://elsewhere.test:443", 10) == []

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from notifyctl.model import CANCELLABLE, Status
+from notifyctl.errors import ConfigError
+from notifyctl.model import CANCELLABLE, Notification, Status
 from notifyctl.ops import inspect
+from notifyctl.pauses import pause_of
 from notifyctl.shapes import iso_ms
 from notifyctl.store import Store
 
@@ -74,16 +76,34 @@ def search(store: Store, text: str, tenant: str | None, operator: bool) -> dict[
         return {"redirect": None, "results": [], "text": text}
     if store.get(text, tenant) is not None:
         return {"redirect": text, "results": [], "text": text}
+    destination = destination_named(text)
+    if destination is not None:
+        results, kind = store.waiting_for(destination, 50, tenant), "destination"
+        return {"redirect": None, "results": rows_of(results), "kind": kind,
+                "text": destination}  # fmt: skip
     results = store.message_notifications(text, tenant)
     kind = "message"
     if not results:
         results, kind = store.list_notifications(None, text, 50, None, tenant), "user"
     if not results and operator:
         results, kind = store.list_notifications(None, None, 50, None, text), "tenant"
-    rows = [
+    rows = rows_of(results)
+    return {"redirect": None, "results": rows, "kind": kind if rows else None, "text": text}
+
+
+def destination_named(text: str) -> str | None:
+    """The destination ``text`` names, if it names one: a webhook URL (any on the server) or a
+    provider (``smtp``, ``apns``, ``fcm``, ``sms``)."""
+    try:
+        return pause_of("destination", text).value
+    except ConfigError:
+        return None
+
+
+def rows_of(results: list[Notification]) -> list[dict[str, Any]]:
+    return [
         {"id": n.id, "tenant_id": n.tenant_id, "user_id": n.user_id, "channel": n.channel,
          "status": n.status.value, "attempts": n.attempts, "created_at": iso_ms(n.created_at),
          "last_error": n.last_error}
         for n in results
     ]  # fmt: skip
-    return {"redirect": None, "results": rows, "kind": kind if rows else None, "text": text}

@@ -63,6 +63,9 @@ def test_search_finds_by_id_message_user_and_tenant(client: TestClient, store: S
         page = client.get(f"/console/search?q={text}").text
         assert f"of {kind}" in page and nid in page, text
     assert "Nothing found" in client.get("/console/search?q=nobody").text
+    waiting = client.get("/console/search?q=http://127.0.0.1:9/any/path").text
+    assert "Waiting for destination" in waiting and "http://127.0.0.1:9" in waiting
+    assert nid in waiting
 
 
 def test_the_overview_counts_charts_and_refreshes(client: TestClient, store: Store) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -101,6 +102,8 @@ class Options:
     ceiling: tuple[int, ...] = ()
     recipients: int = 1000
     interleave: bool = False
+    #: copies of the package (``--package DIR``), each run in turn within every run index
+    packages: tuple[str, ...] = ()
 
 
 def channel_list(text: str) -> tuple[str, ...]:
@@ -151,6 +154,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="extra py-spy record flag, e.g. --py-spy-arg=--gil or --py-spy-arg=--idle",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
+    p.add_argument(
+        "--package",
+        action="append",
+        default=[],
+        help="a copy of the package (git archive COMMIT notifyctl | tar -x -C DIR) run with"
+        " PYTHONPATH=DIR; repeat it to compare copies, run after run, in one invocation",
+    )
     p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the service")
     p.add_argument(
         "--broker", help="amqp:// URL: run the service with RabbitMQ (notifyctl --broker)"
@@ -171,7 +181,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(
         a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
         a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling, a.recipients,
-        a.interleave,
+        a.interleave, tuple(a.package),
     )  # fmt: skip
 
 
@@ -1179,11 +1189,20 @@ def run_all(opts: Options) -> tuple[dict[str, list[RunResult]], dict[int, list[r
                 print(raw_pika.describe(drain), file=sys.stderr, flush=True)
                 drains.setdefault(consumers, []).append(drain)
             continue
-        print(f"{channel} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
-        result = run_once(opts, channel, index)
-        print(describe(result), file=sys.stderr, flush=True)
-        rows.setdefault(channel, []).append(result)
+        for package in opts.packages or (None,):
+            label = channel if package is None else f"{channel} @ {package}"
+            print(f"{label} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
+            result = run_once(with_package(opts, package), channel, index)
+            print(describe(result), file=sys.stderr, flush=True)
+            rows.setdefault(label, []).append(result)
     return rows, drains
+
+
+def with_package(opts: Options, package: str | None) -> Options:
+    """The service runs ``package`` (a copy of ``notifyctl/``'s parent) ahead of the install."""
+    if package is None:
+        return opts
+    return dataclasses.replace(opts, env={**opts.env, "PYTHONPATH": str(Path(package).resolve())})
 
 
 def main(argv: list[str] | None = None) -> None:

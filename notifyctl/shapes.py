@@ -18,13 +18,24 @@ import orjson
 from notifyctl.model import Notification
 from notifyctl.templates import TemplateRecord
 
+#: the last time formatted and its text: a notification's created, updated and scheduled times
+#: are mostly the same millisecond, as are the notifications of one batch (one tuple, so a
+#: thread reading it never pairs one time with another's text)
+_last_iso: tuple[int, str] = (-1, "")
+
 
 def iso_ms(ms: int | None) -> str | None:
     """RFC 3339 UTC with milliseconds (on every response and delivery: kept cheap)."""
+    global _last_iso
     if ms is None:
         return None
+    last = _last_iso
+    if last[0] == ms:
+        return last[1]
     seconds, millis = divmod(ms, 1000)
-    return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+    text = f"{_iso_seconds(seconds)}.{millis:03d}Z"
+    _last_iso = (ms, text)
+    return text
 
 
 @functools.lru_cache(maxsize=1024)

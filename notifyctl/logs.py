@@ -24,6 +24,7 @@ from notifyctl.config import Config
 from notifyctl.config.settings import SETTINGS
 from notifyctl.flow import destination_of
 from notifyctl.model import Notification
+from notifyctl.tracing import trace_id_of
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s"
 #: what this process is, on every JSON line; set at start-up (``configure``, ``identify``)
@@ -184,5 +185,6 @@ def about(notification: Notification, event: str, **more: Any) -> dict[str, Any]
         "channel": notification.channel,
         "destination": destination_of(notification.channel, notification.to),
         "tenant": notification.tenant_id,
+        "trace_id": trace_id_of(notification.traceparent),
         **more,
     }

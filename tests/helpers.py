@@ -36,6 +36,8 @@ class Delivery:
     signature: str = ""
     timestamp: str = ""
     raw: bytes = b""
+    #: the W3C trace context the delivery carried (tracing on)
+    traceparent: str = ""
 
 
 class Receiver:
@@ -87,7 +89,9 @@ class Receiver:
         webhook_id = headers["webhook-id"]
         signed = headers.get("webhook-signature", ""), headers.get("webhook-timestamp", "")
         with self._lock:
-            self.deliveries.append(Delivery(webhook_id, time.time(), body, *signed, raw))
+            traceparent = headers.get("traceparent", "")
+            delivery = Delivery(webhook_id, time.time(), body, *signed, raw, traceparent)
+            self.deliveries.append(delivery)
             attempt = sum(1 for d in self.deliveries if d.webhook_id == webhook_id)
         status, delay = self.respond(attempt)
         if delay:

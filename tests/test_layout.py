@@ -23,7 +23,7 @@ CONFIG = {"config"}
 PORTS = {"store", "broker", "channels"}
 METRICS = {"metrics"}
 HELPERS = {"apikeys", "resources", "sdnotify", "serving", "slow_clients", "lifecycle", "ports",
-           "exposure", "logs"}  # fmt: skip
+           "exposure", "logs", "tracing"}  # fmt: skip
 ROLES = {"api", "worker", "loadgen", "ops", "up"}
 CLI = {"cli", "__main__"}
 

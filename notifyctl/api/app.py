@@ -30,6 +30,7 @@ from notifyctl.limits import Rate
 from notifyctl.metrics import ApiMetrics
 from notifyctl.store import Store
 from notifyctl.store.calls import CallObserver
+from notifyctl.tracing import TracedRequests, Tracing
 
 log = logging.getLogger("notifyctl.api")
 KeyringFactory = Callable[[Store, CallObserver], StoreKeys]
@@ -73,6 +74,7 @@ def build_app(
     resolver: AbstractResolver | None = None,
     store_keys: KeyringFactory = StoreKeys,
     tenant_limits: LimitsFactory = TenantLimitsCache,
+    tracing: Tracing | None = None,
 ) -> Any:
     """The API as an ASGI app: Starlette routes behind the key and rate-limit guard, every
     request timed (``http_request_duration_seconds``), refused ones included. ``resolver``
@@ -88,7 +90,7 @@ def build_app(
     from notifyctl.serving import RequestTimer, metrics_endpoint
 
     metrics = metrics or ApiMetrics(store, broker)
-    api = Notifications(config, store, broker, metrics, resolver)
+    api = Notifications(config, store, broker, metrics, resolver, tracing)
     keys = ApiKeys.from_config(config.api_keys, config.api_keys_file)
     keyring = store_keys(store, metrics)
     proxies = parse_networks(config.trusted_proxies)
@@ -127,17 +129,24 @@ def build_app(
     guard = Guard(app, keys, rate, proxies, config.metrics_require_key,
                   store_keys=keyring,
                   tenant_limits=tenant_limits(store, metrics))  # fmt: skip
-    return RequestTimer(guard, metrics)
+    timed = RequestTimer(guard, metrics)
+    return timed if tracing is None else TracedRequests(timed, tracing)
 
 
 async def serve_api(
-    config: Config, store: Store, host: str, port: int, broker: Broker = POLL_ONLY
+    config: Config,
+    store: Store,
+    host: str,
+    port: int,
+    broker: Broker = POLL_ONLY,
+    tracing: Tracing | None = None,
 ) -> None:
     """Serve the API until SIGTERM/SIGINT."""
     from notifyctl.lifecycle import handle_stop_signals
     from notifyctl.serving import serve_until
 
-    app = build_app(config, store, broker)  # a bad key file stops start-up here, before binding
+    # a bad key file stops start-up here, before binding
+    app = build_app(config, store, broker, tracing=tracing)
     stop = anyio.Event()
     broker.start()  # publishing only; connects in the background
     handle_stop_signals(stop.set)

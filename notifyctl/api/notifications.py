@@ -45,6 +45,7 @@ from notifyctl.shapes import notification_json
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
 from notifyctl.store.calls import timed
+from notifyctl.tracing import Tracing
 from notifyctl.validation import FieldError, Invalid, parse_notification
 
 MAX_BATCH = 1_000
@@ -61,8 +62,11 @@ class Notifications:
         broker: Broker,
         metrics: ApiMetrics,
         resolver: AbstractResolver | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
+        #: None when tracing is off: the hot path then pays one ``is None`` per request
+        self.tracing = tracing
         self.store = store
         self.broker = broker
         self.metrics = metrics
@@ -127,7 +131,12 @@ class Notifications:
             and r.notification.scheduled_for <= now
             and r.notification.status is not Status.PAUSED
         )
-        if wakeups:
+        if not wakeups:
+            return
+        if self.tracing is None:
+            self.broker.publish(wakeups)
+            return
+        with self.tracing.span("broker publish", "PRODUCER", **{"messaging.system": "rabbitmq"}):
             self.broker.publish(wakeups)
 
     async def create(self, request: Request) -> Response:
@@ -165,7 +174,7 @@ class Notifications:
         items = await self.pauses.mark(planned.notifications)
         grant = await self._take_quota(request, len(items))
         async with self._quota_kept(grant) as results:
-            results.extend(await self._store(self.store.insert_many, items, now))
+            results.extend(await self._insert_many(items, now))
         self.wake_workers(results, now)
         self.count_intake(results)
         status, payload = message_response(planned, results)
@@ -179,8 +188,22 @@ class Notifications:
         return await get_message(request, self.store, self._store)
 
     async def _insert_one(self, item: NewNotification) -> InsertResult:
+        if self.tracing is None:
+            return await self._grouped_insert(item)
+        (traced,) = stamped([item], self.tracing)
+        with self.tracing.span("store insert", "CLIENT", **{"db.operation.name": "insert"}):
+            return await self._grouped_insert(traced)
+
+    async def _grouped_insert(self, item: NewNotification) -> InsertResult:
         with unavailable_store_is_503(), timed(self.metrics, "insert_grouped"):
             return await self._group_commit.insert(item)
+
+    async def _insert_many(self, items: list[NewNotification], now: int) -> list[InsertResult]:
+        if self.tracing is None:
+            return list(await self._store(self.store.insert_many, items, now))
+        traced = stamped(items, self.tracing)
+        with self.tracing.span("store insert", "CLIENT", **{"db.operation.name": "insert_many"}):
+            return list(await self._store(self.store.insert_many, traced, now))
 
     async def _take_quota(self, request: Request, count: int) -> QuotaGrant | None:
         """Count ``count`` new notifications against the tenant's daily quota (429 when they
@@ -216,7 +239,7 @@ class Notifications:
         grant = await self._take_quota(request, len(valid))
         async with self._quota_kept(grant) as inserted:
             if valid:
-                inserted.extend(await self._store(self.store.insert_many, valid, now))
+                inserted.extend(await self._insert_many(valid, now))
         self.wake_workers(inserted, now)
         self.count_intake(inserted)
         stored = iter(inserted)
@@ -282,6 +305,12 @@ class Notifications:
             message = f"the notification is {found.status.value}{busy}"
             raise HTTPProblem(409, "not_cancellable", message, [{"status": found.status.value}])
         return JsonResponse(notification_json(found))
+
+
+def stamped(items: list[NewNotification], tracing: Tracing) -> list[NewNotification]:
+    """The items with the current request's trace context, stored for their deliveries."""
+    traceparent = tracing.traceparent()
+    return [dataclasses.replace(item, traceparent=traceparent) for item in items]
 
 
 def stored_items(parsed: BatchItem) -> list[NewNotification]:

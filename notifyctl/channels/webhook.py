@@ -59,6 +59,8 @@ class WebhookChannel:
         self._max_connections = max_connections
         self._policy = policy
         self._session: aiohttp.ClientSession | None = None
+        #: adds the current trace's context to a request's headers; set by a worker that traces
+        self.trace_headers: Callable[[dict[str, str]], None] | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         # Created lazily: a ClientSession must be made inside the running event loop.
@@ -85,6 +87,8 @@ class WebhookChannel:
         if keys:
             signatures = (sign(key, notification.id, timestamp, body) for key in keys)
             headers["webhook-signature"] = " ".join(signatures)
+        if self.trace_headers is not None:
+            self.trace_headers(headers)
         return headers
 
     async def deliver(self, notification: Notification) -> DeliveryResult:

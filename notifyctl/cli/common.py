@@ -48,9 +48,10 @@ def settings(ctx: typer.Context, **flags: Any) -> config.Config:
 
 def role_of(ctx: typer.Context) -> str:
     """The command this process runs (``worker``, ``inspect``, ...), as its log lines name it."""
-    while ctx.parent is not None and ctx.parent.parent is not None:
-        ctx = ctx.parent  # up to the command under the root (``inspect`` for ``inspect stats``)
-    return ctx.info_name or "notifyctl"
+    command: Any = ctx
+    while command.parent is not None and command.parent.parent is not None:
+        command = command.parent  # the command under the root (``inspect`` for ``inspect stats``)
+    return str(command.info_name or "notifyctl")
 
 
 def fail(exc: Exception) -> typer.Exit:

@@ -3,15 +3,21 @@ the role."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from notifyctl import logs
 from notifyctl.cli.common import DataDir, fail, fast_event_loop, open_store_or_exit, settings
+from notifyctl.config import Config
 from notifyctl.errors import NotifyError
+
+if TYPE_CHECKING:
+    from notifyctl.tracing import Tracing
 
 
 def api(
@@ -32,8 +38,9 @@ def api(
         check_api_keys(built, store.has_keys())
     except NotifyError as exc:
         fail(exc)
-    args = (built, store, built.api_host, built.api_port, open_broker(built))
-    anyio.run(serve_api, *args, backend_options=fast_event_loop())
+    with traced(built, "api") as tracing:
+        args = (built, store, built.api_host, built.api_port, open_broker(built), tracing)
+        anyio.run(serve_api, *args, backend_options=fast_event_loop())
 
 
 WorkerNumber = Annotated[
@@ -62,7 +69,9 @@ def worker(
     logs.identify(worker=worker_id)
     store = open_store_or_exit(built, durable_writes=False)
     try:
-        anyio.run(serve_worker, built, worker_id, store, backend_options=fast_event_loop())
+        with traced(built, "worker") as tracing:
+            args = (built, worker_id, store, tracing)
+            anyio.run(serve_worker, *args, backend_options=fast_event_loop())
     except NotifyError as exc:
         fail(exc)
 
@@ -104,3 +113,19 @@ def show_banner(lines: list[str]) -> None:
         out.print(
             line, style="bold red" if "WARNING" in line else None, markup=False, soft_wrap=True
         )
+
+
+@contextlib.contextmanager
+def traced(built: Config, role: str) -> Iterator[Tracing | None]:
+    """The role's tracing (None when off); what it buffered is exported when the role ends."""
+    from notifyctl import tracing
+
+    try:
+        started = tracing.start(built, role)
+    except NotifyError as exc:
+        fail(exc)
+    try:
+        yield started
+    finally:
+        if started is not None:
+            started.shutdown()

@@ -83,6 +83,7 @@ class Config:
     sqlite_synchronous: str
     log_level: str
     log_format: str
+    tracing: str
     channel_timeout_ms: int
     channel_ca_file: str
     smtp_url: str

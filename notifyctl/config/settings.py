@@ -373,6 +373,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "text",
         "text: one readable line per event; json: one JSON object per line (docs/operations.md)",
     ),
+    S(
+        "tracing",
+        "NOTIFYCTL_TRACING",
+        choice("auto", "on", "off"),
+        "auto",
+        "OpenTelemetry traces: auto (on when OTEL_EXPORTER_OTLP_ENDPOINT is set), on, off",
+    ),
 )
 SETTINGS: tuple[Setting, ...] = CORE_SETTINGS + CHANNEL_SETTINGS + CONSOLE_SETTINGS
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -17,6 +17,7 @@ from notifyctl.ports import bind_monitor
 from notifyctl.sdnotify import feed_watchdog
 from notifyctl.serving import serve_until
 from notifyctl.store import InsertListener, Store, listen_for_inserts
+from notifyctl.tracing import Tracing
 from notifyctl.worker.monitor import QueueSampler, build_monitor_app
 from notifyctl.worker.worker import Worker
 
@@ -34,14 +35,16 @@ def wake_on_inserts(store: Store, worker: Worker) -> InsertListener | None:
     return listen_for_inserts(store, on_insert)
 
 
-async def serve_worker(config: Config, number: int, store: Store) -> None:
+async def serve_worker(
+    config: Config, number: int, store: Store, tracing: Tracing | None = None
+) -> None:
     """Run worker ``number`` with its monitoring server until SIGTERM/SIGINT."""
     # Bound first: a taken port stops the worker with one line (exit 2) before it claims anything,
     # rather than a traceback from inside the task group after it started delivering.
     host, base = config.monitor_host, config.monitor_port_base
     bound = bind_monitor(host, base, number) if base else None
     channels = open_channels(config, store.webhook_secrets)
-    worker = Worker(config, store, channels, number, broker=open_broker(config))
+    worker = Worker(config, store, channels, number, broker=open_broker(config), tracing=tracing)
     handle_stop_signals(worker.stop)
     finished = anyio.Event()
     queue = QueueSampler(worker, config.queue_metrics_interval_ms, config.heartbeat_interval_ms)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import os
 import random
@@ -51,6 +52,7 @@ from notifyctl.retry import DeliveryResult, ResultKind, RetryPolicy, decide
 from notifyctl.sdnotify import sd_notify
 from notifyctl.store import Store
 from notifyctl.store.calls import call as store_call
+from notifyctl.tracing import Tracing
 from notifyctl.worker.circuits import Circuits, breaker_policy
 from notifyctl.worker.claiming import Claiming
 from notifyctl.worker.deadletters import DeadLetterPublisher
@@ -84,8 +86,15 @@ class Worker:
         clock: Callable[[], int] = now_ms,
         rand: Callable[[], float] = random.random,
         broker: Broker = POLL_ONLY,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
+        #: None when tracing is off: a delivery then pays one ``is None`` test
+        self.tracing = tracing
+        if tracing is not None:  # webhooks carry the delivery's trace context to the receiver
+            for channel in channels.values():
+                if hasattr(channel, "trace_headers"):
+                    channel.trace_headers = tracing.inject
         self.store = store
         self.channels = channels
         self.number = number
@@ -274,7 +283,7 @@ class Worker:
                     self._give_back(claim, retry_at)
                     return
                 started = True
-                result = await channel.deliver(notification)
+                result = await self._channel_call(channel, notification)
                 failed = result.kind is ResultKind.RETRYABLE
                 retry_at = await self.circuits.record(notification, failed)
                 if retry_at is not None:  # a failed probe: the destination's failure, not its
@@ -289,6 +298,12 @@ class Worker:
             log.exception("delivery of %s raised", claim.id)
             error = DeliveryResult(ResultKind.RETRYABLE, f"internal error: {exc!r}")
             self.outcomes.record(self._outcome(claim, error))
+
+    async def _channel_call(self, channel: Channel, notification: Notification) -> DeliveryResult:
+        if self.tracing is None:
+            return await channel.deliver(notification)
+        call = functools.partial(channel.deliver, notification)
+        return await self.tracing.deliver(notification, notification.channel, call)
 
     def _personalized(self, claim: Claim) -> Notification | Outcome:
         """The notification to deliver with its recipient's address and texts, or the outcome

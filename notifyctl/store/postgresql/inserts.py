@@ -29,7 +29,7 @@ INSERTED = (
     ("max_attempts", "integer"), ("idempotency_key", "text"), ("request_hash", "text"),
     ("created_at", "bigint"), ("updated_at", "bigint"), ("tenant_id", "text"), ("html", "text"),
     ("message_id", "text"), ("template", "text"), ("category", "text"), ("last_error", "text"),
-    ("expires_at", "bigint"), ("destination", "text"),
+    ("expires_at", "bigint"), ("destination", "text"), ("traceparent", "text"),
 )  # fmt: skip
 INSERT_MANY = (
     f"INSERT INTO notifications ({', '.join(name for name, _ in INSERTED)})"
@@ -74,6 +74,7 @@ def insert_row(item: NewNotification, now: int) -> tuple[Any, ...]:
         item.max_attempts, item.idempotency_key, item.request_hash, item.created_at, now,
         item.tenant_id, item.html, item.message_id, item.template, item.category,
         item.suppressed, item.expires_at, destination_of(item.channel, item.to),
+        item.traceparent,
     )  # fmt: skip
 
 

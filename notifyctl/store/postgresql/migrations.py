@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import psycopg
 
 from notifyctl.errors import StoreError
-from notifyctl.store.postgresql.schema import VERSION_1, VERSION_2, VERSION_3
+from notifyctl.store.postgresql.schema import VERSION_1, VERSION_2, VERSION_3, VERSION_4
 
 Migration = tuple[str, ...]
 
 #: every migration, in order: ``MIGRATIONS[i]`` brings the schema from version i to i + 1
-MIGRATIONS: tuple[Migration, ...] = (VERSION_1, VERSION_2, VERSION_3)
+MIGRATIONS: tuple[Migration, ...] = (VERSION_1, VERSION_2, VERSION_3, VERSION_4)
 #: advisory lock key of the migration (any constant; ``notifyctl`` in ASCII)
 MIGRATION_LOCK = 0x6E6F74696679
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"

@@ -183,3 +183,7 @@ ALTER TABLE workers ADD COLUMN cpu_percent double precision NOT NULL DEFAULT 0;
 ALTER TABLE workers ADD COLUMN rss_bytes bigint NOT NULL DEFAULT 0;
 """,
 )
+
+#: the W3C trace context of the request that made a notification (issue 20, tracing on), which
+#: its deliveries continue; NULL for the rest
+VERSION_4 = ("ALTER TABLE notifications ADD COLUMN traceparent text;",)

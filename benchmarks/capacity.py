@@ -41,8 +41,8 @@ BROKERS = ("none", "rabbitmq")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="notifyctl capacity on paper")
-    p.add_argument("--api-us", type=float, default=66.0)
-    p.add_argument("--worker-us", type=float, default=111.0)
+    p.add_argument("--api-us", type=float, default=56.0)
+    p.add_argument("--worker-us", type=float, default=100.0)
     p.add_argument("--broker-us", type=float, default=8.0)
     p.add_argument("--lock-us", type=float, default=68.0)
     p.add_argument("--peak", type=float, default=1.0)
@@ -65,8 +65,8 @@ def plan(rate: float, store: str, broker: str, a: argparse.Namespace) -> dict[st
         note = f"write lock {100 * lock:.0f} % busy" + (" - beyond one host" if lock > 1 else "")
     return {
         "store": store, "broker": broker, "api": str(api), "workers": str(workers),
-        "cores": str(cores), "rows": f"{3 * rate:,.0f}", "tx": f"{transactions:,.0f}",
-        "note": note,
+        "cores": str(cores), "rows": f"{3 * rate:,.0f}",
+        "tx": f"{transactions:,.{1 if transactions < 10 else 0}f}", "note": note,
     }  # fmt: skip
 
 

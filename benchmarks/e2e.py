@@ -60,6 +60,7 @@ import cpu_figures
 import httpx
 import psutil
 import raw_pika
+import webhook_ceiling
 from prometheus_client.parser import text_string_to_metric_families
 
 HERE = Path(__file__).resolve().parent
@@ -104,6 +105,8 @@ class Options:
     interleave: bool = False
     #: copies of the package (``--package DIR``), each run in turn within every run index
     packages: tuple[str, ...] = ()
+    #: measure the raw aiohttp client against the receiver before each webhook run
+    webhook_ceiling: bool = False
 
 
 def channel_list(text: str) -> tuple[str, ...]:
@@ -155,6 +158,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary data dirs")
     p.add_argument(
+        "--webhook-ceiling",
+        action="store_true",
+        help="before each webhook run: the raw aiohttp client against the same receiver",
+    )
+    p.add_argument(
         "--package",
         action="append",
         default=[],
@@ -181,7 +189,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(
         a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
         a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling, a.recipients,
-        a.interleave, tuple(a.package),
+        a.interleave, tuple(a.package), a.webhook_ceiling,
     )  # fmt: skip
 
 
@@ -516,6 +524,9 @@ class Receiver:
     def dump(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.url}/dump", timeout=30).json())
 
+    def reset(self) -> None:
+        httpx.post(f"{self.url}/reset", timeout=10).raise_for_status()
+
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc, 10)
@@ -809,6 +820,8 @@ class RunResult:
     upserts: Upserts | None = None
     fanout_other: int = 0
     suppressed: int = 0
+    #: --webhook-ceiling: the raw client against the same receiver just before this run
+    ceiling: webhook_ceiling.Ceiling | None = None
 
 
 def summarize(channel: str, opts: Options, intake: Intake, got: Deliveries) -> dict[str, Any]:
@@ -839,8 +852,12 @@ def run_once(opts: Options, channel: str, index: int) -> RunResult:
     service = Service(opts, data_dir, channel)
     receiver = Receiver() if channel in RECEIVER_MODES else None
     try:
+        ceiling = None
         if receiver is not None:
             receiver.start()
+            if channel == "webhook" and opts.webhook_ceiling:
+                ceiling = webhook_ceiling.measure(f"{receiver.url}/hook", opts.count)
+                receiver.reset()
         service.start()
         people = prepare_template_mode(opts, service, receiver) if channel == "template" else None
         if opts.profile is not None:
@@ -853,6 +870,7 @@ def run_once(opts: Options, channel: str, index: int) -> RunResult:
         ]
         summary["queues"] = service.queue_report()
         summary["store_calls"] = service.store_calls()
+        summary["ceiling"] = ceiling
     finally:
         service.stop()
         service.delete_queues()
@@ -1211,6 +1229,11 @@ def main(argv: list[str] | None = None) -> None:
     print(cpu_figures.headline(rows, broker=bool(opts.broker)))
     print()
     print(table(rows, opts))
+    ceilings = webhook_ceiling.report(rows)
+    if ceilings:
+        print(f"\nRaw client ceiling (aiohttp, one process, {webhook_ceiling.CONCURRENCY} in"
+              " flight, the same receiver, just before each run):\n")  # fmt: skip
+        print(ceilings)
     extra = template_report(rows)
     if extra:
         print()

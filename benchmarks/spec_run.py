@@ -39,7 +39,7 @@ class Sample:
     cpu_s: dict[str, float]
 
 
-@dataclass
+@dataclass(eq=False)  # a Thread must stay hashable
 class Sampler(threading.Thread):
     """Every ``every_s``: each process of ``up`` by role, its RSS and CPU seconds so far."""
 
@@ -129,10 +129,10 @@ def report(summary: dict[str, Any], samples: list[Sample], exit_code: int) -> st
         f" request latency (from the intended send) p50 {latency['p50']:.1f} ms,"
         f" p99 **{latency['p99']:.1f} ms**, max {latency['max']:.1f} ms",
     ]
-    if "latency_ms" in delivery:
-        e2e = delivery["latency_ms"]
-        lines.append(f"delivery latency (API answer to webhook) p50 {e2e['p50']:.1f} ms,"
-                     f" p99 {e2e['p99']:.1f} ms")  # fmt: skip
+    e2e = summary["latency_ms"].get("delivery")
+    if e2e:
+        lines.append(f"delivery latency (API answer to webhook received) p50 {e2e['p50']:.1f} ms,"
+                     f" p99 **{e2e['p99']:.1f} ms**, max {e2e['max']:.1f} ms")  # fmt: skip
     lines += ["", *rss_table(samples), "", *cpu_table(samples, counts["success"])]
     return "\n".join(lines)
 
@@ -142,7 +142,8 @@ def rss_table(samples: list[Sample]) -> list[str]:
     rows = ["| t (s) | " + " | ".join(f"{r} RSS MB" for r in roles) + " |",
             "|---:|" + "---:|" * len(roles)]  # fmt: skip
     step = max(1, len(samples) // 12)  # about a dozen rows whatever the length
-    for sample in [*samples[::step], samples[-1]]:
+    shown = samples[::step]
+    for sample in shown if shown[-1] is samples[-1] else [*shown, samples[-1]]:
         cells = [f"{sample.rss_mb.get(r, float('nan')):.0f}" for r in roles]
         rows.append(f"| {sample.at_s:.0f} | " + " | ".join(cells) + " |")
     return rows
@@ -178,8 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     port = free_port()
     up = start_up(opts, data_dir, port)
     sampler = Sampler(psutil.Process(up.pid), opts.sample_s)
-    sampler.start()
     try:
+        sampler.start()
         code = loadgen(opts, port, data_dir / "loadgen.json")
     finally:
         sampler.halt.set()

@@ -11,6 +11,7 @@ that needs more than one statement asks for ``transaction``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,6 +119,8 @@ class Database:
             timeout=CHECKOUT_TIMEOUT_S, name="notifyctl",
         )  # fmt: skip
         self._pool.open()
+        self._checker: threading.Thread | None = None
+        self._checking = threading.Lock()
         self.wakeup_channel = wakeup_channel(self._schema())
 
     def _schema(self) -> str:
@@ -132,7 +135,37 @@ class Database:
         """A pooled connection in autocommit, errors translated; ``timeout``: the wait for a
         free connection (the pool's own by default)."""
         with translated(self.url, doing), self._pool.connection(timeout) as conn:
-            yield conn
+            try:
+                yield conn
+            finally:
+                if conn.broken:
+                    self._connection_lost()
+
+    def _connection_lost(self) -> None:
+        """A pooled connection broke: the server restarted, failed over or ended our sessions,
+        so the idle ones are most likely broken too. The pool would find each only when a call
+        fails on it (one 503 or failed claim per connection); check them all now instead, on a
+        thread of its own (a check of a connection that hangs must not hold up the caller),
+        one check at a time."""
+        if not self._checking.acquire(blocking=False):
+            return
+        self._checker = threading.Thread(
+            target=self._check_idle, name="notifyctl-pool-check", daemon=True
+        )
+        self._checker.start()
+
+    def _check_idle(self) -> None:
+        try:
+            self._pool.check()  # each idle connection: kept if it answers, else replaced
+        except Exception as exc:  # a failed check only leaves the pool as it was
+            log.warning("postgresql store %s: checking idle connections: %s", self.url, exc)
+        finally:
+            self._checking.release()
+
+    def wait_checked(self, timeout: float) -> None:
+        """Wait for a check of the idle connections under way (tests)."""
+        if self._checker is not None:
+            self._checker.join(timeout)
 
     @contextmanager
     def transaction(self, doing: str) -> Iterator[psycopg.Connection[Any]]:

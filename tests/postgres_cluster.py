@@ -87,8 +87,11 @@ class Cluster:
     def stop(self, mode: str = "fast") -> None:
         self.pg_ctl("-w", "-t", "50", "-m", mode, "stop")
 
-    def restart(self) -> None:
-        self.pg_ctl("-w", "-t", "50", "-m", "fast", "restart")
+    def restart(self, down_s: float = 0.0) -> None:
+        """A fast shutdown (sessions ended, a checkpoint), ``down_s`` seconds down, a start."""
+        self.stop("fast")
+        time.sleep(down_s)
+        self.start()
 
     def promote(self) -> None:
         self.pg_ctl("-w", "-t", "50", "promote")

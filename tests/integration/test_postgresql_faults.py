@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 LEASE_MS = 5_000
 RATE = 150  # notifications a second: enough to have requests and deliveries in flight
+DOWN_S = 4.0  # how long the restarted server stays down
 BEFORE, AFTER = 300, 300  # deliveries seen before the fault, notifications created after it
 TERMINATE = (
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -155,7 +156,8 @@ def test_terminating_every_connection_mid_run_loses_nothing(
 def test_a_server_restart_mid_run_loses_nothing(tmp_path: Path, clusters: Clusters) -> None:
     server = clusters.new("server").init()
     server.start()
-    run_through(tmp_path, server.url, server.restart)
+    # down long enough for calls to fail and for the workers' backoff to grow
+    run_through(tmp_path, server.url, lambda: server.restart(down_s=DOWN_S))
 
 
 def test_failover_to_a_synchronous_standby_delivers_every_201(

@@ -2,8 +2,9 @@
 
 The pure core imports nothing else of the package; configuration sits on the core; ports and
 their adapters (store, broker, channels) import the core, the configuration and their own package;
-metrics and the small process helpers sit on those; the roles (api, worker, loadgen, ops, up)
-import all of the above and never each other; the CLI sits on top. DESIGN.md, "Layout".
+metrics and the small process helpers sit on those; the operators' use-cases (ops) on them; the
+roles (api, worker, loadgen, up) import all of the above and never each other; the CLI sits on
+top. DESIGN.md, "Layout".
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ PORTS = {"store", "broker", "channels"}
 METRICS = {"metrics"}
 HELPERS = {"apikeys", "resources", "sdnotify", "serving", "slow_clients", "lifecycle", "ports",
            "exposure", "logs", "tracing"}  # fmt: skip
-ROLES = {"api", "worker", "loadgen", "ops", "up"}
+#: the operators' use-cases (inspect, dlq, pauses, keys...): shared by the command line and the
+#: API's console, so one code path serves both
+OPERATIONS = {"ops"}
+ROLES = {"api", "worker", "loadgen", "up"}
 CLI = {"cli", "__main__"}
 
 #: layer -> the layers it may import (besides its own package, for ports and roles)
@@ -34,8 +38,9 @@ MAY_IMPORT = {
     "ports": {"core", "config"},
     "metrics": {"core", "config", "ports", "metrics", "helpers"},
     "helpers": {"core", "config", "ports", "metrics", "helpers"},
-    "roles": {"core", "config", "ports", "metrics", "helpers"},
-    "cli": {"core", "config", "ports", "metrics", "helpers", "roles", "cli"},
+    "operations": {"core", "config", "ports", "metrics", "helpers"},
+    "roles": {"core", "config", "ports", "metrics", "helpers", "operations"},
+    "cli": {"core", "config", "ports", "metrics", "helpers", "operations", "roles", "cli"},
 }
 
 
@@ -46,7 +51,8 @@ def unit_of(module: str) -> str:
 
 def layer_of(unit: str) -> str:
     for layer, units in (("core", CORE), ("config", CONFIG), ("ports", PORTS),
-                         ("metrics", METRICS), ("helpers", HELPERS), ("roles", ROLES),
+                         ("metrics", METRICS), ("helpers", HELPERS),
+                         ("operations", OPERATIONS), ("roles", ROLES),
                          ("cli", CLI)):  # fmt: skip
         if unit in units:
             return layer
@@ -123,6 +129,8 @@ def test_roles_is_gone_and_no_module_is_named_for_a_sibling_package() -> None:
         ("store", "notifyctl.worker", False),  # an adapter never reaches up into a role
         ("worker", "notifyctl.api", False),  # roles never import each other
         ("cli", "notifyctl.worker", True),
+        ("api", "notifyctl.ops", True),  # the console replays through ops.dlq, as the CLI does
+        ("ops", "notifyctl.api", False),  # operations serve the roles, never the reverse
     ],
 )
 def test_the_rule_itself(module: str, target: str, allowed: bool) -> None:

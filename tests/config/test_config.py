@@ -451,7 +451,7 @@ SECRET = "s3cr/et#1"  # a / and a # end urlsplit's host part early: it would not
         ("RABBITMQ_URL", f"amqp//guest:{SECRET}@rabbit:5672/"),
         ("RABBITMQ_URL", f"rabbitmq://guest:{SECRET}@rabbit"),
         ("MONGODB_URI", f"mongo://app:{SECRET}@db1:27017/notifyctl"),
-        ("NOTIFYCTL_STORE_URL", f"postgres://app:{SECRET}@db1/notifyctl"),
+        ("NOTIFYCTL_STORE_URL", f"mysql://app:{SECRET}@db1/notifyctl"),
     ],
 )
 def test_a_bad_url_is_refused_without_echoing_its_password(variable: str, value: str) -> None:

@@ -24,6 +24,11 @@ from notifyctl.config import redacted
 from notifyctl.errors import ConfigError, StoreError, StoreUnavailable
 from notifyctl.store.postgresql.migrations import migrate
 from notifyctl.store.postgresql.pool import PoolSize, pool_stats, without_pool_options
+from notifyctl.store.postgresql.startup_errors import (
+    lasting_advice,
+    require_database,
+    rights_advice,
+)
 
 log = logging.getLogger("notifyctl.store.postgresql")
 STARTUP_ATTEMPTS = 5
@@ -74,13 +79,16 @@ def connect_once(conninfo: str) -> psycopg.Connection[Any]:
 
 
 def prepare_schema(conninfo: str, url: str, attempts: int) -> None:
-    """Reach the server and migrate the schema, retrying with backoff while it is down."""
+    """Reach the server and migrate the schema, retrying with backoff while it is down; a
+    refusal no retry mends (``startup_errors``) stops at once, saying what to do."""
     for attempt in range(1, attempts + 1):
         try:
             with translated(url, "start-up"), connect_once(conninfo) as conn:
-                migrate(conn)
+                migrate_as_role(conn, url)
             return
         except StoreUnavailable as exc:
+            if (advice := lasting_advice(str(exc))) is not None:
+                raise StoreUnavailable(f"{exc}: {advice}") from None
             if attempt == attempts:
                 raise StoreUnavailable(
                     f"{exc}; gave up after {attempts} attempts: check the store URL (host, port, "
@@ -89,6 +97,21 @@ def prepare_schema(conninfo: str, url: str, attempts: int) -> None:
             pause = min(0.5 * 2 ** (attempt - 1), 8.0)
             log.warning("%s (attempt %d of %d); again in %.1f s", exc, attempt, attempts, pause)
             time.sleep(pause)
+
+
+def migrate_as_role(conn: psycopg.Connection[Any], url: str) -> None:
+    """``migrate``, a role without the rights to create the tables told what to grant."""
+    try:
+        migrate(conn)
+    except psycopg.Error as exc:
+        advice = rights_advice(exc)
+        if advice is None:
+            raise
+        refusal = exc.diag.message_primary or one_line(exc)
+        raise StoreError(
+            f"postgresql store {url}: start-up: creating notifyctl's tables as role "
+            f"{conn.info.user!r}: {refusal}: {advice}"
+        ) from None
 
 
 def wakeup_channel(schema: str) -> str:
@@ -112,6 +135,7 @@ class Database:
             raise ConfigError(
                 f"store URL {self.url}: not a usable PostgreSQL URL ({exc})"
             ) from None
+        require_database(self.conninfo, self.url)
         prepare_schema(self.conninfo, self.url, attempts)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             self.conninfo, min_size=size.min, max_size=size.max, open=False,

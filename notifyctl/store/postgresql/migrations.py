@@ -30,7 +30,12 @@ VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT 
 
 
 def current_version(conn: psycopg.Connection) -> int:
-    conn.execute(VERSION_TABLE)
+    # created only when missing: CREATE ... IF NOT EXISTS needs the schema's CREATE right even
+    # when the table is there, and a role with no more than read and write rights on the tables
+    # an owner created must be able to start
+    exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    if not (exists and exists[0]):
+        conn.execute(VERSION_TABLE)
     row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 

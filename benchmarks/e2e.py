@@ -50,6 +50,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ from typing import Any
 import aiohttp
 import cpu_figures
 import httpx
+import pg_store
 import psutil
 import raw_pika
 import webhook_ceiling
@@ -107,6 +109,9 @@ class Options:
     packages: tuple[str, ...] = ()
     #: measure the raw aiohttp client against the receiver before each webhook run
     webhook_ceiling: bool = False
+    #: stores (``--store``), each run in turn within every run index: "sqlite" (the data dir's)
+    #: or a PostgreSQL server's URL (a fresh schema on it per run)
+    stores: tuple[str, ...] = ()
 
 
 def channel_list(text: str) -> tuple[str, ...]:
@@ -171,6 +176,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     p.add_argument("--env", action="append", default=[], help="extra NAME=VALUE for the service")
     p.add_argument(
+        "--store",
+        action="append",
+        default=[],
+        help="sqlite, or a postgresql:// server URL (a fresh schema per run); repeat it to"
+        " compare stores, run after run, in one invocation",
+    )
+    p.add_argument(
         "--broker", help="amqp:// URL: run the service with RabbitMQ (notifyctl --broker)"
     )
     p.add_argument(
@@ -189,7 +201,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     return Options(
         a.count, a.workers, channels, a.runs, a.senders, a.batch, a.rate, a.timeout, a.stall,
         a.profile, tuple(a.py_spy_arg), a.keep, env, a.broker, ceiling, a.recipients,
-        a.interleave, tuple(a.package), a.webhook_ceiling,
+        a.interleave, tuple(a.package), a.webhook_ceiling, tuple(a.store),
     )  # fmt: skip
 
 
@@ -371,7 +383,7 @@ class Service:
             self.sampler.extra[rabbit.pid] = "rabbitmq"
         self.sampler.start()
         wait_until(self._healthy, 60, "notifyctl up /health")
-        if not (self.data_dir / "notifyctl.db").exists():
+        if "NOTIFYCTL_STORE_URL" not in self.env and not (self.data_dir / "notifyctl.db").exists():
             raise RuntimeError(f"notifyctl up is not using its store in {self.data_dir}")
         wait_until(self._workers_up, 30, "worker processes")
 
@@ -496,6 +508,8 @@ class Service:
                         proc.kill()
 
     def status_counts(self) -> dict[str, int]:
+        if "NOTIFYCTL_STORE_URL" in self.env:
+            return pg_store.status_counts(self.env["NOTIFYCTL_STORE_URL"])
         db = self.data_dir / "notifyctl.db"
         with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
             rows = conn.execute("SELECT status, count(*), sum(attempts) FROM notifications"
@@ -1208,12 +1222,26 @@ def run_all(opts: Options) -> tuple[dict[str, list[RunResult]], dict[int, list[r
                 drains.setdefault(consumers, []).append(drain)
             continue
         for package in opts.packages or (None,):
-            label = channel if package is None else f"{channel} @ {package}"
-            print(f"{label} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
-            result = run_once(with_package(opts, package), channel, index)
-            print(describe(result), file=sys.stderr, flush=True)
-            rows.setdefault(label, []).append(result)
+            for store in opts.stores or (None,):
+                label = channel if package is None else f"{channel} @ {package}"
+                label += "" if store is None else f" on {store.split(':', 1)[0]}"
+                print(f"{label} run {index}/{opts.runs} ...", file=sys.stderr, flush=True)
+                with on_store(with_package(opts, package), store) as run_opts:
+                    result = run_once(run_opts, channel, index)
+                print(describe(result), file=sys.stderr, flush=True)
+                rows.setdefault(label, []).append(result)
     return rows, drains
+
+
+@contextlib.contextmanager
+def on_store(opts: Options, store: str | None) -> Iterator[Options]:
+    """``opts`` for a run on ``store``: SQLite in the run's data dir, or a fresh schema on a
+    PostgreSQL server, dropped after the run."""
+    if store is None or store == "sqlite":
+        yield opts
+        return
+    with pg_store.schema_of_its_own(store) as url:
+        yield dataclasses.replace(opts, env={**opts.env, "NOTIFYCTL_STORE_URL": url})
 
 
 def with_package(opts: Options, package: str | None) -> Options:

@@ -134,7 +134,7 @@ def test_every_dashboard_query_returns_data_from_a_running_deployment(
     api_port, _ = up
     with Receiver(lambda attempt: (503 if attempt == 1 else 200, 0.0)) as receiver:
         send_traffic(f"http://127.0.0.1:{api_port}", receiver)
-        wait_until(lambda: len(receiver.counts()) == 20, 60, "every notification tried")
+        wait_until(lambda: len(receiver.counts()) == 20, 120, "every notification tried")
         targets = lambda: api_get(prometheus, "/api/v1/targets")["activeTargets"]  # noqa: E731
         wait_until(lambda: sum(t["health"] == "up" for t in targets()) == WORKERS + 1, 60,
                    "every target scraped")  # fmt: skip

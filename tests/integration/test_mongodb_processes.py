@@ -6,15 +6,11 @@ has a deadline, and no timing is asserted.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import subprocess
 import sys
-from collections import Counter
-from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +20,7 @@ from notifyctl.store.mongodb.pool import PoolSize
 from notifyctl.store.mongodb.store import MongoStore
 from tests.conftest import make_config
 from tests.helpers import Receiver, free_port, insert, start_worker, stop, wait_until, webhooks
+from tests.integration.claimers import claim_in_processes
 from tests.integration.test_broker_processes import Service, assert_delivered_once, broker_config
 from tests.integration.test_up import answers, call, notification, sent
 
@@ -32,39 +29,12 @@ pytestmark = pytest.mark.integration
 CLAIMERS, NOTIFICATIONS, BATCH = 4, 120, 5
 
 
-def claim_until_empty(url: str, number: int, start: Barrier, results: Any) -> None:
-    """One claiming process: take batches until nothing is left; report every id won."""
-    store = MongoStore(url, PoolSize(max=2, min=0))
-    won: list[str] = []
-    try:
-        start.wait(60)
-        while batch := store.claim_batch(f"claimer-{number}", BATCH, now_ms(), 600_000):
-            won.extend(claim.id for claim in batch)
-    finally:
-        store.close()
-        results.put((number, won))
-
-
 def test_four_processes_claim_each_notification_exactly_once(mongodb_url: str) -> None:
     store = MongoStore(mongodb_url, PoolSize(max=2, min=0))
     ids = set(insert(store, webhooks("http://127.0.0.1:9/hook", NOTIFICATIONS)))
-    spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Barrier(CLAIMERS), spawn.Queue()
-    claimers = [
-        spawn.Process(target=claim_until_empty, args=(mongodb_url, n, start, results))
-        for n in range(CLAIMERS)
-    ]
-    for process in claimers:
-        process.start()
-    try:
-        won = dict(results.get(timeout=180) for _ in claimers)
-    finally:
-        for process in claimers:
-            process.join(30)
-    claimed = Counter(i for ids_won in won.values() for i in ids_won)
+    claimed = claim_in_processes("mongodb", mongodb_url, CLAIMERS, BATCH)
     assert [i for i, n in claimed.items() if n > 1] == []
     assert set(claimed) == ids
-    assert sum(1 for ids_won in won.values() if ids_won) >= 2, "no concurrency: proves nothing"
     for notification_id in ids:
         found = store.get(notification_id)
         assert found is not None and found.attempts == 1 and found.lock_version == 1

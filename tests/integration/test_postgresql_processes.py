@@ -7,14 +7,10 @@ a deadline and no timing is asserted.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import signal
 import time
-from collections import Counter
-from multiprocessing.synchronize import Barrier
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -25,6 +21,7 @@ from notifyctl.store.postgresql.pool import PoolSize
 from notifyctl.store.postgresql.store import PostgresStore
 from tests.conftest import make_config
 from tests.helpers import Receiver, insert, start_worker, stop, wait_until, webhooks
+from tests.integration.claimers import claim_in_processes
 from tests.postgres_server import postgresql_server, postgresql_url
 
 __all__ = ["postgresql_server", "postgresql_url"]  # the fixtures these tests take
@@ -34,40 +31,13 @@ pytestmark = pytest.mark.integration
 CLAIMERS, NOTIFICATIONS, BATCH = 4, 2_000, 10
 
 
-def claim_until_empty(url: str, number: int, start: Barrier, results: Any) -> None:
-    """One claiming process: take batches until nothing is left; report every id won."""
-    store = PostgresStore(url, PoolSize(max=2, min=1))
-    won: list[str] = []
-    try:
-        start.wait(60)
-        while batch := store.claim_batch(f"claimer-{number}", BATCH, now_ms(), 600_000):
-            won.extend(claim.id for claim in batch)
-    finally:
-        store.close()
-        results.put((number, won))
-
-
 def test_four_processes_claim_each_notification_exactly_once(postgresql_url: str) -> None:
     store = PostgresStore(postgresql_url, PoolSize(max=2, min=1))
     ids = set(insert(store, webhooks("http://127.0.0.1:9/hook", NOTIFICATIONS)))
-    spawn = multiprocessing.get_context("spawn")
-    start, results = spawn.Barrier(CLAIMERS), spawn.Queue()
-    claimers = [
-        spawn.Process(target=claim_until_empty, args=(postgresql_url, n, start, results))
-        for n in range(CLAIMERS)
-    ]
-    for process in claimers:
-        process.start()
-    try:
-        won = dict(results.get(timeout=180) for _ in claimers)
-    finally:
-        for process in claimers:
-            process.join(30)
-    claimed = Counter(i for ids_won in won.values() for i in ids_won)
+    # SKIP LOCKED: claimers running together share the queue, none comes back empty-handed
+    claimed = claim_in_processes("postgresql", postgresql_url, CLAIMERS, BATCH)
     assert [i for i, n in claimed.items() if n > 1] == []
     assert set(claimed) == ids
-    # SKIP LOCKED: claimers running together share the queue, none comes back empty-handed
-    assert sum(1 for ids_won in won.values() if ids_won) >= 2, "no concurrency: proves nothing"
     assert store.counts(now_ms())["locked"] == NOTIFICATIONS
     store.close()
 

@@ -90,7 +90,9 @@ class PauseWatch:
             log.info("moved back %d notifications parked just after their pause went", moved)
 
     async def run(self) -> None:
+        """Every ``REFRESH_EVERY_S``, after the first reading (``Worker.run`` makes it before
+        the first claim)."""
         while True:
+            await anyio.sleep(REFRESH_EVERY_S)
             await self.refresh()
             await self.move_back_if_due()
-            await anyio.sleep(REFRESH_EVERY_S)

@@ -165,6 +165,9 @@ class Worker:
 
     async def run(self) -> None:
         await anyio.to_thread.run_sync(self.store.register_worker, self._record())
+        # the pauses in force before the first claim: a worker started during a pause must not
+        # deliver what it holds in its first second
+        await self.pause_watch.refresh()
         loop = asyncio.get_running_loop()
 
         def hand_over(receipt: Receipt) -> None:
